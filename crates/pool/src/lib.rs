@@ -1,0 +1,1 @@
+//! The producer pool. Not written yet: see issue "The producer pool".

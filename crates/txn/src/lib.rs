@@ -1,0 +1,1 @@
+//! The transaction engine. Not written yet: see issue "The transaction engine".

@@ -1,0 +1,1 @@
+//! Compression codecs (to be written).

@@ -1,0 +1,20 @@
+//! The Kafka wire layer of kafkatx.
+//!
+//! # Layout
+//! - [`frame`]: the 4-byte length framing, split from any socket (sans-IO).
+//! - [`codec`]: request header + body encoding and response decoding, using the
+//!   generated messages of the `kafka-protocol` crate (re-exported as [`protocol`]).
+//! - [`versions`]: the API versions this crate speaks, negotiation against a broker's
+//!   ApiVersions answer, and the broker's finalized features.
+//! - [`connection`]: an async, pipelined connection to one broker.
+//! - [`record`]: record batch v2 encoding and decoding (our own codec; duplicate header
+//!   keys survive, truncated trailing batches are tolerated).
+//! - [`compression`]: none, gzip, snappy (xerial framing), lz4 (frame) and zstd, all
+//!   pure Rust unless the `zstd-native` feature is on.
+//!
+//! Nothing in this crate panics on bytes a broker sends: every decoder returns an error.
+
+pub mod compression;
+pub mod record;
+
+pub use kafka_protocol as protocol;
