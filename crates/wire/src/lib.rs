@@ -14,7 +14,15 @@
 //!
 //! Nothing in this crate panics on bytes a broker sends: every decoder returns an error.
 
+pub mod codec;
 pub mod compression;
+pub mod connection;
+pub mod error;
+pub mod frame;
 pub mod record;
+pub mod versions;
 
+pub use connection::{ConnectOptions, Connection};
+pub use error::WireError;
 pub use kafka_protocol as protocol;
+pub use versions::BrokerVersions;

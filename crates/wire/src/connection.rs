@@ -1,0 +1,388 @@
+//! One pipelined connection to one broker.
+//!
+//! Many requests can be in flight at once: each gets a correlation id and a one-shot slot in
+//! `pending`; a reader task hands every response frame to the slot with its id. A writer task
+//! owns the write half so that concurrent senders never interleave bytes.
+//!
+//! The connection is *poisoned* by the first EOF, I/O error, broken frame, unknown correlation
+//! id, undecodable answer or request timeout: every waiter gets an error at once and every
+//! later request fails fast with [`WireError::Poisoned`]. Kafka answers requests on a
+//! connection in order, so after any of these nothing later on the socket can be trusted;
+//! the owner reconnects.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::codec::{api_key_of, decode_response, encode_request, peek_correlation_id};
+use crate::error::WireError;
+use crate::frame::{DEFAULT_MAX_FRAME_BYTES, split_frame};
+use crate::protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
+use crate::protocol::protocol::{Request, StrBytes};
+use crate::versions::{BrokerVersions, our_range};
+
+/// Kafka's error code for "unsupported version", used by the ApiVersions fallback.
+const UNSUPPORTED_VERSION: i16 = 35;
+
+/// How to open a connection.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// Sent in every request header (`client.id`).
+    pub client_id: String,
+    /// Sent in ApiVersions v3+ so brokers can report which clients connect.
+    pub software_name: String,
+    pub software_version: String,
+    pub connect_timeout: Duration,
+    /// How long a request may wait for its answer (`request.timeout.ms`).
+    pub request_timeout: Duration,
+    /// Longest frame accepted from the broker.
+    pub max_frame_bytes: usize,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            client_id: "kafkatx".to_owned(),
+            software_name: "kafkatx".to_owned(),
+            software_version: env!("CARGO_PKG_VERSION").to_owned(),
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
+        }
+    }
+}
+
+type Slot = oneshot::Sender<Result<Bytes, WireError>>;
+
+/// State shared by the handle, the reader and the writer.
+#[derive(Debug)]
+struct Shared {
+    pending: Mutex<Pending>,
+}
+
+#[derive(Debug, Default)]
+struct Pending {
+    slots: HashMap<i32, Slot>,
+    /// Set once; after that no request is accepted.
+    poisoned: Option<Arc<WireError>>,
+}
+
+impl Shared {
+    // A poisoned std Mutex only means another thread panicked while holding it; the map is
+    // still consistent (every operation on it is a single insert/remove), so keep going.
+    fn lock(&self) -> MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Fails every waiter with `error` and refuses all later requests.
+    fn poison(&self, error: WireError) {
+        let slots = {
+            let mut pending = self.lock();
+            if pending.poisoned.is_some() {
+                return;
+            }
+            tracing::debug!(%error, "connection poisoned");
+            pending.poisoned = Some(Arc::new(error.clone()));
+            std::mem::take(&mut pending.slots)
+        };
+        for (_, slot) in slots {
+            let _ = slot.send(Err(error.clone()));
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    addr: String,
+    options: ConnectOptions,
+    versions: BrokerVersions,
+    shared: Arc<Shared>,
+    next_correlation_id: AtomicI32,
+    outgoing: mpsc::Sender<BytesMut>,
+    reader: JoinHandle<()>,
+    writer: JoinHandle<()>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.reader.abort();
+        self.writer.abort();
+    }
+}
+
+/// A cheap-to-clone handle to one broker connection. The socket closes when the last clone
+/// is dropped.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    inner: Arc<Inner>,
+}
+
+impl Connection {
+    /// Connects, then runs the ApiVersions handshake so [`Connection::versions`] is known.
+    pub async fn connect(addr: &str, options: ConnectOptions) -> Result<Connection, WireError> {
+        let stream = tokio::time::timeout(options.connect_timeout, TcpStream::connect(addr))
+            .await
+            .map_err(|_| WireError::ConnectTimeout {
+                addr: addr.to_owned(),
+                after: options.connect_timeout,
+            })?
+            .map_err(|e| WireError::Connect {
+                addr: addr.to_owned(),
+                source: Arc::new(e),
+            })?;
+        // Requests are small and latency matters more than packet count.
+        let _ = stream.set_nodelay(true);
+        let (read_half, write_half) = stream.into_split();
+        let shared = Arc::new(Shared {
+            pending: Mutex::new(Pending::default()),
+        });
+        let (outgoing, queue) = mpsc::channel(1024);
+        let reader = tokio::spawn(read_loop(
+            read_half,
+            Arc::clone(&shared),
+            options.max_frame_bytes,
+        ));
+        let writer = tokio::spawn(write_loop(write_half, queue, Arc::clone(&shared)));
+        let mut conn = Connection {
+            inner: Arc::new(Inner {
+                addr: addr.to_owned(),
+                options,
+                versions: BrokerVersions::default(),
+                shared,
+                next_correlation_id: AtomicI32::new(0),
+                outgoing,
+                reader,
+                writer,
+            }),
+        };
+        let versions = conn.handshake().await?;
+        // Nobody else holds the Arc yet, so the handshake result can be stored in place.
+        if let Some(inner) = Arc::get_mut(&mut conn.inner) {
+            inner.versions = versions;
+        }
+        Ok(conn)
+    }
+
+    /// The broker's supported versions and finalized features, from the handshake.
+    pub fn versions(&self) -> &BrokerVersions {
+        &self.inner.versions
+    }
+
+    /// The address this connection was opened to.
+    pub fn addr(&self) -> &str {
+        &self.inner.addr
+    }
+
+    /// True once the connection has failed; it never recovers, reconnect instead.
+    pub fn is_closed(&self) -> bool {
+        self.inner.shared.lock().poisoned.is_some()
+    }
+
+    /// Sends `request` at the highest version within the broker's, ours and `cap`.
+    pub async fn send_negotiated<R: Request>(
+        &self,
+        request: &R,
+        cap: Option<i16>,
+    ) -> Result<(i16, R::Response), WireError> {
+        let api = api_key_of::<R>();
+        let version =
+            self.versions()
+                .negotiate(api, cap)
+                .ok_or_else(|| WireError::UnsupportedVersion {
+                    api,
+                    broker: self.versions().range(api),
+                })?;
+        Ok((version, self.send(request, version).await?))
+    }
+
+    /// Sends `request` at exactly `version` and waits for its answer.
+    ///
+    /// Cancel-safe: dropping the future abandons the answer but leaves the connection usable.
+    pub async fn send<R: Request>(
+        &self,
+        request: &R,
+        version: i16,
+    ) -> Result<R::Response, WireError> {
+        let api = api_key_of::<R>();
+        let frame = self.round_trip(request, version, api).await?;
+        decode_response::<R>(frame, version).inspect_err(|e| {
+            // An answer we cannot read may have desynchronised nothing, but we cannot know
+            // what else in it we misread; do as for a broken frame.
+            self.inner.shared.poison(e.clone());
+        })
+    }
+
+    async fn round_trip<R: Request>(
+        &self,
+        request: &R,
+        version: i16,
+        api: ApiKey,
+    ) -> Result<Bytes, WireError> {
+        let correlation_id = self
+            .inner
+            .next_correlation_id
+            .fetch_add(1, Ordering::Relaxed);
+        let mut frame = BytesMut::new();
+        encode_request(
+            &mut frame,
+            correlation_id,
+            &self.inner.options.client_id,
+            request,
+            version,
+        )?;
+        let (slot, answer) = oneshot::channel();
+        {
+            // Register before writing, so an answer can never arrive to an empty slot.
+            let mut pending = self.inner.shared.lock();
+            if let Some(cause) = &pending.poisoned {
+                return Err(WireError::Poisoned(Arc::clone(cause)));
+            }
+            pending.slots.insert(correlation_id, slot);
+        }
+        let _unregister = Unregister {
+            shared: &self.inner.shared,
+            correlation_id,
+        };
+        if self.inner.outgoing.send(frame).await.is_err() {
+            return Err(WireError::Closed);
+        }
+        let timeout = self.inner.options.request_timeout;
+        match tokio::time::timeout(timeout, answer).await {
+            Ok(Ok(result)) => result,
+            // The slot was dropped without an answer: only happens when the tasks are gone.
+            Ok(Err(_)) => Err(WireError::Closed),
+            Err(_) => {
+                let error = WireError::Timeout {
+                    api,
+                    after: timeout,
+                };
+                self.inner.shared.poison(error.clone());
+                Err(error)
+            }
+        }
+    }
+
+    async fn handshake(&self) -> Result<BrokerVersions, WireError> {
+        let (_, ours) = our_range(ApiKey::ApiVersions).unwrap_or((0, 0));
+        let request = ApiVersionsRequest::default()
+            .with_client_software_name(StrBytes::from_string(
+                self.inner.options.software_name.clone(),
+            ))
+            .with_client_software_version(StrBytes::from_string(
+                self.inner.options.software_version.clone(),
+            ));
+        // A broker that does not know our version answers in v0 (error UNSUPPORTED_VERSION,
+        // with the ApiVersions range it speaks), which the requested version may not decode.
+        let frame = self.round_trip(&request, ours, ApiKey::ApiVersions).await?;
+        let response = decode_response::<ApiVersionsRequest>(frame.clone(), ours)
+            .or_else(|_| decode_response::<ApiVersionsRequest>(frame, 0))
+            .inspect_err(|e| self.inner.shared.poison(e.clone()))?;
+        if response.error_code == 0 {
+            return Ok(BrokerVersions::from_response(&response));
+        }
+        if response.error_code != UNSUPPORTED_VERSION {
+            return Err(WireError::Handshake(response.error_code));
+        }
+        // The broker answered in v0 with the ApiVersions range it does speak: retry at its max.
+        let fallback =
+            fallback_version(&response).ok_or(WireError::Handshake(UNSUPPORTED_VERSION))?;
+        let request = if fallback >= 3 {
+            request
+        } else {
+            ApiVersionsRequest::default()
+        };
+        let response = self.send(&request, fallback).await?;
+        if response.error_code != 0 {
+            return Err(WireError::Handshake(response.error_code));
+        }
+        Ok(BrokerVersions::from_response(&response))
+    }
+}
+
+/// The ApiVersions version to retry with after an UNSUPPORTED_VERSION answer.
+fn fallback_version(response: &ApiVersionsResponse) -> Option<i16> {
+    let (our_min, our_max) = our_range(ApiKey::ApiVersions)?;
+    let theirs = response
+        .api_keys
+        .iter()
+        .find(|k| k.api_key == ApiKey::ApiVersions as i16)?;
+    let version = theirs.max_version.min(our_max);
+    (version >= our_min.max(theirs.min_version)).then_some(version)
+}
+
+/// Removes a slot whose request finished, failed or was cancelled.
+struct Unregister<'a> {
+    shared: &'a Shared,
+    correlation_id: i32,
+}
+
+impl Drop for Unregister<'_> {
+    fn drop(&mut self) {
+        self.shared.lock().slots.remove(&self.correlation_id);
+    }
+}
+
+async fn read_loop(mut socket: OwnedReadHalf, shared: Arc<Shared>, max_frame: usize) {
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    let error = loop {
+        match split_frame(&mut buf, max_frame) {
+            Ok(Some(frame)) => {
+                let frame = frame.freeze();
+                let Some(id) = peek_correlation_id(&frame) else {
+                    break WireError::Decode {
+                        api: ApiKey::ApiVersions,
+                        version: 0,
+                        message: "answer shorter than its correlation id".to_owned(),
+                    };
+                };
+                let slot = shared.lock().slots.remove(&id);
+                match slot {
+                    Some(slot) => {
+                        let _ = slot.send(Ok(frame));
+                    }
+                    None => break WireError::UnexpectedCorrelationId(id),
+                }
+                continue;
+            }
+            Ok(None) => {}
+            Err(e) => break e.into(),
+        }
+        match socket.read_buf(&mut buf).await {
+            Ok(0) => break WireError::Closed,
+            Ok(_) => {}
+            Err(e) => break WireError::Io(Arc::new(e)),
+        }
+    };
+    shared.poison(error);
+}
+
+async fn write_loop(
+    socket: OwnedWriteHalf,
+    mut queue: mpsc::Receiver<BytesMut>,
+    shared: Arc<Shared>,
+) {
+    let mut socket = BufWriter::with_capacity(64 * 1024, socket);
+    while let Some(frame) = queue.recv().await {
+        let mut result = socket.write_all(&frame).await;
+        // Coalesce whatever else is already queued into the same flush.
+        while result.is_ok() {
+            match queue.try_recv() {
+                Ok(next) => result = socket.write_all(&next).await,
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = result.and(socket.flush().await) {
+            shared.poison(WireError::Io(Arc::new(e)));
+            return;
+        }
+    }
+    let _ = socket.shutdown().await;
+}

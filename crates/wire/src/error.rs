@@ -1,0 +1,73 @@
+//! Errors of the connection layer. They are `Clone` because one failure of a connection is
+//! delivered to every request waiting on it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::frame::FrameError;
+use crate::protocol::messages::ApiKey;
+
+/// Everything that can go wrong between sending a request and holding its decoded answer.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum WireError {
+    #[error("could not connect to {addr}: {source}")]
+    Connect {
+        addr: String,
+        source: Arc<std::io::Error>,
+    },
+    #[error("connecting to {addr} timed out after {after:?}")]
+    ConnectTimeout { addr: String, after: Duration },
+    #[error("I/O error on the connection: {0}")]
+    Io(Arc<std::io::Error>),
+    #[error("the broker closed the connection")]
+    Closed,
+    #[error("no answer to {api:?} within {after:?}")]
+    Timeout { api: ApiKey, after: Duration },
+    /// The request was not sent because the connection had failed before: its outcome is known.
+    #[error("the connection failed earlier and cannot be used: {0}")]
+    Poisoned(Arc<WireError>),
+    #[error("broken frame from the broker: {0}")]
+    Frame(#[from] FrameError),
+    #[error("answer with correlation id {0} matches no request in flight")]
+    UnexpectedCorrelationId(i32),
+    #[error("could not encode {api:?} v{version}: {message}")]
+    Encode {
+        api: ApiKey,
+        version: i16,
+        message: String,
+    },
+    #[error("could not decode the {api:?} v{version} answer: {message}")]
+    Decode {
+        api: ApiKey,
+        version: i16,
+        message: String,
+    },
+    #[error("no version of {api:?} is supported by both the broker ({broker:?}) and kafkatx")]
+    UnsupportedVersion {
+        api: ApiKey,
+        broker: Option<(i16, i16)>,
+    },
+    #[error("the ApiVersions handshake failed with error code {0}")]
+    Handshake(i16),
+}
+
+impl WireError {
+    /// True when the request may have reached the broker and been acted on even though no
+    /// answer arrived. Callers that must not assume failure (EndTxn, Produce) look at this.
+    pub fn outcome_unknown(&self) -> bool {
+        match self {
+            WireError::Connect { .. }
+            | WireError::ConnectTimeout { .. }
+            | WireError::Encode { .. }
+            | WireError::UnsupportedVersion { .. }
+            | WireError::Handshake(_) => false,
+            // Refused before it was written: the connection had already failed.
+            WireError::Poisoned(_) => false,
+            _ => true,
+        }
+    }
+}
+
+/// Result alias of this layer.
+pub type Result<T, E = WireError> = std::result::Result<T, E>;

@@ -1,0 +1,205 @@
+//! Helpers for tests that run against a real Kafka broker.
+//!
+//! The brokers are started by `integration/kafka` (see `docs/broker.md`); `./dev test` starts a
+//! KIP-890 (transaction.version 2) broker and a classic-protocol one and exports their
+//! addresses. A test that needs a broker calls [`require_broker`] first: without a broker it
+//! is skipped with a notice on a developer's machine, and it fails when `CI` is set.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use kafkatx_wire::protocol::messages::create_topics_request::CreatableTopic;
+use kafkatx_wire::protocol::messages::{CreateTopicsRequest, TopicName};
+use kafkatx_wire::protocol::protocol::StrBytes;
+use kafkatx_wire::{ConnectOptions, Connection};
+
+/// Bootstrap address of the broker with `transaction.version=2` (KIP-890).
+pub fn bootstrap() -> String {
+    std::env::var("KAFKATX_BOOTSTRAP").unwrap_or_else(|_| "127.0.0.1:9092".to_owned())
+}
+
+/// Bootstrap address of the broker formatted with `transaction.version=0` (classic protocol).
+pub fn bootstrap_tv1() -> String {
+    std::env::var("KAFKATX_BOOTSTRAP_TV1").unwrap_or_else(|_| "127.0.0.1:9094".to_owned())
+}
+
+/// Path of the `integration/kafka` script.
+pub fn kafka_script() -> PathBuf {
+    std::env::var_os("KAFKATX_KAFKA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("kafka"))
+}
+
+/// True when running under CI, where a missing broker is a failure, never a skip.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
+/// Checks that a broker answers at `addr`. Returns false (and says so) when it does not and
+/// we are not in CI; panics in CI so that a missing broker can never pass as a green run.
+pub async fn require_broker(addr: &str) -> bool {
+    let first = addr.split(',').next().unwrap_or(addr);
+    let options = ConnectOptions {
+        connect_timeout: Duration::from_secs(5),
+        ..ConnectOptions::default()
+    };
+    match Connection::connect(first, options).await {
+        Ok(_) => true,
+        Err(e) if in_ci() => {
+            panic!(
+                "CI is set but no Kafka broker answers at {addr}: {e}. Start one with integration/kafka start"
+            )
+        }
+        Err(e) => {
+            eprintln!(
+                "SKIPPED: no Kafka broker at {addr} ({e}); run `integration/kafka start` or `./dev test`"
+            );
+            false
+        }
+    }
+}
+
+/// A name no other test (or earlier run) uses: tests share one broker.
+pub fn unique_name(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let millis = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{prefix}-{}-{millis}-{n}", std::process::id())
+}
+
+/// Creates a topic with our own CreateTopics request (replication factor 1) and waits until
+/// its partitions have leaders.
+pub async fn create_topic(addr: &str, name: &str, partitions: i32) -> Result<(), String> {
+    let first = addr.split(',').next().unwrap_or(addr);
+    let conn = Connection::connect(first, ConnectOptions::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    let topic = CreatableTopic::default()
+        .with_name(TopicName(StrBytes::from_string(name.to_owned())))
+        .with_num_partitions(partitions)
+        .with_replication_factor(1);
+    let request = CreateTopicsRequest::default()
+        .with_topics(vec![topic])
+        .with_timeout_ms(30_000);
+    let (_, response) = conn
+        .send_negotiated(&request, None)
+        .await
+        .map_err(|e| e.to_string())?;
+    for result in &response.topics {
+        // 36 = TOPIC_ALREADY_EXISTS: fine for a test that reruns.
+        if result.error_code != 0 && result.error_code != 36 {
+            return Err(format!(
+                "CreateTopics {name}: error code {} {:?}",
+                result.error_code, result.error_message
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// One record as the independent judge (`kcat`, librdkafka) read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JudgedRecord {
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<String>,
+    pub value: Option<String>,
+    pub headers: Vec<(String, String)>,
+}
+
+/// Reads a whole topic with `kcat` in read_committed mode (stops at the last stable offset).
+pub fn kcat_read_committed(addr: &str, topic: &str) -> Result<Vec<JudgedRecord>, String> {
+    kcat_read(addr, topic, "read_committed")
+}
+
+/// Reads a whole topic with `kcat` in the given isolation level.
+pub fn kcat_read(addr: &str, topic: &str, isolation: &str) -> Result<Vec<JudgedRecord>, String> {
+    let output = Command::new("kcat")
+        .args([
+            "-C",
+            "-b",
+            addr,
+            "-t",
+            topic,
+            "-o",
+            "beginning",
+            "-e",
+            "-q",
+            "-J",
+        ])
+        .args(["-X", &format!("isolation.level={isolation}")])
+        .output()
+        .map_err(|e| format!("could not run kcat (apt-get install kcat): {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "kcat failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(parse_kcat_json)
+        .collect()
+}
+
+fn parse_kcat_json(line: &str) -> Result<JudgedRecord, String> {
+    let v: serde_json::Value =
+        serde_json::from_str(line).map_err(|e| format!("kcat line {line:?}: {e}"))?;
+    let text = |field: &str| v.get(field).and_then(|x| x.as_str()).map(str::to_owned);
+    // kcat -J prints headers as a flat array: [k1, v1, k2, v2, ...].
+    let flat: Vec<String> = v
+        .get("headers")
+        .and_then(|h| h.as_array())
+        .map(|a| {
+            a.iter()
+                .map(|x| x.as_str().unwrap_or("").to_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    let headers = flat
+        .chunks(2)
+        .map(|kv| {
+            let key = kv.first().cloned().unwrap_or_default();
+            let value = kv.get(1).cloned().unwrap_or_default();
+            (key, value)
+        })
+        .collect();
+    Ok(JudgedRecord {
+        partition: v.get("partition").and_then(|x| x.as_i64()).unwrap_or(-1) as i32,
+        offset: v.get("offset").and_then(|x| x.as_i64()).unwrap_or(-1),
+        key: text("key"),
+        value: text("payload"),
+        headers,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kcat_json_lines_parse_with_headers() {
+        let line = r#"{"topic":"t","partition":2,"offset":7,"tstype":"create","ts":1,"broker":1,"headers":["a","1","a","2"],"key":"k","payload":"v"}"#;
+        let r = parse_kcat_json(line).unwrap();
+        assert_eq!((r.partition, r.offset), (2, 7));
+        assert_eq!(r.key.as_deref(), Some("k"));
+        assert_eq!(r.value.as_deref(), Some("v"));
+        assert_eq!(
+            r.headers,
+            vec![("a".into(), "1".into()), ("a".into(), "2".into())]
+        );
+        let null_key = r#"{"partition":0,"offset":0,"key":null,"payload":"v"}"#;
+        assert_eq!(parse_kcat_json(null_key).unwrap().key, None);
+    }
+
+    #[test]
+    fn unique_names_differ() {
+        assert_ne!(unique_name("t"), unique_name("t"));
+    }
+}
