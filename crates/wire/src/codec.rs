@@ -51,8 +51,8 @@ pub fn encode_request<R: Request>(
 
 /// Reads the correlation id of a response frame without consuming it.
 pub fn peek_correlation_id(frame: &[u8]) -> Option<i32> {
-    let id = frame.get(..4)?;
-    Some(i32::from_be_bytes([id[0], id[1], id[2], id[3]]))
+    let id: [u8; 4] = frame.get(..4)?.try_into().ok()?;
+    Some(i32::from_be_bytes(id))
 }
 
 /// Decodes a whole response frame (header + body) of request type `R` sent at `version`.
@@ -146,5 +146,17 @@ mod tests {
         let truncated = frame.slice(..frame.len() - 3);
         assert!(decode_response::<ApiVersionsRequest>(truncated, 3).is_err());
         assert_eq!(peek_correlation_id(&[1, 2]), None);
+    }
+
+    /// A 12-byte answer announcing 2^31-1 topics once made the allocator abort the process
+    /// (see vendor/kafka-protocol/KAFKATX-PATCH.md); it must be a plain decode error.
+    #[test]
+    fn a_hostile_array_length_is_an_error_not_an_abort() {
+        let mut buf = BytesMut::new();
+        buf.put_i32(1); // correlation id
+        buf.put_i32(0); // throttle_time_ms
+        buf.put_i32(i32::MAX); // number of topic responses
+        let err = decode_response::<crate::protocol::messages::FetchRequest>(buf.freeze(), 4);
+        assert!(matches!(err, Err(WireError::Decode { .. })));
     }
 }

@@ -23,10 +23,10 @@ pub enum FrameError {
 /// Returns `Ok(None)` while the frame is incomplete: that is the normal state of a read
 /// buffer, not an error. The caller keeps the remaining bytes for the next call.
 pub fn split_frame(buf: &mut BytesMut, max_frame: usize) -> Result<Option<BytesMut>, FrameError> {
-    let Some(prefix) = buf.get(..4) else {
+    let Some(prefix) = buf.get(..4).and_then(|p| <[u8; 4]>::try_from(p).ok()) else {
         return Ok(None);
     };
-    let len = i32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]);
+    let len = i32::from_be_bytes(prefix);
     let len = usize::try_from(len).map_err(|_| FrameError::NegativeLength(len))?;
     if len > max_frame {
         return Err(FrameError::TooLarge {

@@ -1,6 +1,14 @@
 //! The pipelined connection against a scripted fake broker on loopback: pipelining, the
 //! ApiVersions fallback, and poisoning on EOF, timeouts and answers nobody asked for.
 
+// Test code: a failed unwrap is a failed test, which is what we want.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -264,10 +272,10 @@ async fn connect_to_a_closed_port_is_a_typed_error() {
 }
 
 /// A tiny join_all so the tests need no futures crate.
-async fn futures_join_all<F: std::future::Future>(futs: impl Iterator<Item = F>) -> Vec<F::Output>
+async fn futures_join_all<F>(futs: impl Iterator<Item = F>) -> Vec<F::Output>
 where
+    F: std::future::Future + Send + 'static,
     F::Output: Send + 'static,
-    F: Send + 'static,
 {
     let handles: Vec<_> = futs.map(tokio::spawn).collect();
     let mut out = Vec::new();
