@@ -1,1 +1,0 @@
-//! Compression codecs (to be written).
