@@ -5,13 +5,17 @@
 //! addresses. A test that needs a broker calls [`require_broker`] first: without a broker it
 //! is skipped with a notice on a developer's machine, and it fails when `CI` is set.
 
+// Test support: failing loudly (a panic fails the calling test) is the point here.
+#![allow(clippy::panic)]
+
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use kafkatx_wire::protocol::messages::create_topics_request::CreatableTopic;
-use kafkatx_wire::protocol::messages::{CreateTopicsRequest, TopicName};
+use kafkatx_wire::protocol::messages::metadata_request::MetadataRequestTopic;
+use kafkatx_wire::protocol::messages::{CreateTopicsRequest, MetadataRequest, TopicName};
 use kafkatx_wire::protocol::protocol::StrBytes;
 use kafkatx_wire::{ConnectOptions, Connection};
 
@@ -99,7 +103,36 @@ pub async fn create_topic(addr: &str, name: &str, partitions: i32) -> Result<(),
             ));
         }
     }
-    Ok(())
+    wait_for_leaders(&conn, name, partitions).await
+}
+
+/// CreateTopics answers before every broker knows the new partitions; a Produce sent at once
+/// can meet UNKNOWN_TOPIC_OR_PARTITION. Wait until the metadata shows a leader for each.
+async fn wait_for_leaders(conn: &Connection, name: &str, partitions: i32) -> Result<(), String> {
+    let request = MetadataRequest::default()
+        .with_topics(Some(vec![
+            MetadataRequestTopic::default()
+                .with_name(Some(TopicName(StrBytes::from_string(name.to_owned())))),
+        ]))
+        .with_allow_auto_topic_creation(false);
+    for _ in 0..300 {
+        let (_, response) = conn
+            .send_negotiated(&request, None)
+            .await
+            .map_err(|e| e.to_string())?;
+        let ready = response.topics.first().is_some_and(|t| {
+            t.error_code == 0
+                && t.partitions.len() == usize::try_from(partitions).unwrap_or(0)
+                && t.partitions
+                    .iter()
+                    .all(|p| p.error_code == 0 && p.leader_id.0 >= 0)
+        });
+        if ready {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(format!("topic {name} has no leaders after 30 s"))
 }
 
 /// One record as the independent judge (`kcat`, librdkafka) read it.

@@ -11,6 +11,8 @@
 //!   keys survive, truncated trailing batches are tolerated).
 //! - [`compression`]: none, gzip, snappy (xerial framing), lz4 (frame) and zstd, all
 //!   pure Rust unless the `zstd-native` feature is on.
+//! - [`read_committed`]: which fetched records a read_committed reader sees.
+//! - [`reader`]: a minimal read-a-topic-to-its-end client for tools and checks.
 //!
 //! Nothing in this crate panics on bytes a broker sends: every decoder returns an error.
 
@@ -19,6 +21,8 @@ pub mod compression;
 pub mod connection;
 pub mod error;
 pub mod frame;
+pub mod read_committed;
+pub mod reader;
 pub mod record;
 pub mod versions;
 

@@ -1,0 +1,239 @@
+//! A minimal "read a topic to its end" client, for tools and checks: `kafkatx consume`, the
+//! load checker, and tests that judge what a producer wrote. Not a consumer-group client: it
+//! reads every partition from its log start to the end offset it sees when it starts (the
+//! last stable offset under read_committed), and stops.
+
+use std::collections::HashMap;
+
+use crate::error::WireError;
+use crate::protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use crate::protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use crate::protocol::messages::metadata_request::MetadataRequestTopic;
+use crate::protocol::messages::{
+    BrokerId, FetchRequest, ListOffsetsRequest, MetadataRequest, MetadataResponse, TopicName,
+};
+use crate::protocol::protocol::StrBytes;
+use crate::read_committed::{AbortedTxn, committed_records};
+use crate::record::{DecodedRecord, decode_batches};
+use crate::{ConnectOptions, Connection};
+
+/// Which records a reader sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    /// Everything written, including open and aborted transactions.
+    ReadUncommitted,
+    /// Only committed transactions and non-transactional records, up to the last stable offset.
+    ReadCommitted,
+}
+
+impl Isolation {
+    fn level(self) -> i8 {
+        match self {
+            Isolation::ReadUncommitted => 0,
+            Isolation::ReadCommitted => 1,
+        }
+    }
+}
+
+/// Why reading a topic failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReadError {
+    #[error(transparent)]
+    Wire(#[from] WireError),
+    #[error("topic {topic}: error code {code} from the broker")]
+    Broker { topic: String, code: i16 },
+    #[error("topic {0} does not exist")]
+    UnknownTopic(String),
+    #[error("partition {partition} has no leader (broker {leader} is not in the metadata)")]
+    NoLeader { partition: i32, leader: i32 },
+    #[error("could not decode the records of partition {partition}: {message}")]
+    Records { partition: i32, message: String },
+}
+
+/// One record with the partition it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopicRecord {
+    pub partition: i32,
+    pub record: DecodedRecord,
+}
+
+/// Reads all of `topic` as it is now, partition by partition, in offset order per partition.
+pub async fn read_topic(
+    bootstrap: &str,
+    topic: &str,
+    isolation: Isolation,
+) -> Result<Vec<TopicRecord>, ReadError> {
+    let first = bootstrap.split(',').next().unwrap_or(bootstrap).trim();
+    let seed = Connection::connect(first, ConnectOptions::default()).await?;
+    let metadata = topic_metadata(&seed, topic).await?;
+    let brokers: HashMap<i32, String> = metadata
+        .brokers
+        .iter()
+        .map(|b| (b.node_id.0, format!("{}:{}", b.host.as_str(), b.port)))
+        .collect();
+    let mut connections: HashMap<i32, Connection> = HashMap::new();
+    let mut out = Vec::new();
+    let partitions = metadata
+        .topics
+        .first()
+        .map(|t| t.partitions.clone())
+        .unwrap_or_default();
+    for partition in partitions {
+        let index = partition.partition_index;
+        let leader = partition.leader_id.0;
+        let addr = brokers.get(&leader).ok_or(ReadError::NoLeader {
+            partition: index,
+            leader,
+        })?;
+        let conn = match connections.get(&leader) {
+            Some(c) if !c.is_closed() => c.clone(),
+            _ => {
+                let c = Connection::connect(addr, ConnectOptions::default()).await?;
+                connections.insert(leader, c.clone());
+                c
+            }
+        };
+        let records = read_partition(&conn, topic, index, isolation).await?;
+        out.extend(records.into_iter().map(|record| TopicRecord {
+            partition: index,
+            record,
+        }));
+    }
+    Ok(out)
+}
+
+async fn topic_metadata(conn: &Connection, topic: &str) -> Result<MetadataResponse, ReadError> {
+    let request = MetadataRequest::default()
+        .with_topics(Some(vec![
+            MetadataRequestTopic::default().with_name(Some(topic_name(topic))),
+        ]))
+        .with_allow_auto_topic_creation(false);
+    let (_, response) = conn.send_negotiated(&request, None).await?;
+    match response.topics.first().map(|t| t.error_code) {
+        Some(0) => Ok(response),
+        Some(3) | None => Err(ReadError::UnknownTopic(topic.to_owned())),
+        Some(code) => Err(ReadError::Broker {
+            topic: topic.to_owned(),
+            code,
+        }),
+    }
+}
+
+/// Reads one partition from its start to the end offset seen now.
+async fn read_partition(
+    conn: &Connection,
+    topic: &str,
+    partition: i32,
+    isolation: Isolation,
+) -> Result<Vec<DecodedRecord>, ReadError> {
+    // -2 = earliest, -1 = latest (the last stable offset under read_committed).
+    let start = list_offset(conn, topic, partition, -2, isolation).await?;
+    let end = list_offset(conn, topic, partition, -1, isolation).await?;
+    let mut position = start;
+    let mut out = Vec::new();
+    while position < end {
+        let request = FetchRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_max_wait_ms(100)
+            .with_min_bytes(1)
+            .with_max_bytes(32 << 20)
+            .with_isolation_level(isolation.level())
+            .with_topics(vec![
+                FetchTopic::default()
+                    .with_topic(topic_name(topic))
+                    .with_partitions(vec![
+                        FetchPartition::default()
+                            .with_partition(partition)
+                            .with_fetch_offset(position)
+                            .with_partition_max_bytes(16 << 20),
+                    ]),
+            ]);
+        let (_, response) = conn.send_negotiated(&request, None).await?;
+        let Some(data) = response
+            .responses
+            .first()
+            .and_then(|t| t.partitions.first())
+        else {
+            break;
+        };
+        if data.error_code != 0 {
+            return Err(ReadError::Broker {
+                topic: topic.to_owned(),
+                code: data.error_code,
+            });
+        }
+        let blob = data.records.clone().unwrap_or_default();
+        let batches = decode_batches(&blob).map_err(|e| ReadError::Records {
+            partition,
+            message: e.to_string(),
+        })?;
+        let Some(last) = batches.last() else {
+            break; // nothing complete fits yet; the end offset was reached by control records
+        };
+        // Advance past every batch, control and aborted ones included, or we would fetch
+        // them again forever.
+        position = last.base_offset + i64::from(last.last_offset_delta) + 1;
+        let visible = match isolation {
+            Isolation::ReadUncommitted => batches
+                .into_iter()
+                .filter(|b| !b.is_control)
+                .flat_map(|b| b.records)
+                .collect(),
+            Isolation::ReadCommitted => {
+                let aborted = data
+                    .aborted_transactions
+                    .iter()
+                    .flatten()
+                    .map(|a| AbortedTxn {
+                        first_offset: a.first_offset,
+                        producer_id: a.producer_id.0,
+                    });
+                committed_records(batches, aborted)
+            }
+        };
+        out.extend(visible.into_iter().filter(|r| r.offset < end));
+    }
+    Ok(out)
+}
+
+async fn list_offset(
+    conn: &Connection,
+    topic: &str,
+    partition: i32,
+    timestamp: i64,
+    isolation: Isolation,
+) -> Result<i64, ReadError> {
+    let request = ListOffsetsRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_isolation_level(isolation.level())
+        .with_topics(vec![
+            ListOffsetsTopic::default()
+                .with_name(topic_name(topic))
+                .with_partitions(vec![
+                    ListOffsetsPartition::default()
+                        .with_partition_index(partition)
+                        .with_timestamp(timestamp),
+                ]),
+        ]);
+    let (_, response) = conn.send_negotiated(&request, None).await?;
+    let answer = response
+        .topics
+        .first()
+        .and_then(|t| t.partitions.first())
+        .ok_or_else(|| ReadError::Broker {
+            topic: topic.to_owned(),
+            code: -1,
+        })?;
+    if answer.error_code != 0 {
+        return Err(ReadError::Broker {
+            topic: topic.to_owned(),
+            code: answer.error_code,
+        });
+    }
+    Ok(answer.offset)
+}
+
+fn topic_name(name: &str) -> TopicName {
+    TopicName(StrBytes::from_string(name.to_owned()))
+}
