@@ -1,0 +1,134 @@
+//! The one place that turns our records into `kafkatx-wire` record batches.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use kafkatx_wire::compression::Compression;
+use kafkatx_wire::record::{BatchBuilder, Header, ProducerInfo, Record};
+
+use crate::config::CompressionType;
+use crate::types::{ProducerIdentity, ProducerRecord, RecordToken};
+
+/// An encoded batch and the records it carries.
+#[derive(Debug)]
+pub struct BuiltBatch {
+    /// The record batch bytes.
+    pub bytes: Bytes,
+    /// Tokens of its records, in order.
+    pub tokens: Vec<RecordToken>,
+    /// When its first record was appended.
+    pub created_at: Instant,
+}
+
+/// Encoding failed; the records must be failed.
+#[derive(Debug)]
+pub struct BuildFailure {
+    /// Why.
+    pub reason: String,
+    /// Tokens of the records that cannot be sent.
+    pub tokens: Vec<RecordToken>,
+}
+
+/// Records of one partition being collected into a batch (no sequence yet).
+#[derive(Debug)]
+pub struct BatchDraft {
+    builder: BatchBuilder,
+    tokens: Vec<RecordToken>,
+    created_at: Instant,
+}
+
+fn wire_compression(codec: CompressionType) -> Compression {
+    match codec {
+        CompressionType::None => Compression::None,
+        CompressionType::Gzip => Compression::Gzip,
+        CompressionType::Snappy => Compression::Snappy,
+        CompressionType::Lz4 => Compression::Lz4,
+        CompressionType::Zstd => Compression::Zstd,
+    }
+}
+
+fn wire_record(record: &ProducerRecord) -> Record {
+    Record {
+        timestamp_ms: record.timestamp_ms,
+        key: record.key.clone(),
+        value: record.value.clone(),
+        headers: record
+            .headers
+            .iter()
+            .map(|h| Header {
+                key: h.key.clone(),
+                value: h.value.clone(),
+            })
+            .collect(),
+    }
+}
+
+impl BatchDraft {
+    /// An empty draft.
+    pub fn new(codec: CompressionType, created_at: Instant) -> Self {
+        Self {
+            builder: BatchBuilder::new(wire_compression(codec)),
+            tokens: Vec::new(),
+            created_at,
+        }
+    }
+
+    /// Whether `record` still fits under `batch_size` (an empty draft takes anything, so
+    /// a record larger than the batch size goes out alone).
+    pub fn fits(&self, record: &ProducerRecord, batch_size: usize) -> bool {
+        self.tokens.is_empty()
+            || self.builder.estimated_size_with(&wire_record(record)) <= batch_size
+    }
+
+    /// Add a record.
+    pub fn push(&mut self, token: RecordToken, record: &ProducerRecord) {
+        self.builder.push(&wire_record(record));
+        self.tokens.push(token);
+    }
+
+    /// Estimated encoded size.
+    pub fn size_in_bytes(&self) -> usize {
+        self.builder.size_in_bytes()
+    }
+
+    /// When the first record arrived.
+    pub fn created_at(&self) -> Instant {
+        self.created_at
+    }
+
+    /// Number of records.
+    pub fn record_count(&self) -> i32 {
+        i32::try_from(self.tokens.len()).unwrap_or(i32::MAX)
+    }
+
+    /// The tokens, giving up the draft.
+    pub fn into_tokens(self) -> Vec<RecordToken> {
+        self.tokens
+    }
+
+    /// Encode with identity and base sequence stamped.
+    pub fn build(
+        self,
+        identity: ProducerIdentity,
+        base_sequence: i32,
+        transactional: bool,
+    ) -> Result<BuiltBatch, BuildFailure> {
+        let info = ProducerInfo {
+            producer_id: identity.producer_id,
+            producer_epoch: identity.epoch,
+            base_sequence,
+            transactional,
+        };
+        match self.builder.build(info) {
+            Ok(bytes) => Ok(BuiltBatch {
+                bytes,
+                tokens: self.tokens,
+                created_at: self.created_at,
+            }),
+            Err(error) => Err(BuildFailure {
+                reason: error.to_string(),
+                tokens: self.tokens,
+            }),
+        }
+    }
+}

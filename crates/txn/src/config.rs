@@ -1,0 +1,420 @@
+//! Producer configuration with the names people know from the Java client and librdkafka.
+//!
+//! Built through [`ProducerConfigBuilder`]: typed setters, or `set("linger.ms", "5")` string
+//! pairs; `build()` rejects unknown keys, bad values and invalid combinations.
+
+use std::time::Duration;
+
+/// Compression codec of produced batches (`compression.type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CompressionType {
+    /// No compression.
+    #[default]
+    None,
+    /// gzip.
+    Gzip,
+    /// snappy (xerial framing).
+    Snappy,
+    /// lz4 frame.
+    Lz4,
+    /// zstd.
+    Zstd,
+}
+
+/// A rejected configuration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// The key is not a known setting.
+    #[error("unknown configuration key `{0}`")]
+    UnknownKey(String),
+    /// The value cannot be parsed or is out of range.
+    #[error("invalid value `{value}` for `{key}`: {reason}")]
+    InvalidValue {
+        /// The key.
+        key: &'static str,
+        /// The value given.
+        value: String,
+        /// Why it is wrong.
+        reason: &'static str,
+    },
+    /// Settings that are fine alone but not together.
+    #[error("invalid configuration: {0}")]
+    Conflict(String),
+}
+
+/// A validated producer configuration. Idempotence is always on and acks is always `all`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProducerConfig {
+    /// `bootstrap.servers`: `host:port` list.
+    pub bootstrap_servers: Vec<String>,
+    /// `client.id`.
+    pub client_id: String,
+    /// `transactional.id`; `None` makes an idempotent-only producer.
+    pub transactional_id: Option<String>,
+    /// `transaction.timeout.ms`.
+    pub transaction_timeout: Duration,
+    /// `linger.ms`.
+    pub linger: Duration,
+    /// `batch.size` in bytes.
+    pub batch_size: usize,
+    /// `compression.type`.
+    pub compression: CompressionType,
+    /// `delivery.timeout.ms`: bound on the time a record may wait for an acknowledgement.
+    pub delivery_timeout: Duration,
+    /// `request.timeout.ms`.
+    pub request_timeout: Duration,
+    /// `retry.backoff.ms`.
+    pub retry_backoff: Duration,
+    /// `retry.backoff.max.ms`.
+    pub retry_backoff_max: Duration,
+    /// `max.in.flight.requests.per.connection` (1..=5 with idempotence).
+    pub max_in_flight: usize,
+    /// `metadata.max.age.ms`: periodic metadata refresh.
+    pub metadata_max_age: Duration,
+    /// `max.block.ms`: bound on init/commit/abort/flush calls.
+    pub max_block: Duration,
+    /// `socket.connection.setup.timeout.ms`.
+    pub connect_timeout: Duration,
+    /// Seed of the jitter RNG (`kafkatx.rng.seed`), so a run can be replayed.
+    pub rng_seed: u64,
+}
+
+impl ProducerConfig {
+    /// Start building a configuration.
+    pub fn builder() -> ProducerConfigBuilder {
+        ProducerConfigBuilder::default()
+    }
+
+    /// Whether this is a transactional producer.
+    pub fn is_transactional(&self) -> bool {
+        self.transactional_id.is_some()
+    }
+}
+
+/// Builder for [`ProducerConfig`].
+#[derive(Debug, Clone)]
+pub struct ProducerConfigBuilder {
+    config: ProducerConfig,
+    first_error: Option<ConfigError>,
+}
+
+impl Default for ProducerConfigBuilder {
+    fn default() -> Self {
+        Self {
+            config: ProducerConfig {
+                bootstrap_servers: Vec::new(),
+                client_id: "kafkatx".to_owned(),
+                transactional_id: None,
+                transaction_timeout: Duration::from_secs(60),
+                linger: Duration::from_millis(5),
+                batch_size: 16_384,
+                compression: CompressionType::None,
+                delivery_timeout: Duration::from_secs(120),
+                request_timeout: Duration::from_secs(30),
+                retry_backoff: Duration::from_millis(100),
+                retry_backoff_max: Duration::from_secs(1),
+                max_in_flight: 5,
+                metadata_max_age: Duration::from_secs(300),
+                max_block: Duration::from_secs(60),
+                connect_timeout: Duration::from_secs(10),
+                rng_seed: 0x6b61_666b_6174_7821,
+            },
+            first_error: None,
+        }
+    }
+}
+
+fn split_servers(servers: &str) -> Vec<String> {
+    servers
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn parse_millis(key: &'static str, value: &str) -> Result<Duration, ConfigError> {
+    value
+        .trim()
+        .parse::<u64>()
+        .map(Duration::from_millis)
+        .map_err(|_| ConfigError::InvalidValue {
+            key,
+            value: value.to_owned(),
+            reason: "expected a non-negative number of milliseconds",
+        })
+}
+
+fn parse_number<T: std::str::FromStr>(key: &'static str, value: &str) -> Result<T, ConfigError> {
+    value
+        .trim()
+        .parse::<T>()
+        .map_err(|_| ConfigError::InvalidValue {
+            key,
+            value: value.to_owned(),
+            reason: "expected a non-negative integer",
+        })
+}
+
+fn parse_compression(value: &str) -> Result<CompressionType, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "none" => Ok(CompressionType::None),
+        "gzip" => Ok(CompressionType::Gzip),
+        "snappy" => Ok(CompressionType::Snappy),
+        "lz4" => Ok(CompressionType::Lz4),
+        "zstd" => Ok(CompressionType::Zstd),
+        _ => Err(ConfigError::InvalidValue {
+            key: "compression.type",
+            value: value.to_owned(),
+            reason: "expected none, gzip, snappy, lz4 or zstd",
+        }),
+    }
+}
+
+impl ProducerConfigBuilder {
+    /// `bootstrap.servers` from a comma-separated list.
+    pub fn bootstrap_servers(mut self, servers: &str) -> Self {
+        self.config.bootstrap_servers = split_servers(servers);
+        self
+    }
+    /// `client.id`.
+    pub fn client_id(mut self, id: impl Into<String>) -> Self {
+        self.config.client_id = id.into();
+        self
+    }
+    /// `transactional.id`.
+    pub fn transactional_id(mut self, id: impl Into<String>) -> Self {
+        self.config.transactional_id = Some(id.into());
+        self
+    }
+    /// `transaction.timeout.ms`.
+    pub fn transaction_timeout(mut self, value: Duration) -> Self {
+        self.config.transaction_timeout = value;
+        self
+    }
+    /// `linger.ms`.
+    pub fn linger(mut self, value: Duration) -> Self {
+        self.config.linger = value;
+        self
+    }
+    /// `batch.size`.
+    pub fn batch_size(mut self, bytes: usize) -> Self {
+        self.config.batch_size = bytes;
+        self
+    }
+    /// `compression.type`.
+    pub fn compression(mut self, codec: CompressionType) -> Self {
+        self.config.compression = codec;
+        self
+    }
+    /// `delivery.timeout.ms`.
+    pub fn delivery_timeout(mut self, value: Duration) -> Self {
+        self.config.delivery_timeout = value;
+        self
+    }
+    /// `request.timeout.ms`.
+    pub fn request_timeout(mut self, value: Duration) -> Self {
+        self.config.request_timeout = value;
+        self
+    }
+    /// `retry.backoff.ms`.
+    pub fn retry_backoff(mut self, value: Duration) -> Self {
+        self.config.retry_backoff = value;
+        self
+    }
+    /// `max.block.ms`.
+    pub fn max_block(mut self, value: Duration) -> Self {
+        self.config.max_block = value;
+        self
+    }
+    /// `max.in.flight.requests.per.connection`.
+    pub fn max_in_flight(mut self, value: usize) -> Self {
+        self.config.max_in_flight = value;
+        self
+    }
+    /// Seed for retry jitter.
+    pub fn rng_seed(mut self, seed: u64) -> Self {
+        self.config.rng_seed = seed;
+        self
+    }
+
+    /// Set one setting from its Java/librdkafka name. Errors are reported by `build()` too,
+    /// so a chain of `set` calls can be checked once.
+    pub fn set(mut self, key: &str, value: &str) -> Result<Self, ConfigError> {
+        if let Err(error) = self.apply(key, value) {
+            self.first_error.get_or_insert(error.clone());
+            return Err(error);
+        }
+        Ok(self)
+    }
+
+    fn apply(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        let c = &mut self.config;
+        match key {
+            "bootstrap.servers" | "metadata.broker.list" => {
+                c.bootstrap_servers = split_servers(value)
+            }
+            "client.id" => c.client_id = value.to_owned(),
+            "transactional.id" => c.transactional_id = Some(value.to_owned()),
+            "transaction.timeout.ms" => {
+                c.transaction_timeout = parse_millis("transaction.timeout.ms", value)?
+            }
+            "linger.ms" | "queue.buffering.max.ms" => c.linger = parse_millis("linger.ms", value)?,
+            "batch.size" => c.batch_size = parse_number("batch.size", value)?,
+            "compression.type" | "compression.codec" => c.compression = parse_compression(value)?,
+            "delivery.timeout.ms" | "message.timeout.ms" => {
+                c.delivery_timeout = parse_millis("delivery.timeout.ms", value)?;
+            }
+            "request.timeout.ms" => c.request_timeout = parse_millis("request.timeout.ms", value)?,
+            "retry.backoff.ms" => c.retry_backoff = parse_millis("retry.backoff.ms", value)?,
+            "retry.backoff.max.ms" => {
+                c.retry_backoff_max = parse_millis("retry.backoff.max.ms", value)?
+            }
+            "max.in.flight.requests.per.connection" | "max.in.flight" => {
+                c.max_in_flight = parse_number("max.in.flight.requests.per.connection", value)?;
+            }
+            "metadata.max.age.ms" => {
+                c.metadata_max_age = parse_millis("metadata.max.age.ms", value)?
+            }
+            "max.block.ms" => c.max_block = parse_millis("max.block.ms", value)?,
+            "socket.connection.setup.timeout.ms" => {
+                c.connect_timeout = parse_millis("socket.connection.setup.timeout.ms", value)?;
+            }
+            "kafkatx.rng.seed" => c.rng_seed = parse_number("kafkatx.rng.seed", value)?,
+            // Fixed by design; accepted only with the one value we implement.
+            "acks" | "request.required.acks" => {
+                if !matches!(value.trim(), "all" | "-1") {
+                    return Err(ConfigError::InvalidValue {
+                        key: "acks",
+                        value: value.to_owned(),
+                        reason: "kafkatx always uses acks=all",
+                    });
+                }
+            }
+            "enable.idempotence" => {
+                if value.trim() != "true" {
+                    return Err(ConfigError::InvalidValue {
+                        key: "enable.idempotence",
+                        value: value.to_owned(),
+                        reason: "kafkatx producers are always idempotent",
+                    });
+                }
+            }
+            other => return Err(ConfigError::UnknownKey(other.to_owned())),
+        }
+        Ok(())
+    }
+
+    /// Validate and produce the configuration.
+    pub fn build(self) -> Result<ProducerConfig, ConfigError> {
+        if let Some(error) = self.first_error {
+            return Err(error);
+        }
+        let c = self.config;
+        if c.bootstrap_servers.is_empty() {
+            return Err(ConfigError::Conflict(
+                "bootstrap.servers must name at least one broker".into(),
+            ));
+        }
+        if c.transactional_id
+            .as_deref()
+            .is_some_and(|id| id.trim().is_empty())
+        {
+            return Err(ConfigError::Conflict(
+                "transactional.id must not be empty".into(),
+            ));
+        }
+        if !(1..=5).contains(&c.max_in_flight) {
+            return Err(ConfigError::Conflict(format!(
+                "max.in.flight.requests.per.connection must be 1..=5 with idempotence, got {}",
+                c.max_in_flight
+            )));
+        }
+        if c.batch_size == 0 {
+            return Err(ConfigError::Conflict("batch.size must be positive".into()));
+        }
+        if c.request_timeout.is_zero() || c.transaction_timeout.is_zero() {
+            return Err(ConfigError::Conflict(
+                "request.timeout.ms and transaction.timeout.ms must be positive".into(),
+            ));
+        }
+        // Java's rule: a record must be allowed to wait for linger and one full request.
+        if c.delivery_timeout < c.linger + c.request_timeout {
+            return Err(ConfigError::Conflict(format!(
+                "delivery.timeout.ms ({:?}) must be at least linger.ms + request.timeout.ms ({:?})",
+                c.delivery_timeout,
+                c.linger + c.request_timeout
+            )));
+        }
+        if i32::try_from(c.transaction_timeout.as_millis()).is_err() {
+            return Err(ConfigError::Conflict(
+                "transaction.timeout.ms does not fit in an i32".into(),
+            ));
+        }
+        Ok(c)
+    }
+}
+
+impl Default for ProducerConfig {
+    fn default() -> Self {
+        ProducerConfigBuilder::default().config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn string_pairs_set_typed_fields() {
+        let config = ProducerConfig::builder()
+            .set("bootstrap.servers", "a:9092, b:9092")
+            .and_then(|b| b.set("linger.ms", "7"))
+            .and_then(|b| b.set("compression.type", "zstd"))
+            .and_then(|b| b.set("transactional.id", "tx-1"))
+            .and_then(|b| b.set("acks", "all"))
+            .unwrap()
+            .build()
+            .unwrap();
+        assert_eq!(config.bootstrap_servers, vec!["a:9092", "b:9092"]);
+        assert_eq!(config.linger, Duration::from_millis(7));
+        assert_eq!(config.compression, CompressionType::Zstd);
+        assert!(config.is_transactional());
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_rejected() {
+        let base = ProducerConfig::builder().bootstrap_servers("a:1");
+        assert_eq!(
+            base.clone().set("linger.msec", "5").unwrap_err(),
+            ConfigError::UnknownKey("linger.msec".into())
+        );
+        assert!(matches!(
+            base.clone().set("linger.ms", "soon"),
+            Err(ConfigError::InvalidValue {
+                key: "linger.ms",
+                ..
+            })
+        ));
+        assert!(base.clone().set("acks", "1").is_err());
+    }
+
+    #[test]
+    fn invalid_combinations_are_rejected() {
+        let base = ProducerConfig::builder().bootstrap_servers("a:1");
+        assert!(matches!(
+            base.clone().max_in_flight(6).build(),
+            Err(ConfigError::Conflict(_))
+        ));
+        let too_short = base
+            .clone()
+            .delivery_timeout(Duration::from_secs(10))
+            .request_timeout(Duration::from_secs(30))
+            .build();
+        assert!(
+            matches!(too_short, Err(ConfigError::Conflict(msg)) if msg.contains("delivery.timeout.ms"))
+        );
+        assert!(ProducerConfig::builder().build().is_err());
+        assert!(base.transactional_id(" ").build().is_err());
+    }
+}

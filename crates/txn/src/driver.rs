@@ -1,0 +1,370 @@
+//! The thin tokio driver: owns the connections, feeds the machine, completes waiters.
+//!
+//! It contains no Kafka logic: requests go where the machine says, answers and failures go
+//! back to it, its timer is slept on, its events resolve the handle's futures.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use crate::error::{Operation, TxnError};
+use crate::machine::TxnMachine;
+use crate::transport::{BrokerLink, LinkError, Transport};
+use crate::types::{
+    Destination, ProducerRecord, RecordMetadata, RecordToken, RequestId, Response, Transmit,
+    TxnEvent,
+};
+
+/// Reply channel of a blocking operation.
+pub(crate) type OpReply = oneshot::Sender<Result<(), TxnError>>;
+/// Reply channel of one record's delivery.
+pub(crate) type DeliveryReply = oneshot::Sender<Result<RecordMetadata, TxnError>>;
+
+/// What the handle asks the driver.
+#[derive(Debug)]
+pub(crate) enum Command {
+    Op(Operation, OpReply),
+    Send {
+        record: ProducerRecord,
+        queued: OpReply,
+        delivered: DeliveryReply,
+    },
+}
+
+/// What I/O tasks report back.
+#[derive(Debug)]
+enum IoEvent {
+    Connected {
+        address: String,
+        result: Result<Arc<dyn BrokerLink>, LinkError>,
+    },
+    Answered {
+        id: RequestId,
+        result: Result<Response, LinkError>,
+    },
+}
+
+#[derive(Debug)]
+enum Link {
+    Connecting(Vec<Transmit>),
+    Ready(Arc<dyn BrokerLink>),
+}
+
+/// The driver task state.
+#[derive(Debug)]
+pub(crate) struct Driver {
+    machine: TxnMachine,
+    transport: Arc<dyn Transport>,
+    bootstrap: Vec<String>,
+    next_bootstrap: usize,
+    bootstrap_retry_at: Option<Instant>,
+    links: HashMap<String, Link>,
+    /// Requests for "any broker" waiting for the first connection.
+    any_waiting: VecDeque<Transmit>,
+    io_tx: mpsc::UnboundedSender<IoEvent>,
+    io_rx: mpsc::UnboundedReceiver<IoEvent>,
+    op_waiters: HashMap<Operation, Vec<OpReply>>,
+    record_waiters: HashMap<RecordToken, DeliveryReply>,
+    retry_backoff: Duration,
+}
+
+fn now_std() -> std::time::Instant {
+    Instant::now().into_std()
+}
+
+fn wall_clock_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+impl Driver {
+    pub(crate) fn new(machine: TxnMachine, transport: Arc<dyn Transport>) -> Self {
+        let (io_tx, io_rx) = mpsc::unbounded_channel();
+        let bootstrap = machine.config().bootstrap_servers.clone();
+        let retry_backoff = machine.config().retry_backoff;
+        Self {
+            machine,
+            transport,
+            bootstrap,
+            next_bootstrap: 0,
+            bootstrap_retry_at: None,
+            links: HashMap::new(),
+            any_waiting: VecDeque::new(),
+            io_tx,
+            io_rx,
+            op_waiters: HashMap::new(),
+            record_waiters: HashMap::new(),
+            retry_backoff,
+        }
+    }
+
+    /// Run until the handle is dropped or `close` completes.
+    pub(crate) async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        loop {
+            self.ensure_bootstrap();
+            self.flush_machine();
+            if self.machine_closed() {
+                break;
+            }
+            let machine_deadline = self.machine.poll_timeout().map(Instant::from_std);
+            let deadline = [machine_deadline, self.bootstrap_retry_at]
+                .into_iter()
+                .flatten()
+                .min();
+            let sleep = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                command = commands.recv() => match command {
+                    Some(command) => self.apply(command),
+                    None => {
+                        self.machine.close(now_std());
+                        self.flush_machine();
+                        break;
+                    }
+                },
+                Some(event) = self.io_rx.recv() => self.on_io(event),
+                () = sleep => {
+                    if self.bootstrap_retry_at.is_some_and(|at| Instant::now() >= at) {
+                        self.bootstrap_retry_at = None;
+                    }
+                    self.machine.handle_timeout(now_std());
+                }
+            }
+        }
+    }
+
+    fn machine_closed(&self) -> bool {
+        self.op_waiters
+            .get(&Operation::Close)
+            .is_some_and(|w| w.is_empty())
+            && self.record_waiters.is_empty()
+    }
+
+    fn apply(&mut self, command: Command) {
+        let now = now_std();
+        match command {
+            Command::Send {
+                mut record,
+                queued,
+                delivered,
+            } => {
+                if record.timestamp_ms == 0 {
+                    record.timestamp_ms = wall_clock_ms();
+                }
+                match self.machine.send(now, record) {
+                    Ok(token) => {
+                        self.record_waiters.insert(token, delivered);
+                        let _ = queued.send(Ok(()));
+                    }
+                    Err(error) => {
+                        let _ = queued.send(Err(error));
+                    }
+                }
+            }
+            Command::Op(Operation::Begin, reply) => {
+                let _ = reply.send(self.machine.begin(now));
+            }
+            Command::Op(Operation::Close, reply) => {
+                self.machine.close(now);
+                self.flush_machine();
+                let _ = reply.send(Ok(()));
+                // An empty waiter list under Close marks "closed" for the run loop.
+                self.op_waiters.insert(Operation::Close, Vec::new());
+            }
+            Command::Op(op, reply) => {
+                let started = match op {
+                    Operation::Init => self.machine.init(now),
+                    Operation::Commit => self.machine.commit(now),
+                    Operation::Abort => self.machine.abort(now),
+                    _ => self.machine.flush(now),
+                };
+                match started {
+                    Ok(()) => self.op_waiters.entry(op).or_default().push(reply),
+                    Err(error) => {
+                        let _ = reply.send(Err(error));
+                    }
+                }
+            }
+        }
+    }
+
+    fn flush_machine(&mut self) {
+        while let Some(transmit) = self.machine.poll_transmit() {
+            self.dispatch(transmit);
+        }
+        while let Some(event) = self.machine.poll_event() {
+            self.deliver(event);
+        }
+    }
+
+    fn deliver(&mut self, event: TxnEvent) {
+        match event {
+            TxnEvent::OperationDone { op, result } => {
+                for waiter in self.op_waiters.remove(&op).unwrap_or_default() {
+                    let _ = waiter.send(result.clone());
+                }
+            }
+            TxnEvent::RecordsDone { tokens, result } => {
+                for (index, token) in tokens.into_iter().enumerate() {
+                    let Some(waiter) = self.record_waiters.remove(&token) else {
+                        continue;
+                    };
+                    let outcome = match &result {
+                        Ok(meta) => Ok(RecordMetadata {
+                            partition: meta.partition.clone(),
+                            offset: if meta.offset < 0 {
+                                -1
+                            } else {
+                                meta.offset
+                                    .saturating_add(i64::try_from(index).unwrap_or(0))
+                            },
+                        }),
+                        Err(error) => Err(error.clone()),
+                    };
+                    let _ = waiter.send(outcome);
+                }
+            }
+        }
+    }
+
+    fn ready_link(&self) -> Option<(String, Arc<dyn BrokerLink>)> {
+        self.links.iter().find_map(|(address, link)| match link {
+            Link::Ready(link) if !link.is_closed() => Some((address.clone(), Arc::clone(link))),
+            _ => None,
+        })
+    }
+
+    /// Keep one connection open so the machine learns API versions and has an "any broker".
+    fn ensure_bootstrap(&mut self) {
+        let connecting = self
+            .links
+            .values()
+            .any(|l| matches!(l, Link::Connecting(_)));
+        if self.ready_link().is_some() || connecting || self.bootstrap_retry_at.is_some() {
+            return;
+        }
+        let Some(address) = self
+            .bootstrap
+            .get(self.next_bootstrap % self.bootstrap.len().max(1))
+            .cloned()
+        else {
+            return;
+        };
+        self.next_bootstrap = self.next_bootstrap.wrapping_add(1);
+        self.connect(address);
+    }
+
+    fn connect(&mut self, address: String) {
+        self.links
+            .insert(address.clone(), Link::Connecting(Vec::new()));
+        let io_tx = self.io_tx.clone();
+        let connecting = self.transport.connect(&address);
+        tokio::spawn(async move {
+            let result = connecting.await;
+            let _ = io_tx.send(IoEvent::Connected { address, result });
+        });
+    }
+
+    fn dispatch(&mut self, transmit: Transmit) {
+        let address = match &transmit.destination {
+            Destination::Broker { address, .. } => address.clone(),
+            Destination::AnyBroker => match self.ready_link() {
+                Some((address, _)) => address,
+                None => {
+                    self.any_waiting.push_back(transmit);
+                    return;
+                }
+            },
+        };
+        match self.links.get_mut(&address) {
+            Some(Link::Ready(link)) if !link.is_closed() => {
+                let link = Arc::clone(link);
+                self.send_on(link, transmit);
+            }
+            Some(Link::Connecting(waiting)) => waiting.push(transmit),
+            _ => {
+                self.connect(address.clone());
+                if let Some(Link::Connecting(waiting)) = self.links.get_mut(&address) {
+                    waiting.push(transmit);
+                }
+            }
+        }
+    }
+
+    fn send_on(&self, link: Arc<dyn BrokerLink>, transmit: Transmit) {
+        let io_tx = self.io_tx.clone();
+        let id = transmit.id;
+        let answer = link.send(transmit.request, transmit.version);
+        tokio::spawn(async move {
+            let result = answer.await;
+            let _ = io_tx.send(IoEvent::Answered { id, result });
+        });
+    }
+
+    fn on_io(&mut self, event: IoEvent) {
+        let now = now_std();
+        match event {
+            IoEvent::Answered {
+                id,
+                result: Ok(response),
+            } => self.machine.handle_response(now, id, response),
+            IoEvent::Answered {
+                id,
+                result: Err(error),
+            } => {
+                tracing::debug!(?id, %error, "request failed on the transport");
+                self.machine
+                    .handle_transport_failure(now, id, error.failure);
+            }
+            IoEvent::Connected {
+                address,
+                result: Ok(link),
+            } => {
+                let waiting = match self
+                    .links
+                    .insert(address.clone(), Link::Ready(Arc::clone(&link)))
+                {
+                    Some(Link::Connecting(waiting)) => waiting,
+                    _ => Vec::new(),
+                };
+                self.machine
+                    .handle_broker_versions(now, &address, link.versions());
+                for transmit in waiting
+                    .into_iter()
+                    .chain(self.any_waiting.drain(..).collect::<Vec<_>>())
+                {
+                    self.send_on(Arc::clone(&link), transmit);
+                }
+            }
+            IoEvent::Connected {
+                address,
+                result: Err(error),
+            } => {
+                tracing::debug!(%address, %error, "connection failed");
+                let waiting = match self.links.remove(&address) {
+                    Some(Link::Connecting(waiting)) => waiting,
+                    _ => Vec::new(),
+                };
+                if self.ready_link().is_none() {
+                    self.bootstrap_retry_at = Some(Instant::now() + self.retry_backoff);
+                }
+                for transmit in waiting {
+                    self.machine.handle_transport_failure(
+                        now,
+                        transmit.id,
+                        crate::classify::TransportFailure::NotSent,
+                    );
+                }
+            }
+        }
+    }
+}

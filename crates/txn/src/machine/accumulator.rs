@@ -1,0 +1,248 @@
+//! Records waiting to be sent, per partition, and the batches already sent.
+//!
+//! A partition's life: records go into the `open` draft; a draft is sealed when full, when
+//! `linger.ms` passed, or on flush/commit; sealed drafts get their sequence at drain time and
+//! become `sent` batches whose bytes never change again (a retry resends the same bytes).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use crate::batch::BatchDraft;
+use crate::config::CompressionType;
+use crate::machine::sequence::SequenceState;
+use crate::types::{ProducerRecord, RecordToken, RequestId, TopicPartition};
+
+/// A record whose partition is not known yet (topic metadata missing).
+#[derive(Debug)]
+pub struct Unrouted {
+    /// Token of the record.
+    pub token: RecordToken,
+    /// The record.
+    pub record: ProducerRecord,
+    /// When it was appended (for the delivery timeout).
+    pub appended_at: Instant,
+}
+
+/// Where a sent batch is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SentStatus {
+    /// A Produce request carrying it is in flight.
+    InFlight(RequestId),
+    /// It must be resent (same bytes) once `not_before` passed.
+    AwaitingRetry {
+        /// Earliest resend time.
+        not_before: Instant,
+    },
+}
+
+/// A batch with its sequence assigned and bytes built.
+#[derive(Debug, Clone)]
+pub struct SentBatch {
+    /// Tokens of its records, in order.
+    pub tokens: Vec<RecordToken>,
+    /// Encoded record batch (identity and sequence stamped).
+    pub bytes: Bytes,
+    /// First sequence.
+    pub base_sequence: i32,
+    /// Number of records.
+    pub record_count: i32,
+    /// When its first record was appended (delivery timeout).
+    pub created_at: Instant,
+    /// Current status.
+    pub status: SentStatus,
+    /// How many times it was sent.
+    pub attempts: u32,
+}
+
+/// Everything about one partition's outgoing data.
+#[derive(Debug, Default)]
+pub struct PartitionQueue {
+    /// Draft accepting records.
+    pub open: Option<BatchDraft>,
+    /// Closed drafts waiting for a sequence.
+    pub sealed: VecDeque<BatchDraft>,
+    /// Batches sent at least once and not yet finished, in sequence order.
+    pub sent: VecDeque<SentBatch>,
+    /// Sequence bookkeeping.
+    pub sequence: SequenceState,
+    /// More than one request may be in flight: the current leader already acknowledged a
+    /// batch of the current identity (franz-go's `okOnSink` gate, txn-reference §4.3).
+    pub pipeline_ok: bool,
+    /// Leader the last request went to; a change closes the pipeline again.
+    pub last_leader: Option<i32>,
+}
+
+impl PartitionQueue {
+    /// Nothing to send and nothing in flight.
+    pub fn is_idle(&self) -> bool {
+        self.open.is_none() && self.sealed.is_empty() && self.sent.is_empty()
+    }
+
+    /// Number of requests in flight for this partition.
+    pub fn in_flight(&self) -> usize {
+        self.sent
+            .iter()
+            .filter(|b| matches!(b.status, SentStatus::InFlight(_)))
+            .count()
+    }
+
+    /// Position of a sent batch by base sequence.
+    pub fn sent_index(&self, base_sequence: i32) -> Option<usize> {
+        self.sent
+            .iter()
+            .position(|b| b.base_sequence == base_sequence)
+    }
+}
+
+/// All partitions' queues.
+#[derive(Debug)]
+pub struct Accumulator {
+    /// Per-partition state.
+    pub partitions: BTreeMap<TopicPartition, PartitionQueue>,
+    /// Records waiting for their topic's metadata.
+    pub unrouted: VecDeque<Unrouted>,
+    batch_size: usize,
+    linger: Duration,
+    compression: CompressionType,
+}
+
+impl Accumulator {
+    /// An empty accumulator.
+    pub fn new(batch_size: usize, linger: Duration, compression: CompressionType) -> Self {
+        Self {
+            partitions: BTreeMap::new(),
+            unrouted: VecDeque::new(),
+            batch_size,
+            linger,
+            compression,
+        }
+    }
+
+    /// Add a record to its partition's open draft, sealing the draft first when the record
+    /// would overflow `batch.size`.
+    pub fn append(
+        &mut self,
+        now: Instant,
+        tp: TopicPartition,
+        token: RecordToken,
+        record: &ProducerRecord,
+    ) {
+        let queue = self.partitions.entry(tp).or_default();
+        if let Some(open) = queue.open.take() {
+            if open.fits(record, self.batch_size) {
+                queue.open = Some(open);
+            } else {
+                queue.sealed.push_back(open);
+            }
+        }
+        let draft = queue
+            .open
+            .get_or_insert_with(|| BatchDraft::new(self.compression, now));
+        draft.push(token, record);
+        if draft.size_in_bytes() >= self.batch_size {
+            if let Some(full) = queue.open.take() {
+                queue.sealed.push_back(full);
+            }
+        }
+    }
+
+    /// Seal drafts whose linger passed, or all of them when `flush`.
+    pub fn seal_ready(&mut self, now: Instant, flush: bool) {
+        for queue in self.partitions.values_mut() {
+            let ready = queue
+                .open
+                .as_ref()
+                .is_some_and(|draft| flush || now >= draft.created_at() + self.linger);
+            if ready {
+                if let Some(draft) = queue.open.take() {
+                    queue.sealed.push_back(draft);
+                }
+            }
+        }
+    }
+
+    /// Earliest time an open draft's linger expires.
+    pub fn next_linger_deadline(&self) -> Option<Instant> {
+        self.partitions
+            .values()
+            .filter_map(|q| q.open.as_ref().map(|d| d.created_at() + self.linger))
+            .min()
+    }
+
+    /// Earliest creation time of any unsent data (for the delivery timeout).
+    pub fn oldest_unsent(&self) -> Option<Instant> {
+        let drafts = self
+            .partitions
+            .values()
+            .flat_map(|q| q.open.iter().chain(q.sealed.iter()))
+            .map(BatchDraft::created_at);
+        drafts
+            .chain(self.unrouted.iter().map(|u| u.appended_at))
+            .min()
+    }
+
+    /// Nothing buffered and nothing in flight.
+    pub fn is_empty(&self) -> bool {
+        self.unrouted.is_empty() && self.partitions.values().all(PartitionQueue::is_idle)
+    }
+
+    /// Some produce request is in flight or waiting for a retry.
+    pub fn has_sent(&self) -> bool {
+        self.partitions.values().any(|q| !q.sent.is_empty())
+    }
+
+    /// Remove every record not yet sent, returning their tokens grouped per batch.
+    pub fn take_unsent(&mut self) -> Vec<Vec<RecordToken>> {
+        let mut groups: Vec<Vec<RecordToken>> = Vec::new();
+        for queue in self.partitions.values_mut() {
+            groups.extend(queue.open.take().map(BatchDraft::into_tokens));
+            groups.extend(queue.sealed.drain(..).map(BatchDraft::into_tokens));
+        }
+        if !self.unrouted.is_empty() {
+            groups.push(self.unrouted.drain(..).map(|u| u.token).collect());
+        }
+        groups
+    }
+
+    /// Remove unsent drafts and unrouted records older than `deadline_age`.
+    pub fn take_expired(&mut self, now: Instant, max_age: Duration) -> Vec<Vec<RecordToken>> {
+        let expired = |created: Instant| now.saturating_duration_since(created) >= max_age;
+        let mut groups = Vec::new();
+        for queue in self.partitions.values_mut() {
+            if queue.open.as_ref().is_some_and(|d| expired(d.created_at())) {
+                groups.extend(queue.open.take().map(BatchDraft::into_tokens));
+            }
+            while queue
+                .sealed
+                .front()
+                .is_some_and(|d| expired(d.created_at()))
+            {
+                groups.extend(queue.sealed.pop_front().map(BatchDraft::into_tokens));
+            }
+        }
+        let mut kept = VecDeque::new();
+        let mut stale = Vec::new();
+        for unrouted in self.unrouted.drain(..) {
+            if expired(unrouted.appended_at) {
+                stale.push(unrouted.token)
+            } else {
+                kept.push_back(unrouted)
+            }
+        }
+        self.unrouted = kept;
+        if !stale.is_empty() {
+            groups.push(stale);
+        }
+        groups
+    }
+
+    /// Forget all sequence state (new producer id or epoch).
+    pub fn reset_sequences(&mut self) {
+        for queue in self.partitions.values_mut() {
+            queue.sequence.reset();
+            queue.pipeline_ok = false;
+        }
+    }
+}

@@ -1,0 +1,248 @@
+//! Draining batches into Produce requests.
+//!
+//! Ordering rules (txn-reference §4.3): sequences are assigned at drain; at most
+//! `max.in.flight` requests per partition, and only one until the leader acknowledged a batch
+//! of the current identity; a batch that must be retried is resent alone, after everything
+//! in flight for its partition came back, so the broker sees sequences in order.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use bytes::Bytes;
+use kafkatx_wire::protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafkatx_wire::protocol::messages::{ApiKey, ProduceRequest, TopicName, TransactionalId};
+use kafkatx_wire::protocol::protocol::StrBytes;
+
+use super::accumulator::{SentBatch, SentStatus};
+use super::{ProduceInFlight, TxnMachine};
+use crate::error::TxnError;
+use crate::metrics::Counter;
+use crate::state::TxnState;
+use crate::types::{Destination, RequestId, TopicPartition};
+
+/// One request being assembled for a leader.
+struct Outgoing {
+    id: RequestId,
+    address: String,
+    batches: Vec<(TopicPartition, i32, Bytes)>,
+}
+
+impl TxnMachine {
+    /// Data may be drained in this state.
+    pub(super) fn may_drain(&self) -> bool {
+        if self.identity.is_none() {
+            return false;
+        }
+        if self.is_transactional() {
+            matches!(self.state, TxnState::InTransaction | TxnState::Committing)
+        } else {
+            self.state == TxnState::Ready
+        }
+    }
+
+    /// Retries are allowed in this state (an aborting transaction resends nothing).
+    pub(super) fn may_retry(&self) -> bool {
+        if self.is_transactional() {
+            matches!(self.state, TxnState::InTransaction | TxnState::Committing)
+        } else {
+            !matches!(self.state, TxnState::FatalError)
+        }
+    }
+
+    pub(super) fn drain(&mut self, now: Instant) {
+        if !self.may_drain() {
+            return;
+        }
+        let flush = self.flush_requested || self.state == TxnState::Committing;
+        self.accumulator.seal_ready(now, flush);
+        // Each round adds at most one batch per partition; rounds repeat to fill the pipeline.
+        for _ in 0..self.config.max_in_flight {
+            if !self.drain_round(now) {
+                break;
+            }
+        }
+    }
+
+    fn requests_in_flight_to(&self, node_id: i32) -> usize {
+        self.produce_requests
+            .values()
+            .filter(|r| r.node_id == node_id)
+            .count()
+    }
+
+    fn drain_round(&mut self, now: Instant) -> bool {
+        let Some(identity) = self.identity else {
+            return false;
+        };
+        let transactional = self.is_transactional();
+        let max_in_flight = self.config.max_in_flight;
+        let mut outgoing: BTreeMap<i32, Outgoing> = BTreeMap::new();
+        let partitions: Vec<TopicPartition> = self.accumulator.partitions.keys().cloned().collect();
+        let mut need_metadata = false;
+        for tp in partitions {
+            let Some(leader) = self.metadata.leader(&tp).cloned() else {
+                need_metadata |= self
+                    .accumulator
+                    .partitions
+                    .get(&tp)
+                    .is_some_and(|q| !q.is_idle());
+                continue;
+            };
+            if transactional && !self.txn.tv2 && !self.txn.added.contains(&tp) {
+                continue;
+            }
+            if !outgoing.contains_key(&leader.node_id)
+                && self.requests_in_flight_to(leader.node_id) >= max_in_flight
+            {
+                continue;
+            }
+            let Some(queue) = self.accumulator.partitions.get_mut(&tp) else {
+                continue;
+            };
+            if queue.last_leader != Some(leader.node_id) {
+                queue.pipeline_ok = false;
+            }
+            let in_flight = queue.in_flight();
+            let retry_index = queue
+                .sent
+                .iter()
+                .position(|b| matches!(b.status, SentStatus::AwaitingRetry { .. }));
+            let chosen: Option<(i32, Bytes)> = if let Some(index) = retry_index {
+                // Retries go alone and in sequence order.
+                match queue.sent.get_mut(index) {
+                    Some(batch) if in_flight == 0 => match batch.status {
+                        SentStatus::AwaitingRetry { not_before } if now >= not_before => {
+                            Some((batch.base_sequence, batch.bytes.clone()))
+                        }
+                        _ => None,
+                    },
+                    _ => None,
+                }
+            } else {
+                let stale = queue.sequence.identity.is_some_and(|i| i != identity)
+                    && !queue.sent.is_empty();
+                let limit = if queue.pipeline_ok { max_in_flight } else { 1 };
+                if stale || in_flight >= limit {
+                    None
+                } else if let Some(draft) = queue.sealed.pop_front() {
+                    let base = queue.sequence.assign(identity, draft.record_count());
+                    match draft.build(identity, base, transactional) {
+                        Ok(crate::batch::BuiltBatch {
+                            bytes,
+                            tokens,
+                            created_at,
+                        }) => {
+                            let record_count = i32::try_from(tokens.len()).unwrap_or(i32::MAX);
+                            queue.sent.push_back(SentBatch {
+                                tokens,
+                                bytes: bytes.clone(),
+                                base_sequence: base,
+                                record_count,
+                                created_at,
+                                status: SentStatus::AwaitingRetry { not_before: now },
+                                attempts: 0,
+                            });
+                            Some((base, bytes))
+                        }
+                        Err(crate::batch::BuildFailure { reason, tokens }) => {
+                            let error = TxnError::Fatal {
+                                code: -1,
+                                reason: format!("cannot encode batch: {reason}"),
+                            };
+                            self.fail_tokens(tokens, error.clone());
+                            self.enter_fatal(error);
+                            return false;
+                        }
+                    }
+                } else {
+                    None
+                }
+            };
+            let Some((base, bytes)) = chosen else {
+                continue;
+            };
+            let next_id = RequestId(self.next_request_id.wrapping_add(1 + outgoing.len() as u64));
+            let entry = outgoing.entry(leader.node_id).or_insert_with(|| Outgoing {
+                id: next_id,
+                address: leader.address.clone(),
+                batches: Vec::new(),
+            });
+            let id = entry.id;
+            entry.batches.push((tp.clone(), base, bytes));
+            if let Some(queue) = self.accumulator.partitions.get_mut(&tp) {
+                queue.last_leader = Some(leader.node_id);
+                if let Some(batch) = queue.sent.iter_mut().find(|b| b.base_sequence == base) {
+                    batch.status = SentStatus::InFlight(id);
+                    batch.attempts = batch.attempts.saturating_add(1);
+                }
+            }
+        }
+        if need_metadata {
+            self.metadata.request_refresh();
+        }
+        let sent_any = !outgoing.is_empty();
+        for (node_id, request) in outgoing {
+            self.next_request_id = self.next_request_id.max(request.id.0);
+            self.send_produce(node_id, request);
+        }
+        sent_any
+    }
+
+    fn send_produce(&mut self, node_id: i32, outgoing: Outgoing) {
+        let destination = Destination::Broker {
+            node_id,
+            address: outgoing.address.clone(),
+        };
+        let Some(version) =
+            self.versions
+                .negotiate(&destination, ApiKey::Produce, self.produce_cap())
+        else {
+            self.enter_fatal(TxnError::Fatal {
+                code: 35,
+                reason: "the broker supports no usable Produce version".into(),
+            });
+            return;
+        };
+        let mut topics: BTreeMap<String, Vec<PartitionProduceData>> = BTreeMap::new();
+        for (tp, _, bytes) in &outgoing.batches {
+            topics.entry(tp.topic.clone()).or_default().push(
+                PartitionProduceData::default()
+                    .with_index(tp.partition)
+                    .with_records(Some(bytes.clone())),
+            );
+        }
+        let topic_data = topics
+            .into_iter()
+            .map(|(name, partitions)| {
+                TopicProduceData::default()
+                    .with_name(TopicName(StrBytes::from_string(name)))
+                    .with_partition_data(partitions)
+            })
+            .collect();
+        let transactional_id = self
+            .config
+            .transactional_id
+            .as_ref()
+            .map(|id| TransactionalId(StrBytes::from_string(id.clone())));
+        let timeout_ms = i32::try_from(self.config.request_timeout.as_millis()).unwrap_or(i32::MAX);
+        let request = ProduceRequest::default()
+            .with_transactional_id(transactional_id)
+            .with_acks(-1)
+            .with_timeout_ms(timeout_ms)
+            .with_topic_data(topic_data);
+        let batches = outgoing
+            .batches
+            .into_iter()
+            .map(|(tp, base, _)| (tp, base))
+            .collect();
+        self.produce_requests
+            .insert(outgoing.id, ProduceInFlight { node_id, batches });
+        self.metrics.incr(Counter::ProduceRequests);
+        self.emit_transmit(
+            outgoing.id,
+            destination,
+            crate::types::Request::Produce(request),
+            version,
+        );
+    }
+}

@@ -1,0 +1,527 @@
+//! The sans-IO core: one [`TxnMachine`] per producer (transactional or idempotent-only).
+//!
+//! It performs no I/O and never reads a clock. Methods come in four families:
+//! getters (`state`, `identity`), commands (`init`, `begin`, `send`, `commit`, `abort`,
+//! `flush`, `close`), inputs (`handle_*`) and outputs (`poll_*`). After every command or
+//! input, drain `poll_transmit`, then `poll_event`, then read `poll_timeout`. Every input
+//! carries a monotonically non-decreasing `now`.
+
+mod accumulator;
+mod coordinator;
+mod coordinator_replies;
+mod drain;
+mod ops;
+mod outcome;
+mod produce;
+pub(crate) mod sequence;
+mod versions;
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kafkatx_wire::BrokerVersions;
+
+use crate::backoff::Backoff;
+use crate::classify::{Context, Failure, Recovery, TransportFailure};
+use crate::config::ProducerConfig;
+use crate::error::{Operation, TxnError};
+use crate::metadata::{Broker, ClusterMetadata};
+use crate::metrics::{Counter, Metrics};
+use crate::partitioner::RoundRobin;
+use crate::state::TxnState;
+use crate::types::{
+    ProducerIdentity, RecordToken, Request, RequestId, Response, TopicPartition, Transmit, TxnEvent,
+};
+
+use accumulator::Accumulator;
+pub use accumulator::SentStatus;
+use versions::VersionBook;
+
+/// Backoff base for CONCURRENT_TRANSACTIONS (KAFKA-5477: markers clear within milliseconds).
+const SHORT_RETRY: Duration = Duration::from_millis(20);
+
+/// Coordinator-bound request kinds (one in flight at a time, txn-reference §1.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum CoordKind {
+    FindCoordinator,
+    InitProducerId,
+    AddPartitions(Vec<TopicPartition>),
+    EndTxn { commit: bool },
+}
+
+#[derive(Debug, Clone)]
+struct CoordInFlight {
+    id: RequestId,
+    kind: CoordKind,
+}
+
+#[derive(Debug, Clone)]
+struct ProduceInFlight {
+    node_id: i32,
+    /// (partition, base sequence) of each batch in the request.
+    batches: Vec<(TopicPartition, i32)>,
+}
+
+#[derive(Debug, Clone)]
+struct PendingOp {
+    op: Operation,
+    deadline: Instant,
+    timed_out: bool,
+}
+
+/// Per-transaction progress.
+#[derive(Debug, Clone)]
+struct TxnProgress {
+    /// KIP-890 protocol for the current transaction.
+    tv2: bool,
+    /// Something may exist on the coordinator side, so ending needs an EndTxn.
+    started: bool,
+    /// TV1: partitions the coordinator acknowledged.
+    added: BTreeSet<TopicPartition>,
+    /// TV1: partitions waiting for AddPartitionsToTxn.
+    to_add: BTreeSet<TopicPartition>,
+    /// How the next abort recovers.
+    recovery: Recovery,
+    /// TV1: an AddPartitionsToTxn answer was lost and no later answer settled it.
+    add_unconfirmed: bool,
+}
+
+impl TxnProgress {
+    fn new(tv2: bool) -> Self {
+        Self {
+            tv2,
+            started: false,
+            added: BTreeSet::new(),
+            to_add: BTreeSet::new(),
+            recovery: Recovery::EndTxn,
+            add_unconfirmed: false,
+        }
+    }
+}
+
+/// Protocol state and logic of one producer. See the module documentation.
+#[derive(Debug)]
+pub struct TxnMachine {
+    config: Arc<ProducerConfig>,
+    state: TxnState,
+    identity: Option<ProducerIdentity>,
+    versions: VersionBook,
+    metadata: ClusterMetadata,
+    accumulator: Accumulator,
+    txn: TxnProgress,
+    /// InitProducerId must carry the current id/epoch (epoch bump, KIP-360).
+    init_bump: bool,
+    coordinator: Option<Broker>,
+    coord_request: Option<CoordInFlight>,
+    coord_retry_at: Option<Instant>,
+    coord_attempts: u32,
+    metadata_request: Option<RequestId>,
+    metadata_attempts: u32,
+    produce_requests: HashMap<RequestId, ProduceInFlight>,
+    pending_op: Option<PendingOp>,
+    /// Result of an operation that finished after its caller timed out (returned when the
+    /// same operation is called again).
+    unacked: Option<(Operation, Result<(), TxnError>)>,
+    flush_requested: bool,
+    last_error: Option<TxnError>,
+    closed: bool,
+    next_request_id: u64,
+    next_token: u64,
+    outbox: VecDeque<Transmit>,
+    events: VecDeque<TxnEvent>,
+    backoff: Backoff,
+    partitioner: RoundRobin,
+    metrics: Arc<Metrics>,
+    txn_span: tracing::Span,
+}
+
+impl TxnMachine {
+    /// A machine for `config`, in state `Uninitialized`.
+    pub fn new(config: Arc<ProducerConfig>, metrics: Arc<Metrics>) -> Self {
+        let backoff = Backoff::new(
+            config.retry_backoff,
+            config.retry_backoff_max,
+            config.rng_seed,
+        );
+        Self {
+            metadata: ClusterMetadata::new(config.metadata_max_age),
+            accumulator: Accumulator::new(config.batch_size, config.linger, config.compression),
+            state: TxnState::Uninitialized,
+            identity: None,
+            versions: VersionBook::default(),
+            txn: TxnProgress::new(false),
+            init_bump: false,
+            coordinator: None,
+            coord_request: None,
+            coord_retry_at: None,
+            coord_attempts: 0,
+            metadata_request: None,
+            metadata_attempts: 0,
+            produce_requests: HashMap::new(),
+            pending_op: None,
+            unacked: None,
+            flush_requested: false,
+            last_error: None,
+            closed: false,
+            next_request_id: 0,
+            next_token: 0,
+            outbox: VecDeque::new(),
+            events: VecDeque::new(),
+            backoff,
+            partitioner: RoundRobin::default(),
+            metrics,
+            txn_span: tracing::Span::none(),
+            config,
+        }
+    }
+
+    // ----- A. getters -----
+
+    /// Current state.
+    pub fn state(&self) -> TxnState {
+        self.state
+    }
+
+    /// Producer id and epoch, once assigned.
+    pub fn identity(&self) -> Option<ProducerIdentity> {
+        self.identity
+    }
+
+    /// Whether the current (or next) transaction uses the KIP-890 protocol.
+    pub fn uses_tv2(&self) -> bool {
+        self.txn.tv2
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ProducerConfig {
+        &self.config
+    }
+
+    /// The last abortable or fatal error.
+    pub fn last_error(&self) -> Option<&TxnError> {
+        self.last_error.as_ref()
+    }
+
+    /// Nothing buffered, nothing in flight.
+    pub fn is_quiet(&self) -> bool {
+        self.accumulator.is_empty()
+            && self.produce_requests.is_empty()
+            && self.coord_request.is_none()
+            && self.metadata_request.is_none()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn debug_leader(&self, tp: &TopicPartition) -> Option<i32> {
+        self.metadata.leader(tp).map(|b| b.node_id)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn debug_summary(&self) -> String {
+        let sent: Vec<_> = self
+            .accumulator
+            .partitions
+            .iter()
+            .map(|(tp, q)| {
+                (
+                    tp.to_string(),
+                    q.sent
+                        .iter()
+                        .map(|b| (b.base_sequence, b.status))
+                        .collect::<Vec<_>>(),
+                    q.sealed.len(),
+                    q.sequence.identity,
+                )
+            })
+            .collect();
+        format!(
+            "identity {:?} tv2 {} added {:?} to_add {:?} produce {:?} coord {:?} sent {:?}",
+            self.identity,
+            self.txn.tv2,
+            self.txn.added,
+            self.txn.to_add,
+            self.produce_requests,
+            self.coord_request,
+            sent
+        )
+    }
+
+    fn is_transactional(&self) -> bool {
+        self.config.transactional_id.is_some()
+    }
+
+    // ----- B. inputs -----
+
+    /// The driver connected to `address` and learned its API versions and features.
+    pub fn handle_broker_versions(
+        &mut self,
+        now: Instant,
+        address: &str,
+        versions: BrokerVersions,
+    ) {
+        self.versions.record(address, versions);
+        // The protocol only changes at a transaction boundary (finish_transaction), where an
+        // upgrade to TV2 first bumps the epoch.
+        if self.state == TxnState::Uninitialized {
+            self.txn.tv2 = self.tv2_available();
+        }
+        self.pump(now);
+    }
+
+    /// The answer to request `id`.
+    pub fn handle_response(&mut self, now: Instant, id: RequestId, response: Response) {
+        match response {
+            Response::Metadata(resp) if self.metadata_request == Some(id) => {
+                self.metadata_request = None;
+                self.metadata_attempts = 0;
+                let delay = self.backoff.delay(1);
+                self.metadata.apply(now, &resp, delay);
+                self.route_unrouted(now);
+            }
+            Response::Produce(resp) => {
+                if let Some(request) = self.produce_requests.remove(&id) {
+                    self.on_produce_response(now, request, &resp);
+                }
+            }
+            other => {
+                if self.coord_request.as_ref().is_some_and(|c| c.id == id) {
+                    self.on_coordinator_response(now, other);
+                }
+            }
+        }
+        self.pump(now);
+    }
+
+    /// Request `id` failed on the transport.
+    pub fn handle_transport_failure(
+        &mut self,
+        now: Instant,
+        id: RequestId,
+        failure: TransportFailure,
+    ) {
+        if self.metadata_request == Some(id) {
+            self.metadata_request = None;
+            self.metadata_attempts = self.metadata_attempts.saturating_add(1);
+            let delay = self.backoff.delay(self.metadata_attempts);
+            self.metadata.refresh_failed(now, delay);
+        } else if let Some(request) = self.produce_requests.remove(&id) {
+            self.metadata.request_refresh();
+            for (tp, base) in request.batches {
+                self.on_batch_failure(now, &tp, base, Failure::Transport(failure));
+            }
+        } else if self.coord_request.as_ref().is_some_and(|c| c.id == id) {
+            self.on_coordinator_failure(now, Failure::Transport(failure));
+        }
+        self.pump(now);
+    }
+
+    /// Time passed; timers may have expired.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if let Some(pending) = self.pending_op.as_mut() {
+            if !pending.timed_out && now >= pending.deadline {
+                pending.timed_out = true;
+                let op = pending.op;
+                self.events.push_back(TxnEvent::OperationDone {
+                    op,
+                    result: Err(TxnError::Timeout { op }),
+                });
+            }
+        }
+        self.pump(now);
+    }
+
+    // ----- D. outputs -----
+
+    /// Next request to send.
+    #[must_use]
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.outbox.pop_front()
+    }
+
+    /// Next application event.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<TxnEvent> {
+        self.events.pop_front()
+    }
+
+    /// When `handle_timeout` must be called next.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.deadlines().into_iter().map(|(_, at)| at).min()
+    }
+
+    /// Every pending deadline with what it is for (the minimum is `poll_timeout`).
+    pub(crate) fn deadlines(&self) -> Vec<(&'static str, Instant)> {
+        let mut deadlines = Vec::new();
+        if self.closed || self.state == TxnState::FatalError {
+            return deadlines;
+        }
+        let pending_op = self.pending_op.as_ref().filter(|p| !p.timed_out);
+        deadlines.extend(pending_op.map(|p| ("operation", p.deadline)));
+        deadlines.extend(self.coord_retry_at.map(|at| ("coordinator retry", at)));
+        if self.metadata_request.is_none() {
+            deadlines.extend(self.metadata.next_refresh_at().map(|at| ("metadata", at)));
+        }
+        if self.may_drain() {
+            let linger = self.accumulator.next_linger_deadline();
+            deadlines.extend(linger.map(|at| ("linger", at)));
+        }
+        let oldest = self.accumulator.oldest_unsent();
+        deadlines.extend(
+            oldest.map(|created| ("delivery timeout", created + self.config.delivery_timeout)),
+        );
+        // Only the first batch awaiting a resend can go next, once nothing of its partition
+        // is in flight (retries go alone and in order) and its leader is known (otherwise
+        // the metadata deadline covers it).
+        let resendable = self
+            .accumulator
+            .partitions
+            .iter()
+            .filter(|(tp, q)| q.in_flight() == 0 && self.metadata.leader(tp).is_some())
+            .map(|(_, q)| q);
+        for queue in resendable {
+            let next_retry = queue.sent.iter().find_map(|b| match b.status {
+                SentStatus::AwaitingRetry { not_before } => Some(not_before),
+                SentStatus::InFlight(_) => None,
+            });
+            deadlines.extend(next_retry.map(|at| ("produce retry", at)));
+        }
+        let waiting_since = self
+            .accumulator
+            .partitions
+            .values()
+            .flat_map(|q| q.sent.iter())
+            .filter(|b| matches!(b.status, SentStatus::AwaitingRetry { .. }))
+            .map(|b| b.created_at)
+            .min();
+        deadlines.extend(
+            waiting_since.map(|at| ("retry delivery timeout", at + self.config.delivery_timeout)),
+        );
+        deadlines
+    }
+
+    // ----- internals shared by the submodules -----
+
+    fn next_id(&mut self) -> RequestId {
+        self.next_request_id = self.next_request_id.wrapping_add(1);
+        RequestId(self.next_request_id)
+    }
+
+    fn next_token(&mut self) -> RecordToken {
+        self.next_token = self.next_token.wrapping_add(1);
+        RecordToken(self.next_token)
+    }
+
+    fn emit_transmit(
+        &mut self,
+        id: RequestId,
+        destination: crate::types::Destination,
+        request: Request,
+        version: i16,
+    ) {
+        self.outbox.push_back(Transmit {
+            id,
+            destination,
+            request,
+            version,
+        });
+    }
+
+    fn context(&self) -> Context {
+        Context {
+            transactional: self.is_transactional(),
+            can_bump_epoch: self.can_bump_epoch(),
+            tv2: self.txn.tv2,
+            retries_exhausted: false,
+            next_expected_batch: true,
+        }
+    }
+
+    /// Run everything that can make progress at `now`.
+    fn pump(&mut self, now: Instant) {
+        if self.closed || self.state == TxnState::FatalError || !self.versions.any_known() {
+            return;
+        }
+        self.expire_unsent(now);
+        self.route_unrouted(now);
+        self.maybe_send_coordinator_request(now);
+        self.drain(now);
+        // Last, so a refresh asked for by routing or draining goes out in this same pass.
+        self.maybe_refresh_metadata(now);
+        self.maybe_finish_flush();
+    }
+
+    fn maybe_refresh_metadata(&mut self, now: Instant) {
+        if self.metadata_request.is_some() || !self.metadata.refresh_due(now) {
+            return;
+        }
+        let Some(version) = self
+            .versions
+            .negotiate_any(kafkatx_wire::protocol::messages::ApiKey::Metadata, None)
+        else {
+            return;
+        };
+        let id = self.next_id();
+        self.metadata_request = Some(id);
+        self.metrics.incr(Counter::MetadataRefreshes);
+        let request = Request::Metadata(self.metadata.build_request());
+        self.emit_transmit(id, crate::types::Destination::AnyBroker, request, version);
+    }
+
+    /// Batches waiting for a resend past `delivery.timeout.ms` (e.g. their partition has no
+    /// leader) are resolved by the table as "retries exhausted".
+    fn expire_waiting_retries(&mut self, now: Instant) {
+        let timeout = self.config.delivery_timeout;
+        let expired: Vec<(TopicPartition, i32)> = self
+            .accumulator
+            .partitions
+            .iter()
+            .flat_map(|(tp, q)| {
+                q.sent
+                    .iter()
+                    .filter(|b| matches!(b.status, SentStatus::AwaitingRetry { .. }))
+                    .filter(move |b| now.saturating_duration_since(b.created_at) >= timeout)
+                    .map(move |b| (tp.clone(), b.base_sequence))
+            })
+            .collect();
+        for (tp, base) in expired {
+            self.on_batch_failure(now, &tp, base, Failure::Transport(TransportFailure::Lost));
+        }
+    }
+
+    fn expire_unsent(&mut self, now: Instant) {
+        self.expire_waiting_retries(now);
+        let expired = self
+            .accumulator
+            .take_expired(now, self.config.delivery_timeout);
+        if expired.is_empty() {
+            return;
+        }
+        let error = TxnError::Delivery {
+            code: 7,
+            reason: "delivery.timeout.ms expired before sending".into(),
+        };
+        for tokens in expired {
+            self.fail_tokens(tokens, error.clone());
+        }
+        if self.is_transactional() {
+            let abortable = TxnError::Abortable {
+                code: 7,
+                reason: "records expired before sending".into(),
+            };
+            self.enter_abortable(abortable, Recovery::EndTxn);
+        }
+    }
+
+    fn maybe_finish_flush(&mut self) {
+        if self
+            .pending_op
+            .as_ref()
+            .is_some_and(|p| p.op == Operation::Flush)
+            && self.accumulator.is_empty()
+        {
+            self.flush_requested = false;
+            self.complete_op(Operation::Flush, Ok(()));
+        }
+    }
+}

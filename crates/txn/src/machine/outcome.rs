@@ -1,0 +1,135 @@
+//! State changes and how their consequences reach the application: the transition table
+//! is enforced here, operations and records are completed here.
+
+use super::TxnMachine;
+use crate::classify::Recovery;
+use crate::error::{Operation, TxnError};
+use crate::metrics::Counter;
+use crate::state::TxnState;
+use crate::types::{RecordToken, TxnEvent};
+
+fn severity(recovery: Recovery) -> u8 {
+    match recovery {
+        Recovery::EndTxn => 0,
+        Recovery::EndTxnThenBump => 1,
+        Recovery::Reinit => 2,
+    }
+}
+
+impl TxnMachine {
+    /// Every state change goes through here. An invalid transition is an engine bug: like
+    /// Java's sender thread, it poisons the machine instead of continuing in a wrong state.
+    pub(super) fn transition(&mut self, to: TxnState) {
+        if self.state == to {
+            return;
+        }
+        if !self.state.can_transition_to(to) {
+            tracing::error!(from = ?self.state, ?to, "invalid transaction state transition");
+            self.state = TxnState::FatalError;
+            let error = TxnError::Fatal {
+                code: -1,
+                reason: format!("invalid transition to {to:?}"),
+            };
+            self.fail_everything(error);
+            return;
+        }
+        tracing::debug!(parent: &self.txn_span, from = ?self.state, ?to, "transaction state");
+        if !matches!(
+            to,
+            TxnState::AbortableError | TxnState::FatalError | TxnState::OutcomeUnknown
+        ) {
+            self.last_error = None;
+        }
+        self.state = to;
+    }
+
+    pub(super) fn complete_op(&mut self, op: Operation, result: Result<(), TxnError>) {
+        let Some(pending) = self.pending_op.take_if(|p| p.op == op) else {
+            return;
+        };
+        if pending.timed_out {
+            self.unacked = Some((op, result));
+        } else {
+            self.events
+                .push_back(TxnEvent::OperationDone { op, result });
+        }
+    }
+
+    pub(super) fn fail_tokens(&mut self, tokens: Vec<RecordToken>, error: TxnError) {
+        if tokens.is_empty() {
+            return;
+        }
+        self.metrics.add(
+            Counter::RecordsFailed,
+            u64::try_from(tokens.len()).unwrap_or(u64::MAX),
+        );
+        self.events.push_back(TxnEvent::RecordsDone {
+            tokens,
+            result: Err(error),
+        });
+    }
+
+    pub(super) fn fail_unsent(&mut self, error: &TxnError) {
+        for tokens in self.accumulator.take_unsent() {
+            self.fail_tokens(tokens, error.clone());
+        }
+    }
+
+    /// The transaction failed: move to AbortableError (unless already aborting), remember how
+    /// to recover, fail records that were not sent and any waiting commit.
+    pub(super) fn enter_abortable(&mut self, error: TxnError, recovery: Recovery) {
+        // Without a producer id only a new InitProducerId can bring the producer back.
+        let recovery = if self.identity.is_none() {
+            Recovery::Reinit
+        } else {
+            recovery
+        };
+        if severity(recovery) > severity(self.txn.recovery) {
+            self.txn.recovery = recovery;
+        }
+        match self.state {
+            TxnState::InTransaction | TxnState::Committing | TxnState::Initializing => {
+                self.metrics.incr(Counter::AbortableErrors);
+                tracing::warn!(parent: &self.txn_span, %error, ?recovery, "transaction must abort");
+                self.transition(TxnState::AbortableError);
+                self.last_error = Some(error.clone());
+                self.fail_unsent(&error);
+                self.fail_waiting_retries(&error);
+                self.complete_op(Operation::Commit, Err(error.clone()));
+                self.complete_op(Operation::Init, Err(error));
+            }
+            _ => {}
+        }
+    }
+
+    pub(super) fn enter_fatal(&mut self, error: TxnError) {
+        if self.state == TxnState::FatalError {
+            return;
+        }
+        self.metrics.incr(Counter::FatalErrors);
+        tracing::error!(parent: &self.txn_span, %error, "producer is now in a fatal state");
+        self.transition(TxnState::FatalError);
+        self.fail_everything(error);
+    }
+
+    pub(super) fn fail_everything(&mut self, error: TxnError) {
+        self.last_error = Some(error.clone());
+        self.fail_unsent(&error);
+        let sent: Vec<Vec<RecordToken>> = self
+            .accumulator
+            .partitions
+            .values_mut()
+            .flat_map(|q| q.sent.drain(..).map(|b| b.tokens))
+            .collect();
+        for tokens in sent {
+            self.fail_tokens(tokens, error.clone());
+        }
+        self.produce_requests.clear();
+        self.coord_request = None;
+        if let Some(pending) = self.pending_op.take() {
+            let op = pending.op;
+            self.pending_op = Some(pending);
+            self.complete_op(op, Err(error));
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! Answers to Produce requests, per batch, acted on through the classification table.
+
+use std::time::Instant;
+
+use kafkatx_wire::protocol::messages::ProduceResponse;
+
+use super::accumulator::SentStatus;
+use super::{ProduceInFlight, SHORT_RETRY, TxnMachine};
+use crate::classify::{Context, Disposition, Failure, RequestKind, classify};
+use crate::error::TxnError;
+use crate::metrics::Counter;
+use crate::state::TxnState;
+use crate::types::{RecordMetadata, TopicPartition, TxnEvent};
+
+impl TxnMachine {
+    pub(super) fn on_produce_response(
+        &mut self,
+        now: Instant,
+        request: ProduceInFlight,
+        resp: &ProduceResponse,
+    ) {
+        for (tp, base) in request.batches {
+            let answer = resp
+                .responses
+                .iter()
+                .filter(|t| t.name.0.as_str() == tp.topic)
+                .flat_map(|t| t.partition_responses.iter())
+                .find(|p| p.index == tp.partition);
+            match answer {
+                Some(p) if p.error_code == 0 => self.on_batch_success(&tp, base, p.base_offset),
+                Some(p) => self.on_batch_failure(now, &tp, base, Failure::Code(p.error_code)),
+                // The broker skipped our partition: we cannot know what happened to it.
+                None => self.on_batch_failure(
+                    now,
+                    &tp,
+                    base,
+                    Failure::Transport(crate::classify::TransportFailure::Lost),
+                ),
+            }
+        }
+    }
+
+    fn on_batch_success(&mut self, tp: &TopicPartition, base: i32, base_offset: i64) {
+        let Some(queue) = self.accumulator.partitions.get_mut(tp) else {
+            return;
+        };
+        let Some(index) = queue.sent_index(base) else {
+            return;
+        };
+        let Some(batch) = queue.sent.remove(index) else {
+            return;
+        };
+        // The broker only accepts in sequence, so earlier batches are in the log as well.
+        queue
+            .sequence
+            .acked(batch.base_sequence, batch.record_count);
+        queue.pipeline_ok = true;
+        self.metrics.add(
+            Counter::RecordsSent,
+            u64::try_from(batch.tokens.len()).unwrap_or(0),
+        );
+        self.events.push_back(TxnEvent::RecordsDone {
+            tokens: batch.tokens,
+            result: Ok(RecordMetadata {
+                partition: tp.clone(),
+                offset: base_offset,
+            }),
+        });
+    }
+
+    pub(super) fn on_batch_failure(
+        &mut self,
+        now: Instant,
+        tp: &TopicPartition,
+        base: i32,
+        failure: Failure,
+    ) {
+        let context = self.context();
+        let delivery_timeout = self.config.delivery_timeout;
+        let Some(queue) = self.accumulator.partitions.get_mut(tp) else {
+            return;
+        };
+        let Some(index) = queue.sent_index(base) else {
+            return;
+        };
+        let Some(batch) = queue.sent.get(index) else {
+            return;
+        };
+        let ctx = Context {
+            retries_exhausted: now.saturating_duration_since(batch.created_at) >= delivery_timeout,
+            next_expected_batch: index == 0 && queue.sequence.is_next_expected(base),
+            ..context
+        };
+        let disposition = classify(RequestKind::Produce, failure, ctx);
+        let code = match failure {
+            Failure::Code(code) => code,
+            Failure::Transport(_) => -1,
+        };
+        tracing::debug!(parent: &self.txn_span, %tp, base, ?failure, ?disposition, "produce failed");
+        match disposition {
+            Disposition::TreatAsSuccess => self.on_batch_success(tp, base, -1),
+            Disposition::Retry { .. } | Disposition::RetryUnsure | Disposition::RefreshMetadata
+                if !self.may_retry() =>
+            {
+                let error = self
+                    .last_error
+                    .clone()
+                    .unwrap_or(TxnError::TransactionAborted);
+                self.fail_batch(tp, base, error);
+            }
+            Disposition::Retry { short } => self.schedule_batch_retry(now, tp, base, short),
+            Disposition::RetryUnsure => self.schedule_batch_retry(now, tp, base, false),
+            Disposition::RefreshMetadata | Disposition::RefindCoordinator => {
+                self.metadata.request_refresh();
+                self.schedule_batch_retry(now, tp, base, false);
+            }
+            Disposition::Abortable(recovery) => {
+                let error = TxnError::Abortable {
+                    code,
+                    reason: format!("produce to {tp} failed"),
+                };
+                self.fail_batch(tp, base, error.clone());
+                self.enter_abortable(error, recovery);
+            }
+            Disposition::FailBatch { reset_producer_id } => {
+                self.fail_batch(
+                    tp,
+                    base,
+                    TxnError::Delivery {
+                        code,
+                        reason: format!("produce to {tp} failed"),
+                    },
+                );
+                if reset_producer_id && self.state == TxnState::Ready {
+                    self.init_bump = false;
+                    self.transition(TxnState::Initializing);
+                }
+            }
+            Disposition::Fenced => self.enter_fatal(TxnError::Fenced),
+            Disposition::Fatal | Disposition::Unconfirmed | Disposition::Uninitialize => {
+                self.enter_fatal(TxnError::Fatal {
+                    code,
+                    reason: format!("produce to {tp} failed"),
+                });
+            }
+        }
+    }
+
+    fn schedule_batch_retry(&mut self, now: Instant, tp: &TopicPartition, base: i32, short: bool) {
+        let Some(queue) = self.accumulator.partitions.get_mut(tp) else {
+            return;
+        };
+        let Some(batch) = queue.sent.iter_mut().find(|b| b.base_sequence == base) else {
+            return;
+        };
+        let delay = if short {
+            self.backoff.delay_from(SHORT_RETRY, batch.attempts)
+        } else {
+            self.backoff.delay(batch.attempts)
+        };
+        batch.status = SentStatus::AwaitingRetry {
+            not_before: now + delay,
+        };
+        queue.pipeline_ok = false;
+        self.metrics.incr(Counter::Retries);
+    }
+
+    fn fail_batch(&mut self, tp: &TopicPartition, base: i32, error: TxnError) {
+        let Some(queue) = self.accumulator.partitions.get_mut(tp) else {
+            return;
+        };
+        let Some(index) = queue.sent_index(base) else {
+            return;
+        };
+        if let Some(batch) = queue.sent.remove(index) {
+            self.fail_tokens(batch.tokens, error);
+        }
+    }
+
+    /// Batches waiting for a resend fail when the transaction is abandoned; the abort (and
+    /// its epoch bump where needed) takes care of a copy that may have landed.
+    pub(super) fn fail_waiting_retries(&mut self, error: &TxnError) {
+        let mut failed = Vec::new();
+        for queue in self.accumulator.partitions.values_mut() {
+            let (waiting, keep): (Vec<_>, Vec<_>) = queue
+                .sent
+                .drain(..)
+                .partition(|b| matches!(b.status, SentStatus::AwaitingRetry { .. }));
+            queue.sent = keep.into();
+            failed.extend(waiting.into_iter().map(|b| b.tokens));
+        }
+        for tokens in failed {
+            self.fail_tokens(tokens, error.clone());
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! Scenario tests of the sans-IO core against a fake cluster in virtual time.
+
+mod classify_table;
+mod driver;
+mod fake_cluster;
+mod fake_coordinator;
+mod fake_log;
+mod harness;
+mod randomized;
+mod scenarios_basic;
+mod scenarios_faults;
+mod scenarios_rows;

@@ -1,0 +1,362 @@
+//! Per-row scenario tests: each row of the classification table, exercised through the
+//! machine against the fake cluster (the pure table is checked in `classify_table`).
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafkatx_wire::protocol::messages::ApiKey;
+
+use super::fake_cluster::{FakeCluster, Fault};
+use super::harness::{Harness, txn_config};
+use crate::error::{Operation, TxnError};
+use crate::partitioner::partition_for_key;
+use crate::state::TxnState;
+use crate::types::{ProducerRecord, TxnEvent};
+
+#[test]
+fn find_coordinator_retriable_error_is_retried() {
+    let mut h = Harness::new(txn_config(), 1, 1);
+    h.cluster.inject(ApiKey::FindCoordinator, Fault::Error(15));
+    h.cluster.inject(ApiKey::FindCoordinator, Fault::Disconnect);
+    h.init_ok();
+    assert_eq!(h.cluster.received_of(ApiKey::FindCoordinator).len(), 3);
+}
+
+#[test]
+fn find_coordinator_authorization_failure_is_fatal() {
+    let mut h = Harness::new(txn_config(), 1, 1);
+    h.cluster.inject(ApiKey::FindCoordinator, Fault::Error(53));
+    h.m.init(h.now).unwrap();
+    h.settle();
+    assert!(matches!(
+        h.op_result(Operation::Init),
+        Some(Err(TxnError::Fatal { code: 53, .. }))
+    ));
+    assert_eq!(h.m.state(), TxnState::FatalError);
+}
+
+#[test]
+fn init_producer_id_load_in_progress_and_concurrent_transactions_are_retried() {
+    let mut h = Harness::new(txn_config(), 1, 1);
+    h.cluster.inject(ApiKey::InitProducerId, Fault::Error(14));
+    h.cluster.inject(ApiKey::InitProducerId, Fault::Error(51));
+    h.init_ok();
+    assert_eq!(h.cluster.received_of(ApiKey::InitProducerId).len(), 3);
+}
+
+#[test]
+fn init_producer_id_not_coordinator_refinds_the_coordinator() {
+    let mut h = Harness::new(txn_config(), 2, 1);
+    h.cluster.inject(ApiKey::InitProducerId, Fault::Error(16));
+    h.init_ok();
+    assert_eq!(h.cluster.received_of(ApiKey::FindCoordinator).len(), 2);
+}
+
+#[test]
+fn init_producer_id_authorization_failure_returns_to_uninitialized() {
+    let mut h = Harness::new(txn_config(), 1, 1);
+    h.cluster.inject(ApiKey::InitProducerId, Fault::Error(53));
+    h.m.init(h.now).unwrap();
+    h.settle();
+    assert!(matches!(
+        h.op_result(Operation::Init),
+        Some(Err(TxnError::Fatal { code: 53, .. }))
+    ));
+    assert_eq!(
+        h.m.state(),
+        TxnState::Uninitialized,
+        "the application may call init again"
+    );
+    h.init_ok();
+}
+
+#[test]
+fn init_producer_id_transaction_abortable_is_recovered_by_abort() {
+    let mut h = Harness::new(txn_config(), 1, 1);
+    h.cluster.inject(ApiKey::InitProducerId, Fault::Error(120));
+    h.m.init(h.now).unwrap();
+    h.settle();
+    assert!(matches!(
+        h.op_result(Operation::Init),
+        Some(Err(TxnError::Abortable { code: 120, .. }))
+    ));
+    assert_eq!(h.m.state(), TxnState::AbortableError);
+    h.m.abort(h.now).unwrap();
+    h.settle();
+    assert_eq!(
+        h.op_result(Operation::Abort),
+        Some(Ok(())),
+        "{:?}",
+        h.events
+    );
+    assert!(h.m.identity().is_some());
+    assert_eq!(h.transaction(&[(0, "ok")], true), Some(Ok(())));
+}
+
+#[test]
+fn init_producer_id_invalid_timeout_is_fatal() {
+    let mut h = Harness::new(txn_config(), 1, 1);
+    h.cluster.inject(ApiKey::InitProducerId, Fault::Error(50));
+    h.m.init(h.now).unwrap();
+    h.settle();
+    assert!(matches!(
+        h.op_result(Operation::Init),
+        Some(Err(TxnError::Fatal { code: 50, .. }))
+    ));
+}
+
+#[test]
+fn add_partitions_topic_authorization_failure_is_abortable() {
+    let mut h = Harness::new(txn_config(), 1, 1);
+    h.init_ok();
+    h.cluster
+        .inject(ApiKey::AddPartitionsToTxn, Fault::Error(29));
+    h.m.begin(h.now).unwrap();
+    let token = h.send(0, "denied");
+    h.settle();
+    assert_eq!(h.m.state(), TxnState::AbortableError);
+    assert_eq!(
+        h.record_outcomes().1,
+        vec![token],
+        "the unsent record fails"
+    );
+    assert!(h.m.commit(h.now).unwrap_err().requires_abort());
+    h.m.abort(h.now).unwrap();
+    h.settle();
+    assert_eq!(h.op_result(Operation::Abort), Some(Ok(())));
+    assert_eq!(h.transaction(&[(0, "ok")], true), Some(Ok(())));
+}
+
+#[test]
+fn add_partitions_fenced_is_fatal() {
+    let mut h = Harness::new(txn_config(), 1, 1);
+    h.init_ok();
+    h.cluster
+        .inject(ApiKey::AddPartitionsToTxn, Fault::Error(90));
+    h.m.begin(h.now).unwrap();
+    h.send(0, "x");
+    h.settle();
+    assert_eq!(h.m.state(), TxnState::FatalError);
+    assert_eq!(h.m.last_error(), Some(&TxnError::Fenced));
+}
+
+#[test]
+fn end_txn_fenced_is_fatal_and_not_coordinator_is_retried() {
+    let mut h = Harness::new(txn_config(), 2, 1);
+    h.init_ok();
+    h.cluster.inject(ApiKey::EndTxn, Fault::Error(16));
+    assert_eq!(h.transaction(&[(0, "a")], true), Some(Ok(())));
+    h.cluster.inject(ApiKey::EndTxn, Fault::Error(90));
+    assert_eq!(
+        h.transaction(&[(0, "b")], true),
+        Some(Err(TxnError::Fenced))
+    );
+    assert_eq!(h.m.state(), TxnState::FatalError);
+}
+
+#[test]
+fn end_txn_unknown_producer_id_is_abortable_with_bump() {
+    let mut h = Harness::new(txn_config(), 1, 1);
+    h.init_ok();
+    let epoch = h.m.identity().unwrap().epoch;
+    h.cluster.inject(ApiKey::EndTxn, Fault::Error(59));
+    let result = h.transaction(&[(0, "a")], true);
+    assert!(
+        matches!(result, Some(Err(TxnError::Abortable { code: 59, .. }))),
+        "{result:?}"
+    );
+    h.m.abort(h.now).unwrap();
+    h.settle();
+    assert_eq!(h.op_result(Operation::Abort), Some(Ok(())));
+    assert_eq!(h.m.identity().unwrap().epoch, epoch + 1);
+}
+
+#[test]
+fn produce_duplicate_sequence_counts_as_success() {
+    let mut h = Harness::new(txn_config(), 1, 1);
+    h.init_ok();
+    h.cluster.inject(ApiKey::Produce, Fault::Error(46));
+    h.m.begin(h.now).unwrap();
+    let token = h.send(0, "dup");
+    h.settle();
+    let acked: Vec<_> = h
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            TxnEvent::RecordsDone {
+                tokens,
+                result: Ok(meta),
+            } => Some((tokens.clone(), meta.offset)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        acked,
+        vec![(vec![token], -1)],
+        "acknowledged without an offset"
+    );
+}
+
+#[test]
+fn produce_retriable_errors_are_retried_and_abortable_ones_abort() {
+    let mut h = Harness::new(txn_config(), 1, 2);
+    h.init_ok();
+    for code in [19, 51, 7] {
+        h.cluster.inject(ApiKey::Produce, Fault::Error(code));
+    }
+    assert_eq!(
+        h.transaction(&[(0, "retried")], true),
+        Some(Ok(())),
+        "{:?}",
+        h.events
+    );
+    assert_eq!(h.cluster.received_of(ApiKey::Produce).len(), 4);
+    h.cluster.inject(ApiKey::Produce, Fault::Error(48));
+    let result = h.transaction(&[(0, "refused")], true);
+    assert!(
+        matches!(result, Some(Err(TxnError::Abortable { code: 48, .. }))),
+        "{result:?}"
+    );
+    h.m.abort(h.now).unwrap();
+    h.settle();
+    assert_eq!(h.transaction(&[(0, "after")], true), Some(Ok(())));
+    assert_eq!(h.committed()[0], vec!["retried", "after"]);
+}
+
+#[test]
+fn produce_fenced_is_fatal() {
+    let mut h = Harness::new(txn_config(), 1, 2);
+    h.init_ok();
+    h.cluster.inject(ApiKey::Produce, Fault::Error(90));
+    assert_eq!(
+        h.transaction(&[(0, "x")], true),
+        Some(Err(TxnError::Fenced))
+    );
+}
+
+#[test]
+fn broker_that_disappears_is_routed_around() {
+    let mut cluster = FakeCluster::new(2, 1);
+    cluster.create_topic("t", 1);
+    let mut h = Harness::with_cluster(txn_config(), cluster);
+    h.init_ok();
+    h.cluster.set_alive(0, false);
+    h.cluster.move_leader("t", 0, 1);
+    h.cluster.move_coordinator(1);
+    assert_eq!(
+        h.transaction(&[(0, "survives")], true),
+        Some(Ok(())),
+        "{:?}",
+        h.events
+    );
+    assert_eq!(h.committed()[0], vec!["survives"]);
+}
+
+#[test]
+fn usage_errors_never_hang() {
+    let mut h = Harness::new(txn_config(), 1, 1);
+    let err = |r: Result<(), TxnError>| matches!(r, Err(TxnError::Usage(_)));
+    assert!(err(h.m.begin(h.now)));
+    assert!(err(h.m.commit(h.now)));
+    assert!(err(h.m.abort(h.now)));
+    h.init_ok();
+    assert!(err(h.m.init(h.now)));
+    assert!(err(h.m.commit(h.now)));
+    assert!(matches!(
+        h.m.send(h.now, ProducerRecord::new("t", "x")),
+        Err(TxnError::Usage(_))
+    ));
+    h.m.begin(h.now).unwrap();
+    assert!(err(h.m.begin(h.now)));
+    h.m.commit(h.now).unwrap();
+    assert!(
+        err(h.m.abort(h.now)),
+        "a different operation while commit runs"
+    );
+}
+
+#[test]
+fn timed_out_commit_is_resumed_by_calling_commit_again() {
+    let mut h = Harness::new(txn_config().max_block(Duration::from_secs(3)), 1, 1);
+    h.init_ok();
+    // The coordinator keeps answering CONCURRENT_TRANSACTIONS for ~3.3 s.
+    for _ in 0..8 {
+        h.cluster.inject(ApiKey::EndTxn, Fault::Error(51));
+    }
+    h.m.begin(h.now).unwrap();
+    h.send(0, "slow");
+    h.m.commit(h.now).unwrap();
+    h.advance(Duration::from_millis(3100));
+    assert_eq!(
+        h.op_result(Operation::Commit),
+        Some(Err(TxnError::Timeout {
+            op: Operation::Commit
+        }))
+    );
+    assert!(
+        h.m.abort(h.now).is_err(),
+        "only the same operation may resume"
+    );
+    h.clear_events();
+    h.m.commit(h.now).unwrap();
+    h.settle();
+    assert_eq!(
+        h.op_result(Operation::Commit),
+        Some(Ok(())),
+        "{:?}",
+        h.events
+    );
+    assert_eq!(h.committed()[0], vec!["slow"]);
+}
+
+#[test]
+fn idempotent_producer_places_keys_like_java_and_flushes() {
+    let config = crate::config::ProducerConfig::builder().bootstrap_servers("broker-0:9092");
+    let mut h = Harness::new(config, 1, 0);
+    h.m.init(h.now).unwrap();
+    h.settle();
+    for key in ["alpha", "beta", "gamma", "delta"] {
+        let record = ProducerRecord::new("t", Bytes::from(key)).with_key(Bytes::from(key));
+        h.m.send(h.now, record).unwrap();
+    }
+    h.m.flush(h.now).unwrap();
+    h.settle();
+    assert_eq!(
+        h.op_result(Operation::Flush),
+        Some(Ok(())),
+        "{:?}",
+        h.events
+    );
+    for key in ["alpha", "beta", "gamma", "delta"] {
+        let partition = partition_for_key(key.as_bytes(), 3);
+        let values = h.cluster.all_values("t", partition);
+        assert!(
+            values.contains(&Bytes::from(key)),
+            "{key} on partition {partition}"
+        );
+    }
+    assert_eq!(
+        h.committed().iter().map(Vec::len).sum::<usize>(),
+        4,
+        "non-transactional data is visible"
+    );
+}
+
+#[test]
+fn idempotent_sequence_error_fails_the_batch_and_gets_a_new_producer_id() {
+    let config = crate::config::ProducerConfig::builder().bootstrap_servers("broker-0:9092");
+    let mut h = Harness::new(config, 1, 0);
+    h.m.init(h.now).unwrap();
+    h.settle();
+    let first = h.m.identity().unwrap();
+    h.cluster.inject(ApiKey::Produce, Fault::Error(45));
+    h.m.send(h.now, ProducerRecord::new("t", "lost").with_partition(0))
+        .unwrap();
+    h.settle();
+    assert_eq!(h.record_outcomes().1.len(), 1);
+    assert_ne!(h.m.identity().unwrap().producer_id, first.producer_id);
+    h.m.send(h.now, ProducerRecord::new("t", "kept").with_partition(0))
+        .unwrap();
+    h.settle();
+    assert_eq!(h.cluster.all_values("t", 0), vec![Bytes::from("kept")]);
+}
