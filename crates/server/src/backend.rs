@@ -1,0 +1,117 @@
+//! The seam between HTTP and Kafka: what the gateway needs from a pool of transactional producers.
+//!
+//! The server is generic over [`Backend`] so that the HTTP layer can be tested with a fake and the
+//! real pool + transaction engine can be plugged in without touching handlers.
+
+use std::future::Future;
+
+use bytes::Bytes;
+use prometheus_client::registry::Registry;
+
+/// One record to write inside a transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutRecord {
+    /// Destination topic; its existence is checked by the backend.
+    pub topic: String,
+    /// Explicit partition, or `None` to let the backend's partitioner choose.
+    pub partition: Option<i32>,
+    /// Record key; `None` is a Kafka null key.
+    pub key: Option<Bytes>,
+    /// Record value; `None` is a Kafka null value (a tombstone on compacted topics).
+    pub value: Option<Bytes>,
+    /// Record headers in order; names may repeat, as Kafka allows.
+    pub headers: Vec<(String, Bytes)>,
+}
+
+/// Where a committed record landed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placed {
+    /// Topic the record was written to.
+    pub topic: String,
+    /// Partition the record was written to.
+    pub partition: i32,
+    /// Offset of the record in that partition.
+    pub offset: i64,
+}
+
+/// What the record builder may know about the producer that runs its transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProducerInfo {
+    /// The leased producer's `transactional.id`; the seed endpoints embed it in their values.
+    pub transactional_id: String,
+}
+
+/// A committed transaction: the producer that ran it and where each record landed, in input order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    /// The `transactional.id` of the producer that committed.
+    pub transactional_id: String,
+    /// One entry per record, in the order the builder returned them.
+    pub placed: Vec<Placed>,
+}
+
+/// Why a transaction did not commit, with what a client may conclude about its records.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TxnFailure {
+    /// The request can never succeed as written (unknown topic, partition out of range).
+    /// Nothing was written.
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    /// Too many transactions are already waiting; nothing was attempted.
+    #[error("too many transactions are waiting for a producer")]
+    Saturated,
+    /// No producer became free within the lease timeout; nothing was attempted.
+    #[error("no producer became free within the lease timeout")]
+    LeaseTimeout,
+    /// The cluster could not be reached; nothing was committed.
+    #[error("kafka cluster unavailable: {0}")]
+    Unavailable(String),
+    /// The transaction was aborted; none of its records are visible to read_committed consumers.
+    #[error("transaction aborted: {0}")]
+    Aborted(String),
+    /// The commit was sent but its answer was lost: the records may or may not be visible.
+    #[error("transaction outcome unknown: {0}")]
+    OutcomeUnknown(String),
+}
+
+/// What `/readyz` reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Readiness {
+    /// Producers that could take a lease now or after their current transaction.
+    pub producers_ready: usize,
+    /// Whether the cluster answered recently.
+    pub cluster_reachable: bool,
+    /// Human-readable reason when not ready.
+    pub detail: Option<String>,
+}
+
+impl Readiness {
+    /// Ready means at least one producer can serve and the cluster is reachable.
+    pub fn is_ready(&self) -> bool {
+        self.producers_ready > 0 && self.cluster_reachable
+    }
+}
+
+/// A pool of transactional producers as the gateway sees it.
+pub trait Backend: Send + Sync + 'static {
+    /// Runs the records returned by `build` as ONE transaction on a leased producer.
+    ///
+    /// `build` receives the leased producer so that values may include its transactional id (the
+    /// seed endpoints do). The returned `placed` list has one entry per built record, in order.
+    ///
+    /// # Cancellation
+    /// Dropping the future after the commit was sent leaves the outcome unknown; the server
+    /// therefore runs it on its own task so that a client disconnect cannot cancel it.
+    fn transact<F>(&self, build: F) -> impl Future<Output = Result<Committed, TxnFailure>> + Send
+    where
+        F: FnOnce(&ProducerInfo) -> Vec<OutRecord> + Send + 'static;
+
+    /// Whether the backend can serve transactions now.
+    fn ready(&self) -> impl Future<Output = Readiness> + Send;
+
+    /// Registers the backend's own metrics (pool gauges and counters), read at scrape time.
+    fn register_metrics(&self, registry: &mut Registry);
+
+    /// Finishes or aborts transactions in progress and closes every producer.
+    fn close(&self) -> impl Future<Output = ()> + Send;
+}

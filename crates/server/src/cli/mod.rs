@@ -1,0 +1,81 @@
+//! The `kafkatx` command line: `serve`, `perf`, `consume` and `load`.
+//!
+//! Every flag has an environment variable (`KAFKATX_*`), so containers configure the binary
+//! without a wrapper script.
+
+pub mod consume;
+pub mod load;
+pub mod logging;
+pub mod perf;
+pub mod serve;
+
+use clap::{Parser, Subcommand};
+
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The subcommand exists but has no implementation yet.
+    #[error("`kafkatx {0}` is not yet implemented")]
+    NotImplemented(&'static str),
+    /// A producer setting is unusable.
+    #[error("invalid producer settings: {0}")]
+    ProducerConfig(String),
+    /// The producer pool could not start.
+    #[error("cannot start the producer pool: {0}")]
+    PoolStart(kafkatx_pool::StartError),
+    /// The pool settings are unusable.
+    #[error("invalid pool settings: {0}")]
+    PoolConfig(kafkatx_pool::ConfigError),
+    /// `--bootstrap-server` names no broker.
+    #[error("--bootstrap-server names no broker")]
+    NoBootstrapServers,
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The requested address.
+        addr: std::net::SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Signal handlers could not be installed.
+    #[error("cannot install signal handlers: {0}")]
+    Signals(std::io::Error),
+    /// Logging could not be initialised.
+    #[error("cannot initialise logging: {0}")]
+    Logging(String),
+}
+
+/// A pure-Rust Kafka transactional gateway and tools.
+#[derive(Debug, Parser)]
+#[command(name = "kafkatx", version, about)]
+pub struct Cli {
+    /// Logging options, accepted by every subcommand.
+    #[command(flatten)]
+    pub log: logging::LogArgs,
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP gateway on a pool of transactional producers.
+    Serve(serve::ServeArgs),
+    /// Measure transactional produce throughput (ProducerPerformance-compatible flags).
+    Perf(perf::PerfArgs),
+    /// Print the records of a topic and exit at its end.
+    Consume(consume::ConsumeArgs),
+    /// Generate HTTP load against a gateway.
+    Load(load::LoadArgs),
+}
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Serve(args) => serve::run(args).await,
+        Command::Perf(args) => perf::run(args).await,
+        Command::Consume(args) => consume::run(args).await,
+        Command::Load(args) => load::run(args).await,
+    }
+}

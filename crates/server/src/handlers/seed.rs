@@ -1,0 +1,88 @@
+//! `GET /errors/{id}` and `GET /warnings/{id}`: the seed server's endpoints, same messages.
+//!
+//! Each request is one transaction of two keyless records whose values are
+//! `<tag>: <n> - pro: <transactional id> - usr: <id>` with `n` = 1, 2 and tag `err` or `war`.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use hyper::{Response, StatusCode};
+
+use super::transaction;
+use crate::backend::{Backend, OutRecord};
+use crate::body::CommittedJson;
+use crate::error::ApiError;
+use crate::response::{self, Body};
+use crate::routes::decode_segment;
+use crate::state::AppState;
+
+/// Which of the two seed endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeedKind {
+    /// `/errors/{id}`
+    Errors,
+    /// `/warnings/{id}`
+    Warnings,
+}
+
+/// Handles a seed endpoint; 200 only once the transaction committed.
+pub async fn handle<B: Backend>(
+    state: &Arc<AppState<B>>,
+    kind: SeedKind,
+    raw_id: &str,
+) -> Result<Response<Body>, ApiError> {
+    let user = decode_segment(raw_id)?;
+    if user.len() > state.config.max_id_bytes {
+        return Err(ApiError::bad_request(
+            "id_too_long",
+            format!(
+                "id is {} bytes, over the limit of {}",
+                user.len(),
+                state.config.max_id_bytes
+            ),
+        ));
+    }
+    let (topic, tag) = match kind {
+        SeedKind::Errors => (state.config.errors_topic.clone(), "err"),
+        SeedKind::Warnings => (state.config.warnings_topic.clone(), "war"),
+    };
+    let committed = transaction::run(state, move |producer| {
+        (1..=2)
+            .map(|n| OutRecord {
+                topic: topic.clone(),
+                partition: None,
+                key: None,
+                value: Some(Bytes::from(seed_value(
+                    tag,
+                    n,
+                    &producer.transactional_id,
+                    &user,
+                ))),
+                headers: Vec::new(),
+            })
+            .collect()
+    })
+    .await?;
+    Ok(response::json(
+        StatusCode::OK,
+        &CommittedJson::from(committed),
+    ))
+}
+
+/// The seed's message text.
+pub fn seed_value(tag: &str, n: u32, transactional_id: &str, user: &str) -> String {
+    format!("{tag}: {n} - pro: {transactional_id} - usr: {user}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::seed_value;
+
+    #[test]
+    fn values_follow_the_seed_format() {
+        assert_eq!(
+            seed_value("err", 2, "kafkatx-a-3", "42"),
+            "err: 2 - pro: kafkatx-a-3 - usr: 42"
+        );
+    }
+}

@@ -1,0 +1,161 @@
+//! The real backend: the producer pool of `kafkatx-pool` on producers of `kafkatx-txn`.
+//!
+//! Turns the command-line settings into a pool configuration, a producer template and a readiness
+//! probe, and starts the pool.
+
+use std::time::Duration;
+
+use kafkatx_pool::{ConfigError, Pool, PoolConfig};
+use kafkatx_wire::compression::Compression;
+
+use crate::cli::CliError;
+use crate::pool_backend::PoolBackend;
+use crate::probe::BootstrapProbe;
+use crate::txn_producer::{ProducerTemplate, TxnProducerFactory};
+
+/// How long closing the pool waits for producers still leased. The pool is closed only after the
+/// HTTP drain (bounded by `--shutdown-timeout-ms`), so whatever is still leased then is stuck and
+/// is aborted after this short grace.
+const POOL_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long `/readyz` waits for a broker to answer.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(1500);
+
+/// What the pool and its producers need from the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaSettings {
+    /// Bootstrap brokers, `host:port`.
+    pub bootstrap_servers: Vec<String>,
+    /// Producers in the pool.
+    pub pool_size: usize,
+    /// This instance's identity inside transactional ids.
+    pub instance_id: String,
+    /// Prefix of transactional ids.
+    pub transactional_id_prefix: String,
+    /// Record batch compression.
+    pub compression: Compression,
+    /// How long a transaction waits for a free producer.
+    pub lease_timeout: Duration,
+    /// Kafka `transaction.timeout.ms`.
+    pub transaction_timeout: Duration,
+    /// Kafka `request.timeout.ms`.
+    pub request_timeout: Duration,
+    /// Kafka `delivery.timeout.ms`.
+    pub delivery_timeout: Duration,
+    /// Further producer settings by their Kafka names.
+    pub producer_properties: Vec<(String, String)>,
+    /// Upper bound of lease waiters (the server admits no more transactions than this).
+    pub max_pending_transactions: usize,
+}
+
+impl KafkaSettings {
+    /// The pool configuration these settings describe, validated.
+    pub fn pool_config(&self) -> Result<PoolConfig, ConfigError> {
+        let config = PoolConfig {
+            size: self.pool_size,
+            transactional_id_prefix: self.transactional_id_prefix.clone(),
+            instance_id: self.instance_id.clone(),
+            lease_timeout: self.lease_timeout,
+            max_waiters: self.max_pending_transactions,
+            close_timeout: POOL_CLOSE_TIMEOUT,
+            ..PoolConfig::default()
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// What every producer of the pool shares.
+    pub fn producer_template(&self) -> ProducerTemplate {
+        ProducerTemplate {
+            bootstrap_servers: self.bootstrap_servers.clone(),
+            client_id: format!("{}-{}", self.transactional_id_prefix, self.instance_id),
+            compression: self.compression,
+            transaction_timeout: self.transaction_timeout,
+            request_timeout: self.request_timeout,
+            delivery_timeout: self.delivery_timeout,
+            properties: self.producer_properties.clone(),
+        }
+    }
+
+    /// The readiness probe of these brokers.
+    pub fn probe(&self) -> BootstrapProbe {
+        BootstrapProbe::new(self.bootstrap_servers.clone(), PROBE_TIMEOUT)
+    }
+}
+
+/// The gateway backend on a pool of the engine's transactional producers.
+pub type KafkaBackend = PoolBackend<TxnProducerFactory, BootstrapProbe>;
+
+/// Starts the pool. Returns once every producer made its first attempt to initialise (or the
+/// pool's startup timeout passed); producers that failed keep retrying in the background and
+/// `/readyz` reports 503 until one is ready.
+pub async fn connect(settings: KafkaSettings) -> Result<KafkaBackend, CliError> {
+    let pool_config = settings.pool_config().map_err(CliError::PoolConfig)?;
+    if settings.bootstrap_servers.is_empty() {
+        return Err(CliError::NoBootstrapServers);
+    }
+    let factory = TxnProducerFactory::new(settings.producer_template());
+    // Producers are created in the background; a bad setting must stop us here instead.
+    factory
+        .validate()
+        .map_err(|e| CliError::ProducerConfig(e.to_string()))?;
+    let pool = Pool::new(pool_config, factory)
+        .await
+        .map_err(CliError::PoolStart)?;
+    Ok(PoolBackend::new(pool, settings.probe()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> KafkaSettings {
+        KafkaSettings {
+            bootstrap_servers: vec!["127.0.0.1:9092".to_owned()],
+            pool_size: 5,
+            instance_id: "gw-1".to_owned(),
+            transactional_id_prefix: "kafkatx".to_owned(),
+            compression: Compression::Zstd,
+            lease_timeout: Duration::from_millis(250),
+            transaction_timeout: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(30),
+            delivery_timeout: Duration::from_secs(120),
+            producer_properties: vec![("linger.ms".to_owned(), "0".to_owned())],
+            max_pending_transactions: 64,
+        }
+    }
+
+    #[test]
+    fn the_pool_gets_the_gateway_limits_and_ids() {
+        let config = settings().pool_config().unwrap();
+        assert_eq!(config.size, 5);
+        assert_eq!(config.max_waiters, 64);
+        assert_eq!(config.lease_timeout, Duration::from_millis(250));
+        assert_eq!(config.transactional_id(2), "kafkatx-gw-1-2");
+    }
+
+    #[test]
+    fn producer_properties_reach_the_template_and_bad_ones_are_refused() {
+        let template = settings().producer_template();
+        assert_eq!(template.client_id, "kafkatx-gw-1");
+        assert!(TxnProducerFactory::new(template).validate().is_ok());
+        let bad = KafkaSettings {
+            producer_properties: vec![("linger.mss".to_owned(), "0".to_owned())],
+            ..settings()
+        };
+        assert!(
+            TxnProducerFactory::new(bad.producer_template())
+                .validate()
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn unusable_ids_are_refused_before_anything_starts() {
+        let spaced = KafkaSettings {
+            instance_id: "gw 1".to_owned(),
+            ..settings()
+        };
+        assert!(spaced.pool_config().is_err());
+    }
+}

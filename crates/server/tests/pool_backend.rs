@@ -1,0 +1,358 @@
+//! `PoolBackend` on a real `kafkatx-pool` with fake producers: how producer and pool failures
+//! become client-visible outcomes, readiness, pool metrics, and the seed endpoint end to end.
+
+// The fakes below are plain fns, not `#[test]`s; a poisoned lock there is a test failure.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafkatx_pool::{Health, Pool, PoolConfig, ProducerFactory, TxnProducer};
+use kafkatx_server::pool_backend::{FailureKind, PoolBackend, RecordSink, Stage};
+use kafkatx_server::probe::ClusterProbe;
+use kafkatx_server::{Backend, OutRecord, Placed, ServerConfig, TxnFailure};
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+#[derive(Debug, Clone)]
+struct FakeError {
+    kind: FailureKind,
+}
+
+impl fmt::Display for FakeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "fake {:?} failure", self.kind)
+    }
+}
+
+impl std::error::Error for FakeError {}
+
+/// What the next send or commit does.
+#[derive(Debug, Default)]
+struct Script {
+    send_failures: VecDeque<FailureKind>,
+    commit_failures: VecDeque<FailureKind>,
+    hold_sends: bool,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    script: Mutex<Script>,
+    /// Makes every producer creation fail, like an unreachable cluster.
+    refuse_create: std::sync::atomic::AtomicBool,
+    release: Notify,
+    next_offset: AtomicI64,
+}
+
+#[derive(Debug)]
+struct FakeProducer {
+    shared: Arc<Shared>,
+}
+
+impl TxnProducer for FakeProducer {
+    type Error = FakeError;
+
+    async fn begin(&self) -> Result<(), FakeError> {
+        Ok(())
+    }
+
+    async fn commit(&self) -> Result<(), FakeError> {
+        match self
+            .shared
+            .script
+            .lock()
+            .unwrap()
+            .commit_failures
+            .pop_front()
+        {
+            Some(kind) => Err(FakeError { kind }),
+            None => Ok(()),
+        }
+    }
+
+    async fn abort(&self) -> Result<(), FakeError> {
+        Ok(())
+    }
+
+    async fn close(&self) {}
+
+    fn health(&self) -> Health {
+        Health::Ready
+    }
+}
+
+impl RecordSink for FakeProducer {
+    async fn send(&self, records: Vec<OutRecord>) -> Result<Vec<Placed>, FakeError> {
+        let (failure, hold) = {
+            let mut script = self.shared.script.lock().unwrap();
+            (script.send_failures.pop_front(), script.hold_sends)
+        };
+        if hold {
+            self.shared.release.notified().await;
+        }
+        if let Some(kind) = failure {
+            return Err(FakeError { kind });
+        }
+        Ok(records
+            .into_iter()
+            .map(|r| Placed {
+                topic: r.topic,
+                partition: 0,
+                offset: self.shared.next_offset.fetch_add(1, Ordering::SeqCst),
+            })
+            .collect())
+    }
+
+    fn failure_kind(error: &FakeError, _stage: Stage) -> FailureKind {
+        error.kind
+    }
+}
+
+#[derive(Debug)]
+struct FakeFactory {
+    shared: Arc<Shared>,
+}
+
+impl ProducerFactory for FakeFactory {
+    type Producer = FakeProducer;
+
+    async fn create(&self, _transactional_id: &str) -> Result<FakeProducer, FakeError> {
+        if self.shared.refuse_create.load(Ordering::SeqCst) {
+            return Err(FakeError {
+                kind: FailureKind::Unavailable,
+            });
+        }
+        Ok(FakeProducer {
+            shared: Arc::clone(&self.shared),
+        })
+    }
+}
+
+#[derive(Debug)]
+struct FakeProbe(Result<(), String>);
+
+impl ClusterProbe for FakeProbe {
+    async fn reachable(&self) -> Result<(), String> {
+        self.0.clone()
+    }
+}
+
+type TestBackend = PoolBackend<FakeFactory, FakeProbe>;
+
+async fn backend_with(config: PoolConfig, probe: Result<(), String>) -> (TestBackend, Arc<Shared>) {
+    backend_on(Arc::new(Shared::default()), config, probe).await
+}
+
+async fn backend_on(
+    shared: Arc<Shared>,
+    config: PoolConfig,
+    probe: Result<(), String>,
+) -> (TestBackend, Arc<Shared>) {
+    let factory = FakeFactory {
+        shared: Arc::clone(&shared),
+    };
+    let pool = Pool::new(config, factory).await.unwrap();
+    (PoolBackend::new(pool, FakeProbe(probe)), shared)
+}
+
+fn small_pool() -> PoolConfig {
+    PoolConfig {
+        size: 1,
+        instance_id: "test".to_owned(),
+        lease_timeout: Duration::from_millis(100),
+        ..PoolConfig::default()
+    }
+}
+
+fn two_records() -> impl FnOnce(&kafkatx_server::ProducerInfo) -> Vec<OutRecord> + Send + 'static {
+    |producer| {
+        ["a", "b"]
+            .into_iter()
+            .map(|v| OutRecord {
+                topic: "t".to_owned(),
+                partition: None,
+                key: None,
+                value: Some(Bytes::from(format!("{v} by {}", producer.transactional_id))),
+                headers: Vec::new(),
+            })
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn a_committed_transaction_reports_its_producer_and_offsets() {
+    let (backend, _) = backend_with(small_pool(), Ok(())).await;
+    let committed = backend.transact(two_records()).await.unwrap();
+    assert_eq!(committed.transactional_id, "kafkatx-test-0");
+    let offsets: Vec<_> = committed.placed.iter().map(|p| p.offset).collect();
+    assert_eq!(offsets, vec![0, 1]);
+    assert_eq!(backend.pool().stats().commits, 1);
+}
+
+#[tokio::test]
+async fn send_failures_abort_and_never_claim_an_unknown_outcome() {
+    let (backend, shared) = backend_with(small_pool(), Ok(())).await;
+    shared.script.lock().unwrap().send_failures.extend([
+        FailureKind::Invalid,
+        FailureKind::OutcomeUnknown,
+        FailureKind::Unavailable,
+    ]);
+    assert!(matches!(
+        backend.transact(two_records()).await,
+        Err(TxnFailure::Invalid(_))
+    ));
+    // The transaction was aborted after the send failed, so nothing of it can be visible.
+    assert!(matches!(
+        backend.transact(two_records()).await,
+        Err(TxnFailure::Aborted(_))
+    ));
+    assert!(matches!(
+        backend.transact(two_records()).await,
+        Err(TxnFailure::Unavailable(_))
+    ));
+    assert_eq!(backend.pool().stats().aborts, 3);
+    assert_eq!(backend.pool().stats().commits, 0);
+}
+
+#[tokio::test]
+async fn commit_failures_keep_their_meaning() {
+    let (backend, shared) = backend_with(small_pool(), Ok(())).await;
+    shared
+        .script
+        .lock()
+        .unwrap()
+        .commit_failures
+        .extend([FailureKind::OutcomeUnknown, FailureKind::Aborted]);
+    let unknown = backend.transact(two_records()).await.unwrap_err();
+    assert!(matches!(unknown, TxnFailure::OutcomeUnknown(ref m) if m.contains("OutcomeUnknown")));
+    assert!(matches!(
+        backend.transact(two_records()).await,
+        Err(TxnFailure::Aborted(_))
+    ));
+    // The producer came back: the next transaction commits.
+    assert!(backend.transact(two_records()).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_busy_pool_times_out_leases_and_refuses_waiters_beyond_the_limit() {
+    let config = PoolConfig {
+        max_waiters: 1,
+        ..small_pool()
+    };
+    let (backend, shared) = backend_with(config, Ok(())).await;
+    shared.script.lock().unwrap().hold_sends = true;
+    let backend = Arc::new(backend);
+    let holder = tokio::spawn({
+        let backend = Arc::clone(&backend);
+        async move { backend.transact(two_records()).await }
+    });
+    while backend.pool().stats().leased == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let waiter = tokio::spawn({
+        let backend = Arc::clone(&backend);
+        async move { backend.transact(two_records()).await }
+    });
+    while backend.pool().stats().waiters == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        backend.transact(two_records()).await,
+        Err(TxnFailure::Saturated)
+    );
+    assert_eq!(waiter.await.unwrap(), Err(TxnFailure::LeaseTimeout));
+
+    shared.script.lock().unwrap().hold_sends = false;
+    shared.release.notify_one();
+    assert!(holder.await.unwrap().is_ok());
+}
+
+#[tokio::test]
+async fn readiness_needs_a_ready_producer_and_a_reachable_cluster() {
+    let (up, _) = backend_with(small_pool(), Ok(())).await;
+    let ready = up.ready().await;
+    assert!(ready.is_ready(), "{ready:?}");
+    assert_eq!(ready.producers_ready, 1);
+
+    let (down, _) = backend_with(small_pool(), Err("connection refused".to_owned())).await;
+    let readiness = down.ready().await;
+    assert!(!readiness.is_ready());
+    assert!(readiness.detail.unwrap().contains("connection refused"));
+
+    up.close().await;
+    assert_eq!(up.ready().await.producers_ready, 0);
+    assert!(matches!(
+        up.transact(two_records()).await,
+        Err(TxnFailure::Unavailable(_))
+    ));
+}
+
+#[tokio::test]
+async fn pool_statistics_are_exposed_as_metrics() {
+    let (backend, _) = backend_with(small_pool(), Ok(())).await;
+    backend.transact(two_records()).await.unwrap();
+    let mut registry = Registry::with_prefix("kafkatx");
+    backend.register_metrics(&mut registry);
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    let samples = support::parse_exposition(&text);
+    let value = |name: &str| {
+        samples
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .map(|(_, _, v)| *v)
+    };
+    assert_eq!(value("kafkatx_pool_producers"), Some(1.0));
+    assert_eq!(value("kafkatx_pool_commits_total"), Some(1.0));
+    assert_eq!(value("kafkatx_pool_leases_total"), Some(1.0));
+    assert!(
+        text.contains("# TYPE kafkatx_pool_producers_idle gauge"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn the_seed_endpoint_runs_end_to_end_on_the_pool() {
+    let (backend, _) = backend_with(small_pool(), Ok(())).await;
+    let backend = Arc::new(backend);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(kafkatx_server::run(
+        listener,
+        Arc::clone(&backend),
+        ServerConfig::default(),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let response = support::get(addr, "/errors/5").await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_eq!(response.json()["transactional_id"], "kafkatx-test-0");
+    let metrics = support::get(addr, "/metrics").await.text();
+    assert!(
+        metrics.contains("kafkatx_pool_commits_total 1"),
+        "{metrics}"
+    );
+
+    stop.send(()).unwrap();
+    server.await.unwrap();
+    assert!(backend.pool().is_closed(), "shutdown closes the pool");
+}
+
+#[tokio::test]
+async fn with_no_producer_initialised_a_lease_timeout_is_reported_as_unavailable() {
+    let shared = Arc::new(Shared::default());
+    shared.refuse_create.store(true, Ordering::SeqCst);
+    let (backend, _) = backend_on(shared, small_pool(), Err("refused".to_owned())).await;
+    assert_eq!(backend.pool().stats().ready, 0);
+    let failure = backend.transact(two_records()).await.unwrap_err();
+    assert!(matches!(failure, TxnFailure::Unavailable(_)), "{failure:?}");
+}
