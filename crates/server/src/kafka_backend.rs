@@ -1,17 +1,17 @@
 //! The real backend: the producer pool of `kafkatx-pool` on producers of `kafkatx-txn`.
 //!
-//! Turns the command-line settings into a pool configuration, a producer template and a readiness
-//! probe, and starts the pool.
+//! Turns the command-line settings into a pool configuration, the producers' configuration and a
+//! readiness probe, and starts the pool.
 
 use std::time::Duration;
 
-use kafkatx_pool::{ConfigError, Pool, PoolConfig};
+use kafkatx_pool::{ConfigError, KafkaProducerFactory, Pool, PoolConfig};
+use kafkatx_txn::{CompressionType, ProducerConfig, TxnError};
 use kafkatx_wire::compression::Compression;
 
 use crate::cli::CliError;
 use crate::pool_backend::PoolBackend;
 use crate::probe::BootstrapProbe;
-use crate::txn_producer::{ProducerTemplate, TxnProducerFactory};
 
 /// How long closing the pool waits for producers still leased. The pool is closed only after the
 /// HTTP drain (bounded by `--shutdown-timeout-ms`), so whatever is still leased then is stuck and
@@ -64,17 +64,27 @@ impl KafkaSettings {
         Ok(config)
     }
 
-    /// What every producer of the pool shares.
-    pub fn producer_template(&self) -> ProducerTemplate {
-        ProducerTemplate {
-            bootstrap_servers: self.bootstrap_servers.clone(),
-            client_id: format!("{}-{}", self.transactional_id_prefix, self.instance_id),
-            compression: self.compression,
-            transaction_timeout: self.transaction_timeout,
-            request_timeout: self.request_timeout,
-            delivery_timeout: self.delivery_timeout,
-            properties: self.producer_properties.clone(),
+    /// What every producer of the pool shares; the pool gives each its own transactional id.
+    pub fn producer_config(&self) -> Result<ProducerConfig, TxnError> {
+        let mut builder = ProducerConfig::builder()
+            .bootstrap_servers(&self.bootstrap_servers.join(","))
+            .client_id(format!(
+                "{}-{}",
+                self.transactional_id_prefix, self.instance_id
+            ))
+            // Validation needs an id; the pool's factory replaces it per slot.
+            .transactional_id(format!(
+                "{}-{}-0",
+                self.transactional_id_prefix, self.instance_id
+            ))
+            .compression(compression_type(self.compression))
+            .transaction_timeout(self.transaction_timeout)
+            .request_timeout(self.request_timeout)
+            .delivery_timeout(self.delivery_timeout);
+        for (key, value) in &self.producer_properties {
+            builder = builder.set(key, value)?;
         }
+        Ok(builder.build()?)
     }
 
     /// The readiness probe of these brokers.
@@ -83,8 +93,18 @@ impl KafkaSettings {
     }
 }
 
+fn compression_type(compression: Compression) -> CompressionType {
+    match compression {
+        Compression::None => CompressionType::None,
+        Compression::Gzip => CompressionType::Gzip,
+        Compression::Snappy => CompressionType::Snappy,
+        Compression::Lz4 => CompressionType::Lz4,
+        Compression::Zstd => CompressionType::Zstd,
+    }
+}
+
 /// The gateway backend on a pool of the engine's transactional producers.
-pub type KafkaBackend = PoolBackend<TxnProducerFactory, BootstrapProbe>;
+pub type KafkaBackend = PoolBackend<KafkaProducerFactory, BootstrapProbe>;
 
 /// Starts the pool. Returns once every producer made its first attempt to initialise (or the
 /// pool's startup timeout passed); producers that failed keep retrying in the background and
@@ -94,11 +114,11 @@ pub async fn connect(settings: KafkaSettings) -> Result<KafkaBackend, CliError> 
     if settings.bootstrap_servers.is_empty() {
         return Err(CliError::NoBootstrapServers);
     }
-    let factory = TxnProducerFactory::new(settings.producer_template());
     // Producers are created in the background; a bad setting must stop us here instead.
-    factory
-        .validate()
+    let producer_config = settings
+        .producer_config()
         .map_err(|e| CliError::ProducerConfig(e.to_string()))?;
+    let factory = KafkaProducerFactory::new(producer_config);
     let pool = Pool::new(pool_config, factory)
         .await
         .map_err(CliError::PoolStart)?;
@@ -135,18 +155,32 @@ mod tests {
     }
 
     #[test]
-    fn producer_properties_reach_the_template_and_bad_ones_are_refused() {
-        let template = settings().producer_template();
-        assert_eq!(template.client_id, "kafkatx-gw-1");
-        assert!(TxnProducerFactory::new(template).validate().is_ok());
+    fn producer_settings_reach_the_config_and_bad_ones_are_refused() {
+        let config = settings().producer_config().unwrap();
+        assert_eq!(config.client_id, "kafkatx-gw-1");
+        assert_eq!(config.bootstrap_servers, vec!["127.0.0.1:9092"]);
+        assert_eq!(config.compression, CompressionType::Zstd);
+        assert_eq!(config.request_timeout, Duration::from_secs(30));
+        assert_eq!(config.delivery_timeout, Duration::from_secs(120));
+        assert_eq!(
+            config.linger,
+            Duration::ZERO,
+            "producer properties apply last"
+        );
         let bad = KafkaSettings {
             producer_properties: vec![("linger.mss".to_owned(), "0".to_owned())],
             ..settings()
         };
-        assert!(
-            TxnProducerFactory::new(bad.producer_template())
-                .validate()
-                .is_err()
+        assert!(bad.producer_config().is_err());
+    }
+
+    #[test]
+    fn every_codec_maps_to_the_engine_codec_of_the_same_name() {
+        assert_eq!(compression_type(Compression::Zstd), CompressionType::Zstd);
+        assert_eq!(compression_type(Compression::None), CompressionType::None);
+        assert_eq!(
+            compression_type(Compression::Snappy),
+            CompressionType::Snappy
         );
     }
 

@@ -19,13 +19,13 @@ pub mod metrics;
 pub mod pool_backend;
 pub mod pool_metrics;
 pub mod probe;
+pub mod record_sink;
 pub mod response;
 pub mod routes;
 pub mod server;
 pub mod shutdown;
 mod state;
 pub mod txn_failure;
-pub mod txn_producer;
 
 pub use backend::{Backend, Committed, OutRecord, Placed, ProducerInfo, Readiness, TxnFailure};
 pub use config::ServerConfig;
