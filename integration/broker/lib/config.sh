@@ -1,0 +1,133 @@
+# shellcheck shell=bash
+# server.properties for each node, and KRaft storage formatting.
+# Java .properties files take no inline comments, so every comment below sits on its own line.
+
+write_node_config() {
+  local name=$1 id=$2 dir port controller
+  dir=$(node_dir "$name" "$id")
+  port=$(broker_port "$name" "$id")
+  controller=$(controller_port "$name" "$id")
+  mkdir -p "$dir/data"
+  {
+    common_node_settings "$name" "$id" "$port" "$controller" "$dir"
+    if is_cluster "$name"; then
+      cluster_settings
+    else
+      single_node_settings
+    fi
+  } >"$dir/server.properties"
+}
+
+common_node_settings() {
+  local name=$1 id=$2 port=$3 controller=$4 dir=$5
+  cat <<PROPS
+process.roles=broker,controller
+node.id=$id
+# Static quorum: formatted without --standalone/--initial-controllers, restarts need nothing else.
+controller.quorum.voters=$(quorum_voters "$name")
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
+inter.broker.listener.name=PLAINTEXT
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$dir/data
+# The machine has 2 cores shared by up to three nodes and the tests.
+num.network.threads=2
+num.io.threads=4
+background.threads=4
+auto.create.topics.enable=true
+# Tests must not wait the default 3 s for a consumer group's first rebalance.
+group.initial.rebalance.delay.ms=0
+# Default 10 s; timed-out transactions get aborted (and tests that rely on it finish) sooner.
+transaction.abort.timed.out.transaction.cleanup.interval.ms=1000
+PROPS
+}
+
+# Internal topics default to RF 3 / min ISR 2, with which InitProducerId and group coordination never
+# succeed on one broker.
+single_node_settings() {
+  cat <<'PROPS'
+num.partitions=1
+default.replication.factor=1
+min.insync.replicas=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+PROPS
+}
+
+# As Kafka's own transaction system tests: RF 3, min ISR 2, no unclean election, and leaders that stay
+# where they are after a node comes back (no automatic rebalancing in the middle of a test).
+cluster_settings() {
+  cat <<'PROPS'
+num.partitions=1
+default.replication.factor=3
+min.insync.replicas=2
+unclean.leader.election.enable=false
+auto.leader.rebalance.enable=false
+offsets.topic.replication.factor=3
+offsets.topic.num.partitions=3
+transaction.state.log.replication.factor=3
+transaction.state.log.min.isr=2
+transaction.state.log.num.partitions=3
+share.coordinator.state.topic.replication.factor=3
+share.coordinator.state.topic.min.isr=2
+PROPS
+}
+
+quorum_voters() {
+  local name=$1 id voters=()
+  for id in $(instance_node_ids "$name"); do
+    voters+=("$id@127.0.0.1:$(controller_port "$name" "$id")")
+  done
+  local IFS=,
+  printf '%s\n' "${voters[*]}"
+}
+
+# Kafka cluster ids are 16 random bytes in URL-safe base64 without padding. Generated here rather than
+# with `StorageTool random-uuid` to save a JVM start; like Kafka, reject ids starting with '-' (they
+# would read as a command-line flag).
+new_cluster_id() {
+  local id
+  while :; do
+    id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+    [[ $id == -* ]] || break
+  done
+  printf '%s\n' "$id"
+}
+
+# --tv 1 selects the classic transaction protocol (transaction.version=0), --tv 2 KIP-890's (=2).
+transaction_version_feature() {
+  case $1 in
+  1) printf '0\n' ;;
+  2) printf '2\n' ;;
+  *) die "--tv must be 1 or 2, got '$1'" ;;
+  esac
+}
+
+# Formats every node of the instance in parallel (one JVM each); all nodes share one cluster id.
+format_instance() {
+  local name=$1 tv=$2 cluster_id feature id dir failed=0
+  local -A format_pids=()
+  cluster_id=$(new_cluster_id)
+  feature=$(transaction_version_feature "$tv")
+  for id in $(instance_node_ids "$name"); do
+    dir=$(node_dir "$name" "$id")
+    run_quick_java_tool kafka.tools.StorageTool format --cluster-id "$cluster_id" \
+      --config "$dir/server.properties" --feature "transaction.version=$feature" \
+      >"$dir/format.log" 2>&1 9>&- &
+    format_pids[$id]=$!
+  done
+  for id in "${!format_pids[@]}"; do
+    if ! wait "${format_pids[$id]}"; then
+      say "formatting node $id failed:"
+      cat "$(node_dir "$name" "$id")/format.log" >&2
+      failed=1
+    fi
+  done
+  ((failed == 0)) || die "could not format the KRaft storage of $name"
+}
