@@ -4,48 +4,18 @@
 //! broker the test is skipped with a notice, except under CI where that is a failure. Topics are
 //! unique per run and auto-created (the project's test brokers enable that).
 
+mod broker;
 mod support;
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use kafkatx_server::ServerConfig;
 use kafkatx_server::kafka_backend::{self, KafkaSettings};
-use kafkatx_server::probe::{BootstrapProbe, ClusterProbe};
 use kafkatx_wire::compression::Compression;
 use tokio::net::TcpListener;
 
-fn bootstrap() -> String {
-    std::env::var("KAFKATX_BOOTSTRAP").unwrap_or_else(|_| "127.0.0.1:9092".to_owned())
-}
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
-}
-
-/// `true` if a broker answers; `false` (skip) when none does outside CI; fails under CI.
-async fn broker_available(addr: &str) -> bool {
-    let probe = BootstrapProbe::new(vec![addr.to_owned()], Duration::from_secs(5));
-    match probe.reachable().await {
-        Ok(()) => true,
-        Err(reason) => {
-            assert!(
-                !in_ci(),
-                "CI is set but no broker answers at {addr}: {reason}"
-            );
-            eprintln!("SKIPPED: no Kafka broker at {addr} ({reason})");
-            false
-        }
-    }
-}
-
-fn unique(prefix: &str) -> String {
-    let millis = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or(0);
-    format!("{prefix}-{}-{millis}", std::process::id())
-}
+use broker::{bootstrap, broker_available, unique};
 
 #[tokio::test]
 async fn seed_and_record_endpoints_commit_through_the_pool_on_a_real_broker() {
