@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use kafkatx_wire::compression::Compression;
-use kafkatx_wire::record::{BatchBuilder, Header, ProducerInfo, Record};
+use kafkatx_wire::record::{BatchBuilder, Header, ProducerInfo, Record, rewrite_producer};
 
 use crate::config::CompressionType;
 use crate::types::{ProducerIdentity, ProducerRecord, RecordToken};
@@ -131,4 +131,21 @@ impl BatchDraft {
             }),
         }
     }
+}
+
+/// The same encoded batch under a new producer identity and base sequence (CRC recomputed,
+/// records untouched): how waiting batches move to a new producer id.
+pub fn restamp(
+    bytes: &Bytes,
+    identity: ProducerIdentity,
+    base_sequence: i32,
+    transactional: bool,
+) -> Result<Bytes, String> {
+    let info = ProducerInfo {
+        producer_id: identity.producer_id,
+        producer_epoch: identity.epoch,
+        base_sequence,
+        transactional,
+    };
+    rewrite_producer(bytes, info).map_err(|error| error.to_string())
 }

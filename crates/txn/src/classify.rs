@@ -94,6 +94,10 @@ pub enum Disposition {
     TreatAsSuccess,
     /// The transaction must be aborted, recovering as given.
     Abortable(Recovery),
+    /// Idempotent producer: the broker lost or rejects our sequence state for this
+    /// partition; get a new producer id, re-stamp the waiting batches from sequence 0 and
+    /// resend them (Java retries these with an epoch bump instead of failing them).
+    RetryWithNewProducerId,
     /// Idempotent producer: the batch fails; `reset_producer_id` when the sequence state
     /// can no longer be trusted.
     FailBatch {
@@ -284,13 +288,11 @@ fn produce(error: E, ctx: Context) -> Disposition {
             // Collateral damage of an earlier batch of the same partition: that batch decides.
             refresh_or_retry(Retry { short: false })
         }
-        E::OutOfOrderSequenceNumber | E::UnknownProducerId if !ctx.transactional => FailBatch {
-            reset_producer_id: true,
-        },
+        E::OutOfOrderSequenceNumber | E::UnknownProducerId if !ctx.transactional => {
+            RetryWithNewProducerId
+        }
         E::OutOfOrderSequenceNumber | E::UnknownProducerId => abortable_if_bump_possible(ctx),
-        E::InvalidProducerEpoch if !ctx.transactional => FailBatch {
-            reset_producer_id: true,
-        },
+        E::InvalidProducerEpoch if !ctx.transactional => RetryWithNewProducerId,
         // KIP-588: on Produce a stale epoch is abortable (a coordinator timeout or a new
         // instance). The abort's EndTxn tells the two apart: TV2 treats it as a retry of the
         // timeout abort, a real fence answers PRODUCER_FENCED (txn-reference §2.5).

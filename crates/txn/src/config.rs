@@ -355,12 +355,6 @@ impl ProducerConfigBuilder {
     }
 }
 
-impl Default for ProducerConfig {
-    fn default() -> Self {
-        ProducerConfigBuilder::default().config
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -69,6 +69,8 @@ pub(crate) struct Driver {
     op_waiters: HashMap<Operation, Vec<OpReply>>,
     record_waiters: HashMap<RecordToken, DeliveryReply>,
     retry_backoff: Duration,
+    /// `close` was called: stop once every waiter got its answer.
+    closing: bool,
 }
 
 fn now_std() -> std::time::Instant {
@@ -100,6 +102,7 @@ impl Driver {
             op_waiters: HashMap::new(),
             record_waiters: HashMap::new(),
             retry_backoff,
+            closing: false,
         }
     }
 
@@ -143,10 +146,7 @@ impl Driver {
     }
 
     fn machine_closed(&self) -> bool {
-        self.op_waiters
-            .get(&Operation::Close)
-            .is_some_and(|w| w.is_empty())
-            && self.record_waiters.is_empty()
+        self.closing && self.record_waiters.is_empty()
     }
 
     fn apply(&mut self, command: Command) {
@@ -177,8 +177,7 @@ impl Driver {
                 self.machine.close(now);
                 self.flush_machine();
                 let _ = reply.send(Ok(()));
-                // An empty waiter list under Close marks "closed" for the run loop.
-                self.op_waiters.insert(Operation::Close, Vec::new());
+                self.closing = true;
             }
             Command::Op(op, reply) => {
                 let started = match op {

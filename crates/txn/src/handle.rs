@@ -42,7 +42,14 @@ struct Shared {
 }
 
 impl Shared {
-    fn start(config: ProducerConfig, transport: Option<Arc<dyn Transport>>) -> Self {
+    fn start(
+        config: ProducerConfig,
+        transport: Option<Arc<dyn Transport>>,
+    ) -> Result<Self, TxnError> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| TxnError::Fatal {
+            code: -1,
+            reason: "a producer must be created inside a tokio runtime".into(),
+        })?;
         let config = Arc::new(config);
         let metrics = Arc::new(Metrics::default());
         let transport = transport.unwrap_or_else(|| {
@@ -54,12 +61,12 @@ impl Shared {
         });
         let machine = TxnMachine::new(Arc::clone(&config), Arc::clone(&metrics));
         let (commands, receiver) = mpsc::channel(1024);
-        tokio::spawn(Driver::new(machine, transport).run(receiver));
-        Self {
+        runtime.spawn(Driver::new(machine, transport).run(receiver));
+        Ok(Self {
             commands,
             metrics,
             config,
-        }
+        })
     }
 
     async fn op(&self, op: Operation) -> Result<(), TxnError> {
@@ -112,7 +119,7 @@ impl TransactionalProducer {
             .into());
         }
         Ok(Self {
-            shared: Arc::new(Shared::start(config, transport)),
+            shared: Arc::new(Shared::start(config, transport)?),
         })
     }
 
@@ -187,7 +194,7 @@ impl Producer {
             )
             .into());
         }
-        let shared = Arc::new(Shared::start(config, transport));
+        let shared = Arc::new(Shared::start(config, transport)?);
         shared.op(Operation::Init).await?;
         Ok(Self { shared })
     }

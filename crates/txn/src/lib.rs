@@ -1,9 +1,18 @@
-//! The transaction engine of kafkatx.
+//! The transaction engine of kafkatx: an idempotent and transactional Kafka producer.
 //!
-//! - [`machine::TxnMachine`]: the sans-IO core (no sockets, no clock, no tokio).
-//! - [`classify`]: the one table that decides how every failure is handled.
-//! - [`state`]: transaction states and allowed transitions.
-//! - `driver`/`handle`: the thin tokio layer and the public async API.
+//! # Layout
+//! - [`machine::TxnMachine`]: the sans-IO core. Inputs are commands, typed broker responses,
+//!   transport failures and the current time; outputs are typed requests ([`types::Transmit`]),
+//!   a timer and [`types::TxnEvent`]s. No sockets, no clock, no tokio.
+//! - [`classify`]: the one table deciding how every failure is handled.
+//! - [`state`]: transaction states and the allowed transitions.
+//! - [`config`]: Java/librdkafka-named settings with validation.
+//! - [`metadata`], [`partitioner`], [`backoff`], [`batch`]: cluster view, murmur2/round-robin
+//!   partitioning, seeded jitter, record batches via `kafkatx-wire`.
+//! - [`handle`] ([`TransactionalProducer`], [`Producer`]) over a private tokio driver and a
+//!   [`transport::Transport`] (real: `kafkatx-wire` connections).
+//! - [`perf`]: a ProducerPerformance-style benchmark.
+//! - [`metrics`]: counters as plain atomics.
 
 pub mod backoff;
 pub mod batch;

@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::batch::BatchDraft;
+use crate::batch::{BatchDraft, BuildFailure, BuiltBatch};
 use crate::config::CompressionType;
 use crate::machine::sequence::SequenceState;
-use crate::types::{ProducerRecord, RecordToken, RequestId, TopicPartition};
+use crate::types::{ProducerIdentity, ProducerRecord, RecordToken, RequestId, TopicPartition};
 
 /// A record whose partition is not known yet (topic metadata missing).
 #[derive(Debug)]
@@ -54,6 +54,10 @@ pub struct SentBatch {
     pub status: SentStatus,
     /// How many times it was sent.
     pub attempts: u32,
+    /// The producer identity stamped in `bytes`.
+    pub identity: ProducerIdentity,
+    /// An attempt's answer was lost, so the batch may be in the log already.
+    pub maybe_persisted: bool,
 }
 
 /// Everything about one partition's outgoing data.
@@ -72,6 +76,11 @@ pub struct PartitionQueue {
     pub pipeline_ok: bool,
     /// Leader the last request went to; a change closes the pipeline again.
     pub last_leader: Option<i32>,
+    /// The broker rejected this partition's sequences: its waiting batches move to the next
+    /// producer id from sequence 0. (Other partitions resend under their old identity,
+    /// which the broker still deduplicates, so a batch that may have landed is never
+    /// re-stamped into a duplicate.)
+    pub needs_restamp: bool,
 }
 
 impl PartitionQueue {
@@ -86,6 +95,95 @@ impl PartitionQueue {
             .iter()
             .filter(|b| matches!(b.status, SentStatus::InFlight(_)))
             .count()
+    }
+
+    /// Move every sent batch (none may be in flight) to `identity`, with sequences from 0
+    /// in their original order, so they can be resent under a new producer id. Batches that
+    /// may already be in the log are removed instead (re-stamped they could be written
+    /// twice); their tokens are returned so the caller reports the unknown outcome.
+    pub fn restamp(
+        &mut self,
+        identity: ProducerIdentity,
+        transactional: bool,
+    ) -> Result<Vec<Vec<RecordToken>>, String> {
+        self.sequence.reset();
+        self.pipeline_ok = false;
+        self.needs_restamp = false;
+        let (uncertain, kept): (Vec<SentBatch>, Vec<SentBatch>) =
+            self.sent.drain(..).partition(|b| b.maybe_persisted);
+        self.sent = kept.into();
+        let sequence = &mut self.sequence;
+        for batch in &mut self.sent {
+            let base = sequence.assign(identity, batch.record_count);
+            batch.bytes = crate::batch::restamp(&batch.bytes, identity, base, transactional)?;
+            batch.base_sequence = base;
+            batch.identity = identity;
+        }
+        Ok(uncertain.into_iter().map(|b| b.tokens).collect())
+    }
+
+    /// Some sent batch waits for a resend.
+    pub fn has_waiting_retry(&self) -> bool {
+        self.sent
+            .iter()
+            .any(|b| matches!(b.status, SentStatus::AwaitingRetry { .. }))
+    }
+
+    /// The first batch waiting for a resend, once it is due and nothing else of this
+    /// partition is in flight: (base sequence, bytes).
+    pub fn next_retry(&self, now: Instant) -> Option<(i32, Bytes)> {
+        if self.in_flight() > 0 {
+            return None;
+        }
+        let first = self
+            .sent
+            .iter()
+            .find(|b| matches!(b.status, SentStatus::AwaitingRetry { .. }))?;
+        match first.status {
+            SentStatus::AwaitingRetry { not_before } if now >= not_before => {
+                Some((first.base_sequence, first.bytes.clone()))
+            }
+            _ => None,
+        }
+    }
+
+    /// Stamp the next sealed draft with `identity` and the next sequence and move it to
+    /// `sent`, unless the pipeline is full or batches of an older identity are still out.
+    pub fn next_new_batch(
+        &mut self,
+        identity: ProducerIdentity,
+        transactional: bool,
+        max_in_flight: usize,
+        now: Instant,
+    ) -> Result<Option<(i32, Bytes)>, BuildFailure> {
+        let stale = self.sequence.identity.is_some_and(|i| i != identity) && !self.sent.is_empty();
+        let limit = if self.pipeline_ok { max_in_flight } else { 1 };
+        if stale || self.in_flight() >= limit {
+            return Ok(None);
+        }
+        let Some(draft) = self.sealed.pop_front() else {
+            return Ok(None);
+        };
+        let base = self.sequence.assign(identity, draft.record_count());
+        let BuiltBatch {
+            bytes,
+            tokens,
+            created_at,
+        } = draft.build(identity, base, transactional)?;
+        let record_count = i32::try_from(tokens.len()).unwrap_or(i32::MAX);
+        self.sent.push_back(SentBatch {
+            tokens,
+            bytes: bytes.clone(),
+            base_sequence: base,
+            record_count,
+            created_at,
+            // Becomes InFlight as soon as the caller puts it in a request.
+            status: SentStatus::AwaitingRetry { not_before: now },
+            attempts: 0,
+            identity,
+            maybe_persisted: false,
+        });
+        Ok(Some((base, bytes)))
     }
 
     /// Position of a sent batch by base sequence.
@@ -238,10 +336,14 @@ impl Accumulator {
         groups
     }
 
-    /// Forget all sequence state (new producer id or epoch).
+    /// A new producer id or epoch: sequences restart at 0. Partitions that still have
+    /// batches of the old identity keep its state until those finish (new batches wait for
+    /// them, then `SequenceState::assign` restarts at 0).
     pub fn reset_sequences(&mut self) {
         for queue in self.partitions.values_mut() {
-            queue.sequence.reset();
+            if queue.sent.is_empty() {
+                queue.sequence.reset();
+            }
             queue.pipeline_ok = false;
         }
     }

@@ -262,7 +262,9 @@ impl TxnMachine {
                 self.txn.to_add.clear();
                 self.enter_abortable(error, recovery);
             }
-            Disposition::FailBatch { .. } => self.schedule_coordinator_retry(now, false),
+            Disposition::FailBatch { .. } | Disposition::RetryWithNewProducerId => {
+                self.schedule_coordinator_retry(now, false);
+            }
             Disposition::Unconfirmed => self.end_txn_unconfirmed(),
             Disposition::Uninitialize => {
                 let error = TxnError::Fatal {

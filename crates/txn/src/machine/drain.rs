@@ -13,7 +13,7 @@ use kafkatx_wire::protocol::messages::produce_request::{PartitionProduceData, To
 use kafkatx_wire::protocol::messages::{ApiKey, ProduceRequest, TopicName, TransactionalId};
 use kafkatx_wire::protocol::protocol::StrBytes;
 
-use super::accumulator::{SentBatch, SentStatus};
+use super::accumulator::SentStatus;
 use super::{ProduceInFlight, TxnMachine};
 use crate::error::TxnError;
 use crate::metrics::Counter;
@@ -63,7 +63,7 @@ impl TxnMachine {
         }
     }
 
-    fn requests_in_flight_to(&self, node_id: i32) -> usize {
+    pub(super) fn requests_in_flight_to(&self, node_id: i32) -> usize {
         self.produce_requests
             .values()
             .filter(|r| r.node_id == node_id)
@@ -103,59 +103,44 @@ impl TxnMachine {
                 queue.pipeline_ok = false;
             }
             let in_flight = queue.in_flight();
-            let retry_index = queue
-                .sent
-                .iter()
-                .position(|b| matches!(b.status, SentStatus::AwaitingRetry { .. }));
-            let chosen: Option<(i32, Bytes)> = if let Some(index) = retry_index {
-                // Retries go alone and in sequence order.
-                match queue.sent.get_mut(index) {
-                    Some(batch) if in_flight == 0 => match batch.status {
-                        SentStatus::AwaitingRetry { not_before } if now >= not_before => {
-                            Some((batch.base_sequence, batch.bytes.clone()))
+            if queue.needs_restamp
+                && in_flight == 0
+                && queue.sent.iter().any(|b| b.identity != identity)
+            {
+                match queue.restamp(identity, transactional) {
+                    Ok(uncertain) => {
+                        for tokens in uncertain {
+                            let reason =
+                                format!("outcome unknown when the producer state of {tp} was lost");
+                            self.fail_tokens(tokens, TxnError::Delivery { code: 59, reason });
                         }
-                        _ => None,
-                    },
-                    _ => None,
-                }
-            } else {
-                let stale = queue.sequence.identity.is_some_and(|i| i != identity)
-                    && !queue.sent.is_empty();
-                let limit = if queue.pipeline_ok { max_in_flight } else { 1 };
-                if stale || in_flight >= limit {
-                    None
-                } else if let Some(draft) = queue.sealed.pop_front() {
-                    let base = queue.sequence.assign(identity, draft.record_count());
-                    match draft.build(identity, base, transactional) {
-                        Ok(crate::batch::BuiltBatch {
-                            bytes,
-                            tokens,
-                            created_at,
-                        }) => {
-                            let record_count = i32::try_from(tokens.len()).unwrap_or(i32::MAX);
-                            queue.sent.push_back(SentBatch {
-                                tokens,
-                                bytes: bytes.clone(),
-                                base_sequence: base,
-                                record_count,
-                                created_at,
-                                status: SentStatus::AwaitingRetry { not_before: now },
-                                attempts: 0,
-                            });
-                            Some((base, bytes))
-                        }
-                        Err(crate::batch::BuildFailure { reason, tokens }) => {
-                            let error = TxnError::Fatal {
-                                code: -1,
-                                reason: format!("cannot encode batch: {reason}"),
-                            };
-                            self.fail_tokens(tokens, error.clone());
-                            self.enter_fatal(error);
-                            return false;
-                        }
+                        continue;
                     }
-                } else {
-                    None
+                    Err(reason) => {
+                        let error = TxnError::Fatal {
+                            code: -1,
+                            reason: format!("cannot re-stamp batches of {tp}: {reason}"),
+                        };
+                        self.enter_fatal(error);
+                        return false;
+                    }
+                }
+            }
+            let chosen = if queue.has_waiting_retry() {
+                // Retries go alone and in sequence order.
+                queue.next_retry(now)
+            } else {
+                match queue.next_new_batch(identity, transactional, max_in_flight, now) {
+                    Ok(batch) => batch,
+                    Err(crate::batch::BuildFailure { reason, tokens }) => {
+                        let error = TxnError::Fatal {
+                            code: -1,
+                            reason: format!("cannot encode batch: {reason}"),
+                        };
+                        self.fail_tokens(tokens, error.clone());
+                        self.enter_fatal(error);
+                        return false;
+                    }
                 }
             };
             let Some((base, bytes)) = chosen else {

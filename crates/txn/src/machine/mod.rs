@@ -13,6 +13,7 @@ mod drain;
 mod ops;
 mod outcome;
 mod produce;
+mod pump;
 pub(crate) mod sequence;
 mod versions;
 
@@ -27,15 +28,14 @@ use crate::classify::{Context, Failure, Recovery, TransportFailure};
 use crate::config::ProducerConfig;
 use crate::error::{Operation, TxnError};
 use crate::metadata::{Broker, ClusterMetadata};
-use crate::metrics::{Counter, Metrics};
+use crate::metrics::Metrics;
 use crate::partitioner::RoundRobin;
 use crate::state::TxnState;
 use crate::types::{
     ProducerIdentity, RecordToken, Request, RequestId, Response, TopicPartition, Transmit, TxnEvent,
 };
 
-use accumulator::Accumulator;
-pub use accumulator::SentStatus;
+use accumulator::{Accumulator, SentStatus};
 use versions::VersionBook;
 
 /// Backoff base for CONCURRENT_TRANSACTIONS (KAFKA-5477: markers clear within milliseconds).
@@ -371,13 +371,18 @@ impl TxnMachine {
             oldest.map(|created| ("delivery timeout", created + self.config.delivery_timeout)),
         );
         // Only the first batch awaiting a resend can go next, once nothing of its partition
-        // is in flight (retries go alone and in order) and its leader is known (otherwise
-        // the metadata deadline covers it).
+        // is in flight (retries go alone and in order), its leader is known and has room
+        // (otherwise a metadata deadline or an answer wakes us) and the state lets data out.
         let resendable = self
             .accumulator
             .partitions
             .iter()
-            .filter(|(tp, q)| q.in_flight() == 0 && self.metadata.leader(tp).is_some())
+            .filter(|(tp, q)| {
+                let leader_has_room = self.metadata.leader(tp).is_some_and(|leader| {
+                    self.requests_in_flight_to(leader.node_id) < self.config.max_in_flight
+                });
+                self.may_drain() && q.in_flight() == 0 && leader_has_room
+            })
             .map(|(_, q)| q);
         for queue in resendable {
             let next_retry = queue.sent.iter().find_map(|b| match b.status {
@@ -434,94 +439,6 @@ impl TxnMachine {
             tv2: self.txn.tv2,
             retries_exhausted: false,
             next_expected_batch: true,
-        }
-    }
-
-    /// Run everything that can make progress at `now`.
-    fn pump(&mut self, now: Instant) {
-        if self.closed || self.state == TxnState::FatalError || !self.versions.any_known() {
-            return;
-        }
-        self.expire_unsent(now);
-        self.route_unrouted(now);
-        self.maybe_send_coordinator_request(now);
-        self.drain(now);
-        // Last, so a refresh asked for by routing or draining goes out in this same pass.
-        self.maybe_refresh_metadata(now);
-        self.maybe_finish_flush();
-    }
-
-    fn maybe_refresh_metadata(&mut self, now: Instant) {
-        if self.metadata_request.is_some() || !self.metadata.refresh_due(now) {
-            return;
-        }
-        let Some(version) = self
-            .versions
-            .negotiate_any(kafkatx_wire::protocol::messages::ApiKey::Metadata, None)
-        else {
-            return;
-        };
-        let id = self.next_id();
-        self.metadata_request = Some(id);
-        self.metrics.incr(Counter::MetadataRefreshes);
-        let request = Request::Metadata(self.metadata.build_request());
-        self.emit_transmit(id, crate::types::Destination::AnyBroker, request, version);
-    }
-
-    /// Batches waiting for a resend past `delivery.timeout.ms` (e.g. their partition has no
-    /// leader) are resolved by the table as "retries exhausted".
-    fn expire_waiting_retries(&mut self, now: Instant) {
-        let timeout = self.config.delivery_timeout;
-        let expired: Vec<(TopicPartition, i32)> = self
-            .accumulator
-            .partitions
-            .iter()
-            .flat_map(|(tp, q)| {
-                q.sent
-                    .iter()
-                    .filter(|b| matches!(b.status, SentStatus::AwaitingRetry { .. }))
-                    .filter(move |b| now.saturating_duration_since(b.created_at) >= timeout)
-                    .map(move |b| (tp.clone(), b.base_sequence))
-            })
-            .collect();
-        for (tp, base) in expired {
-            self.on_batch_failure(now, &tp, base, Failure::Transport(TransportFailure::Lost));
-        }
-    }
-
-    fn expire_unsent(&mut self, now: Instant) {
-        self.expire_waiting_retries(now);
-        let expired = self
-            .accumulator
-            .take_expired(now, self.config.delivery_timeout);
-        if expired.is_empty() {
-            return;
-        }
-        let error = TxnError::Delivery {
-            code: 7,
-            reason: "delivery.timeout.ms expired before sending".into(),
-        };
-        for tokens in expired {
-            self.fail_tokens(tokens, error.clone());
-        }
-        if self.is_transactional() {
-            let abortable = TxnError::Abortable {
-                code: 7,
-                reason: "records expired before sending".into(),
-            };
-            self.enter_abortable(abortable, Recovery::EndTxn);
-        }
-    }
-
-    fn maybe_finish_flush(&mut self) {
-        if self
-            .pending_op
-            .as_ref()
-            .is_some_and(|p| p.op == Operation::Flush)
-            && self.accumulator.is_empty()
-        {
-            self.flush_requested = false;
-            self.complete_op(Operation::Flush, Ok(()));
         }
     }
 }

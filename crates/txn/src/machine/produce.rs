@@ -51,9 +51,11 @@ impl TxnMachine {
             return;
         };
         // The broker only accepts in sequence, so earlier batches are in the log as well.
-        queue
-            .sequence
-            .acked(batch.base_sequence, batch.record_count);
+        if queue.sequence.identity == Some(batch.identity) {
+            queue
+                .sequence
+                .acked(batch.base_sequence, batch.record_count);
+        }
         queue.pipeline_ok = true;
         self.metrics.add(
             Counter::RecordsSent,
@@ -88,7 +90,9 @@ impl TxnMachine {
         };
         let ctx = Context {
             retries_exhausted: now.saturating_duration_since(batch.created_at) >= delivery_timeout,
-            next_expected_batch: index == 0 && queue.sequence.is_next_expected(base),
+            next_expected_batch: index == 0
+                && queue.sequence.identity == Some(batch.identity)
+                && queue.sequence.is_next_expected(base),
             ..context
         };
         let disposition = classify(RequestKind::Produce, failure, ctx);
@@ -109,7 +113,17 @@ impl TxnMachine {
                 self.fail_batch(tp, base, error);
             }
             Disposition::Retry { short } => self.schedule_batch_retry(now, tp, base, short),
-            Disposition::RetryUnsure => self.schedule_batch_retry(now, tp, base, false),
+            Disposition::RetryUnsure => {
+                if let Some(batch) = self
+                    .accumulator
+                    .partitions
+                    .get_mut(tp)
+                    .and_then(|q| q.sent.iter_mut().find(|b| b.base_sequence == base))
+                {
+                    batch.maybe_persisted = true;
+                }
+                self.schedule_batch_retry(now, tp, base, false);
+            }
             Disposition::RefreshMetadata | Disposition::RefindCoordinator => {
                 self.metadata.request_refresh();
                 self.schedule_batch_retry(now, tp, base, false);
@@ -122,6 +136,25 @@ impl TxnMachine {
                 self.fail_batch(tp, base, error.clone());
                 self.enter_abortable(error, recovery);
             }
+            Disposition::RetryWithNewProducerId => {
+                let queue = self.accumulator.partitions.get_mut(tp);
+                let maybe_persisted = queue
+                    .as_ref()
+                    .and_then(|q| q.sent.iter().find(|b| b.base_sequence == base))
+                    .is_some_and(|b| b.maybe_persisted);
+                if let Some(queue) = queue {
+                    queue.needs_restamp = true;
+                }
+                if maybe_persisted {
+                    // Re-stamping could write it twice: report the unknown outcome instead.
+                    let reason =
+                        format!("producer state for {tp} lost after an unanswered attempt");
+                    self.fail_batch(tp, base, TxnError::Delivery { code, reason });
+                } else {
+                    self.schedule_batch_retry(now, tp, base, false);
+                }
+                self.reset_producer_id();
+            }
             Disposition::FailBatch { reset_producer_id } => {
                 self.fail_batch(
                     tp,
@@ -131,9 +164,8 @@ impl TxnMachine {
                         reason: format!("produce to {tp} failed"),
                     },
                 );
-                if reset_producer_id && self.state == TxnState::Ready {
-                    self.init_bump = false;
-                    self.transition(TxnState::Initializing);
+                if reset_producer_id {
+                    self.reset_producer_id();
                 }
             }
             Disposition::Fenced => self.enter_fatal(TxnError::Fenced),
@@ -191,6 +223,15 @@ impl TxnMachine {
         }
         for tokens in failed {
             self.fail_tokens(tokens, error.clone());
+        }
+    }
+
+    /// Idempotent producer: ask for a fresh producer id (sequences then restart at 0). Only
+    /// from Ready: a request already under way serves every partition.
+    fn reset_producer_id(&mut self) {
+        if !self.is_transactional() && self.state == TxnState::Ready {
+            self.init_bump = false;
+            self.transition(TxnState::Initializing);
         }
     }
 }

@@ -273,24 +273,9 @@ fn produce_row_idempotent() {
         &[
             (46, TreatAsSuccess),
             (6, RefreshMetadata),
-            (
-                45,
-                FailBatch {
-                    reset_producer_id: true,
-                },
-            ),
-            (
-                59,
-                FailBatch {
-                    reset_producer_id: true,
-                },
-            ),
-            (
-                47,
-                FailBatch {
-                    reset_producer_id: true,
-                },
-            ),
+            (45, RetryWithNewProducerId),
+            (59, RetryWithNewProducerId),
+            (47, RetryWithNewProducerId),
             (
                 10,
                 FailBatch {

@@ -237,3 +237,9 @@ async fn idempotent_producer_sends_and_flushes() {
         .is_err()
     );
 }
+
+#[test]
+fn creating_a_producer_outside_a_runtime_is_an_error_not_a_panic() {
+    let result = TransactionalProducer::new(txn_config().build().unwrap());
+    assert!(matches!(result, Err(crate::error::TxnError::Fatal { .. })));
+}

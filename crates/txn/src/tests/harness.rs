@@ -45,6 +45,8 @@ pub struct Harness {
     /// Last delivery time per broker, to keep replies of one connection in order.
     last_per_node: BTreeMap<String, Instant>,
     rng: Option<SeededRng>,
+    /// Produce requests and all replies in order, for failure messages.
+    pub trace: Vec<String>,
 }
 
 /// Default scenario configuration.
@@ -85,6 +87,7 @@ impl Harness {
             next_seq: 0,
             last_per_node: BTreeMap::new(),
             rng: None,
+            trace: Vec::new(),
         }
     }
 
@@ -124,6 +127,31 @@ impl Harness {
                 );
             }
             let produce = matches!(transmit.request, Request::Produce(_));
+            if let Request::Produce(p) = &transmit.request {
+                for data in p.topic_data.iter().flat_map(|t| t.partition_data.iter()) {
+                    let batches =
+                        kafkatx_wire::record::decode_batches(data.records.as_ref().unwrap())
+                            .unwrap();
+                    for b in batches {
+                        let values: Vec<String> = b
+                            .records
+                            .iter()
+                            .map(|r| {
+                                String::from_utf8_lossy(r.value.as_deref().unwrap_or_default())
+                                    .into_owned()
+                            })
+                            .collect();
+                        self.trace.push(format!(
+                            "-> {:?} p{} pid{} seq{} {values:?} to {:?}",
+                            transmit.id,
+                            data.index,
+                            b.producer_id,
+                            b.base_sequence,
+                            transmit.destination
+                        ));
+                    }
+                }
+            }
             let reply = self.cluster.handle(self.now, &transmit);
             let node = match &transmit.destination {
                 Destination::AnyBroker => "any".to_owned(),
@@ -176,6 +204,22 @@ impl Harness {
                 .position(|d| d.at == at && d.seq == seq)
                 .unwrap();
             let delivery = self.pending.remove(index);
+            let summary = match &delivery.reply {
+                Reply::Response(crate::types::Response::Produce(p)) => format!(
+                    "{:?}",
+                    p.responses
+                        .iter()
+                        .flat_map(|t| t.partition_responses.iter().map(|r| (
+                            r.index,
+                            r.error_code,
+                            r.base_offset
+                        )))
+                        .collect::<Vec<_>>()
+                ),
+                Reply::Response(_) => "other".to_owned(),
+                Reply::Failure(f) => format!("{f:?}"),
+            };
+            self.trace.push(format!("<- {:?} {summary}", delivery.id));
             match delivery.reply {
                 Reply::Response(response) => {
                     self.m.handle_response(self.now, delivery.id, response)

@@ -206,3 +206,148 @@ fn randomized_faults_keep_exactly_once() {
         }
     }
 }
+
+const IDEMPOTENT_FAULTS: &[Fault] = &[
+    Fault::Error(6),
+    Fault::Error(7),
+    Fault::Error(19),
+    Fault::Error(45),
+    Fault::Error(59),
+    Fault::LoseReply,
+    Fault::Disconnect,
+];
+
+/// Produce requests for one partition as (node, pid, base sequence, values), for failures.
+fn produce_log(h: &Harness, partition: i32) -> String {
+    use crate::types::Request;
+    let mut out = Vec::new();
+    for (node, request, _) in &h.cluster.received {
+        let Request::Produce(produce) = request else {
+            continue;
+        };
+        for data in produce
+            .topic_data
+            .iter()
+            .flat_map(|t| t.partition_data.iter())
+        {
+            if data.index != partition {
+                continue;
+            }
+            let batches =
+                kafkatx_wire::record::decode_batches(data.records.as_ref().unwrap()).unwrap();
+            for b in batches {
+                let values: Vec<String> = b
+                    .records
+                    .iter()
+                    .map(|r| String::from_utf8(r.value.clone().unwrap().to_vec()).unwrap())
+                    .collect();
+                out.push(format!(
+                    "n{node} pid{} seq{} {values:?}",
+                    b.producer_id, b.base_sequence
+                ));
+            }
+        }
+    }
+    out.join("\n")
+}
+
+fn run_idempotent_seed(seed: u64) {
+    let mut rng = SeededRng::new(seed);
+    let mut cluster = FakeCluster::new(3, 0);
+    cluster.create_topic("t", 3);
+    let config = crate::config::ProducerConfig::builder()
+        .bootstrap_servers("broker-0:9092")
+        .batch_size(80)
+        .rng_seed(seed);
+    let mut h = Harness::with_cluster(config, cluster).with_chaos(seed);
+    h.m.init(h.now).unwrap();
+    h.settle();
+    let mut sent: Vec<(crate::types::RecordToken, i32, String)> = Vec::new();
+    for round in 0..10 {
+        for _ in 0..rng.below(3) {
+            let fault = IDEMPOTENT_FAULTS
+                [usize::try_from(rng.below(IDEMPOTENT_FAULTS.len() as u64)).unwrap()];
+            h.cluster.inject(ApiKey::Produce, fault);
+        }
+        if rng.below(4) == 0 {
+            let partition = i32::try_from(rng.below(3)).unwrap();
+            h.cluster
+                .move_leader("t", partition, i32::try_from(rng.below(3)).unwrap());
+        }
+        for n in 0..=rng.below(8) {
+            let partition = i32::try_from(rng.below(3)).unwrap();
+            let value = format!("r{round:02}-{n}");
+            let record = crate::types::ProducerRecord::new("t", bytes::Bytes::from(value.clone()))
+                .with_partition(partition);
+            let token = h.m.send(h.now, record).unwrap();
+            sent.push((token, partition, value));
+            if rng.below(3) == 0 {
+                h.advance(Duration::from_millis(rng.below(30)));
+            }
+        }
+    }
+    h.m.flush(h.now).unwrap();
+    h.settle();
+    let (acked, failed) = h.record_outcomes();
+    for partition in 0..3 {
+        let log: Vec<String> = h
+            .cluster
+            .all_values("t", partition)
+            .into_iter()
+            .map(|v| String::from_utf8(v.to_vec()).unwrap())
+            .collect();
+        let mut sorted = log.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(
+            sorted,
+            log,
+            "partition {partition}: duplicates or out of order; requests:\n{}",
+            produce_log(&h, partition)
+        );
+        for (token, _, value) in sent.iter().filter(|(_, p, _)| *p == partition) {
+            if acked.contains(token) {
+                assert!(
+                    log.contains(value),
+                    "acknowledged {value} missing; trace:\n{}",
+                    h.trace.join("\n")
+                );
+            }
+        }
+    }
+    assert_eq!(
+        acked.len() + failed.len(),
+        sent.len(),
+        "every record answered: {:?}",
+        h.events
+    );
+    // Failures only ever report a delivery problem (an unknown outcome after the broker lost
+    // our state, or delivery.timeout.ms), never anything that would stop the producer.
+    for event in &h.events {
+        if let crate::types::TxnEvent::RecordsDone {
+            result: Err(error), ..
+        } = event
+        {
+            assert!(
+                matches!(error, TxnError::Delivery { .. }),
+                "unexpected failure {error:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn randomized_faults_keep_idempotent_delivery_exactly_once() {
+    let seeds: Vec<u64> = match std::env::var("KAFKATX_SEED") {
+        Ok(seed) => vec![seed.parse().expect("KAFKATX_SEED is a number")],
+        Err(_) => (0..48).collect(),
+    };
+    for seed in seeds {
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| run_idempotent_seed(seed))) {
+            eprintln!(
+                "idempotent randomized scenario failed with seed {seed}; replay: KAFKATX_SEED={seed} cargo test -p kafkatx-txn randomized"
+            );
+            std::panic::resume_unwind(panic);
+        }
+    }
+}

@@ -343,20 +343,82 @@ fn idempotent_producer_places_keys_like_java_and_flushes() {
 }
 
 #[test]
-fn idempotent_sequence_error_fails_the_batch_and_gets_a_new_producer_id() {
-    let config = crate::config::ProducerConfig::builder().bootstrap_servers("broker-0:9092");
+fn idempotent_sequence_error_restamps_the_batches_under_a_new_producer_id() {
+    let config = crate::config::ProducerConfig::builder()
+        .bootstrap_servers("broker-0:9092")
+        .batch_size(64)
+        .linger(Duration::ZERO);
     let mut h = Harness::new(config, 1, 0);
     h.m.init(h.now).unwrap();
     h.settle();
     let first = h.m.identity().unwrap();
+    let send = |h: &mut Harness, value: &str| {
+        let record = ProducerRecord::new("t", Bytes::from(value.to_owned())).with_partition(0);
+        h.m.send(h.now, record).unwrap();
+    };
+    send(&mut h, "warm");
+    h.settle();
+    // The broker lost our state: the first of three pipelined batches is rejected, the
+    // other two are collateral.
     h.cluster.inject(ApiKey::Produce, Fault::Error(45));
-    h.m.send(h.now, ProducerRecord::new("t", "lost").with_partition(0))
-        .unwrap();
+    let values: Vec<String> = (0..3)
+        .map(|n| format!("value-{n}-padding-to-fill-a-batch"))
+        .collect();
+    for value in &values {
+        send(&mut h, value);
+    }
+    h.m.flush(h.now).unwrap();
     h.settle();
-    assert_eq!(h.record_outcomes().1.len(), 1);
+    assert_eq!(
+        h.op_result(Operation::Flush),
+        Some(Ok(())),
+        "{:?}",
+        h.events
+    );
+    assert!(
+        h.record_outcomes().1.is_empty(),
+        "nothing is lost: {:?}",
+        h.events
+    );
     assert_ne!(h.m.identity().unwrap().producer_id, first.producer_id);
-    h.m.send(h.now, ProducerRecord::new("t", "kept").with_partition(0))
-        .unwrap();
+    let mut expected = vec![Bytes::from("warm")];
+    expected.extend(values.iter().map(|v| Bytes::from(v.clone())));
+    assert_eq!(
+        h.cluster.all_values("t", 0),
+        expected,
+        "once each, in order"
+    );
+}
+
+#[test]
+fn without_kip_360_sequence_errors_are_fatal_and_reinit_uses_no_epoch() {
+    let mut cluster = FakeCluster::new(1, 1);
+    cluster.create_topic("t", 1);
+    cluster.init_producer_id_max = 2;
+    let mut h = Harness::with_cluster(txn_config(), cluster);
+    h.init_ok();
+    // A lost EndTxn answer still recovers: InitProducerId v2 without id/epoch fences and aborts.
+    h.cluster.inject(ApiKey::EndTxn, Fault::LoseReply);
+    assert_eq!(
+        h.transaction(&[(0, "a")], true),
+        Some(Err(TxnError::OutcomeUnknown))
+    );
+    h.m.abort(h.now).unwrap();
     h.settle();
-    assert_eq!(h.cluster.all_values("t", 0), vec![Bytes::from("kept")]);
+    assert_eq!(
+        h.op_result(Operation::Abort),
+        Some(Ok(())),
+        "{:?}",
+        h.events
+    );
+    let inits = h.cluster.received_of(ApiKey::InitProducerId);
+    assert!(inits.iter().all(|(_, _, version)| *version <= 2));
+    // abortable* without an epoch bump is fatal (Java `abortableErrorIfPossible`).
+    h.cluster.inject(ApiKey::Produce, Fault::Error(45));
+    let result = h.transaction(&[(0, "b")], true);
+    assert!(
+        matches!(result, Some(Err(TxnError::Fatal { code: 45, .. }))),
+        "{result:?}"
+    );
+    assert_eq!(h.m.state(), TxnState::FatalError);
 }
