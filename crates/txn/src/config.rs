@@ -5,21 +5,8 @@
 
 use std::time::Duration;
 
-/// Compression codec of produced batches (`compression.type`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum CompressionType {
-    /// No compression.
-    #[default]
-    None,
-    /// gzip.
-    Gzip,
-    /// snappy (xerial framing).
-    Snappy,
-    /// lz4 frame.
-    Lz4,
-    /// zstd.
-    Zstd,
-}
+/// Compression codec of produced batches (`compression.type`): the wire layer's codecs.
+pub use kafkatx_wire::compression::Compression;
 
 /// A rejected configuration.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -58,7 +45,7 @@ pub struct ProducerConfig {
     /// `batch.size` in bytes.
     pub batch_size: usize,
     /// `compression.type`.
-    pub compression: CompressionType,
+    pub compression: Compression,
     /// `delivery.timeout.ms`: bound on the time a record may wait for an acknowledgement.
     pub delivery_timeout: Duration,
     /// `request.timeout.ms`.
@@ -108,7 +95,7 @@ impl Default for ProducerConfigBuilder {
                 transaction_timeout: Duration::from_secs(60),
                 linger: Duration::from_millis(5),
                 batch_size: 16_384,
-                compression: CompressionType::None,
+                compression: Compression::None,
                 delivery_timeout: Duration::from_secs(120),
                 request_timeout: Duration::from_secs(30),
                 retry_backoff: Duration::from_millis(100),
@@ -156,19 +143,12 @@ fn parse_number<T: std::str::FromStr>(key: &'static str, value: &str) -> Result<
         })
 }
 
-fn parse_compression(value: &str) -> Result<CompressionType, ConfigError> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "none" => Ok(CompressionType::None),
-        "gzip" => Ok(CompressionType::Gzip),
-        "snappy" => Ok(CompressionType::Snappy),
-        "lz4" => Ok(CompressionType::Lz4),
-        "zstd" => Ok(CompressionType::Zstd),
-        _ => Err(ConfigError::InvalidValue {
-            key: "compression.type",
-            value: value.to_owned(),
-            reason: "expected none, gzip, snappy, lz4 or zstd",
-        }),
-    }
+fn parse_compression(value: &str) -> Result<Compression, ConfigError> {
+    value.parse().map_err(|_| ConfigError::InvalidValue {
+        key: "compression.type",
+        value: value.to_owned(),
+        reason: "expected none, gzip, snappy, lz4 or zstd",
+    })
 }
 
 impl ProducerConfigBuilder {
@@ -203,7 +183,7 @@ impl ProducerConfigBuilder {
         self
     }
     /// `compression.type`.
-    pub fn compression(mut self, codec: CompressionType) -> Self {
+    pub fn compression(mut self, codec: Compression) -> Self {
         self.config.compression = codec;
         self
     }
@@ -372,7 +352,7 @@ mod tests {
             .unwrap();
         assert_eq!(config.bootstrap_servers, vec!["a:9092", "b:9092"]);
         assert_eq!(config.linger, Duration::from_millis(7));
-        assert_eq!(config.compression, CompressionType::Zstd);
+        assert_eq!(config.compression, Compression::Zstd);
         assert!(config.is_transactional());
     }
 

@@ -30,7 +30,7 @@ pub mod state;
 pub mod transport;
 pub mod types;
 
-pub use config::{CompressionType, ConfigError, ProducerConfig, ProducerConfigBuilder};
+pub use config::{Compression, ConfigError, ProducerConfig, ProducerConfigBuilder};
 pub use error::{Operation, TxnError, UsageError};
 pub use handle::{DeliveryFuture, Producer, TransactionalProducer};
 pub use machine::TxnMachine;

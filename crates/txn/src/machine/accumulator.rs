@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use crate::batch::{BatchDraft, BuildFailure, BuiltBatch};
-use crate::config::CompressionType;
+use crate::config::Compression;
 use crate::machine::sequence::SequenceState;
 use crate::types::{ProducerIdentity, ProducerRecord, RecordToken, RequestId, TopicPartition};
 
@@ -203,12 +203,12 @@ pub struct Accumulator {
     pub unrouted: VecDeque<Unrouted>,
     batch_size: usize,
     linger: Duration,
-    compression: CompressionType,
+    compression: Compression,
 }
 
 impl Accumulator {
     /// An empty accumulator.
-    pub fn new(batch_size: usize, linger: Duration, compression: CompressionType) -> Self {
+    pub fn new(batch_size: usize, linger: Duration, compression: Compression) -> Self {
         Self {
             partitions: BTreeMap::new(),
             unrouted: VecDeque::new(),

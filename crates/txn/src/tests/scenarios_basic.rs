@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::fake_cluster::FakeCluster;
 use super::harness::{Harness, txn_config};
-use crate::config::CompressionType;
+use crate::config::Compression;
 use crate::error::Operation;
 use crate::state::TxnState;
 use crate::types::ProducerRecord;
@@ -188,7 +188,7 @@ fn records_are_batched_by_linger_and_batch_size_with_compression() {
     let config = txn_config()
         .linger(Duration::from_millis(50))
         .batch_size(400)
-        .compression(CompressionType::Gzip);
+        .compression(Compression::Gzip);
     let mut h = Harness::new(config, 1, 2);
     h.init_ok();
     h.m.begin(h.now).unwrap();
