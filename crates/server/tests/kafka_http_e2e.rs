@@ -1,0 +1,193 @@
+//! The gateway's general endpoints and error answers on the real pool, engine and broker:
+//! what a client is told must match what a read_committed reader then finds.
+
+// Test code: a failed unwrap is a failed test, which is what we want.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod broker;
+mod support;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafkatx_server::ServerConfig;
+use kafkatx_server::kafka_backend::{self, KafkaBackend, KafkaSettings};
+use kafkatx_wire::compression::Compression;
+use kafkatx_wire::reader::{Isolation, TopicRecord, read_topic};
+use tokio::net::TcpListener;
+
+use broker::{bootstrap, broker_available, unique};
+
+fn settings(bootstrap: &str, pool_size: usize) -> KafkaSettings {
+    KafkaSettings {
+        bootstrap_servers: vec![bootstrap.to_owned()],
+        pool_size,
+        instance_id: unique("http-e2e"),
+        transactional_id_prefix: "kafkatx".to_owned(),
+        compression: Compression::Lz4,
+        lease_timeout: Duration::from_secs(2),
+        transaction_timeout: Duration::from_secs(60),
+        request_timeout: Duration::from_secs(10),
+        delivery_timeout: Duration::from_secs(15),
+        producer_properties: Vec::new(),
+        max_pending_transactions: 16,
+    }
+}
+
+/// Starts the gateway on 127.0.0.1:0; returns its address and the backend.
+async fn gateway(settings: KafkaSettings) -> (SocketAddr, Arc<KafkaBackend>) {
+    let backend = Arc::new(kafka_backend::connect(settings).await.unwrap());
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let config = ServerConfig {
+        max_body_bytes: 4096,
+        ..ServerConfig::default()
+    };
+    tokio::spawn(kafkatx_server::run(
+        listener,
+        Arc::clone(&backend),
+        config,
+        std::future::pending::<()>(),
+    ));
+    (addr, backend)
+}
+
+async fn committed(addr: &str, topic: &str) -> Vec<TopicRecord> {
+    read_topic(addr, topic, Isolation::ReadCommitted)
+        .await
+        .unwrap()
+}
+
+fn text(bytes: &Option<bytes::Bytes>) -> Option<String> {
+    bytes
+        .as_ref()
+        .map(|b| String::from_utf8(b.to_vec()).unwrap())
+}
+
+#[tokio::test]
+async fn records_with_keys_and_headers_land_as_sent_and_failures_leave_nothing() {
+    let addr = bootstrap();
+    if !broker_available(&addr).await {
+        return;
+    }
+    let topic = unique("http-records");
+    let other = unique("http-other");
+    let (http, backend) = gateway(settings(&addr, 2)).await;
+    assert_eq!(support::get(http, "/readyz").await.status, 200);
+
+    // The general endpoint: keys, duplicate header keys, a JSON value, an explicit partition.
+    let body = r#"{"records":[
+        {"key":"k1","value":"plain","headers":[{"key":"h","value":"1"},{"key":"h","value":"2"}]},
+        {"key":"k2","value":{"n":2},"partition":0}]}"#;
+    let answer = support::post(http, &format!("/v1/topics/{topic}/records"), body).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let placed = answer.json()["records"].clone();
+    let mut seen = committed(&addr, &topic).await;
+    assert_eq!(seen.len(), 2);
+    // The keyed record without a partition may land on any partition: order by key.
+    seen.sort_by(|a, b| a.record.key.cmp(&b.record.key));
+    assert_eq!(text(&seen[0].record.key).as_deref(), Some("k1"));
+    assert_eq!(text(&seen[0].record.value).as_deref(), Some("plain"));
+    let headers: Vec<_> = seen[0]
+        .record
+        .headers
+        .iter()
+        .map(|h| (h.key.as_str(), text(&h.value).unwrap()))
+        .collect();
+    assert_eq!(headers, [("h", "1".to_owned()), ("h", "2".to_owned())]);
+    assert_eq!(text(&seen[1].record.value).as_deref(), Some(r#"{"n":2}"#));
+    for (p, r) in placed.as_array().unwrap().iter().zip(&seen) {
+        assert_eq!(p["offset"].as_i64(), Some(r.record.offset));
+        assert_eq!(p["partition"].as_i64(), Some(i64::from(r.partition)));
+    }
+    assert_eq!(seen[1].partition, 0, "the explicit partition is honoured");
+
+    // One transaction across two topics.
+    let body = format!(
+        r#"{{"records":[{{"topic":"{topic}","value":"a"}},{{"topic":"{other}","value":"b"}}]}}"#
+    );
+    let answer = support::post(http, "/v1/transactions", &body).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert_eq!(committed(&addr, &topic).await.len(), 3);
+    assert_eq!(committed(&addr, &other).await.len(), 1);
+
+    // A partition the topic does not have: refused, and nothing of the transaction is
+    // visible, not even its valid first record.
+    let body = r#"{"records":[{"value":"valid"},{"value":"bad","partition":7}]}"#;
+    let answer = support::post(http, &format!("/v1/topics/{other}/records"), body).await;
+    assert!(
+        matches!(answer.status, 400 | 500),
+        "{} {}",
+        answer.status,
+        answer.text()
+    );
+    let outcome = answer.json()["error"]["outcome"].clone();
+    assert!(outcome == "aborted" || outcome == "none", "{outcome}");
+    assert_eq!(
+        committed(&addr, &other).await.len(),
+        1,
+        "nothing of it is visible"
+    );
+
+    // Input errors never reach Kafka.
+    let bad_json = support::post(http, &format!("/v1/topics/{topic}/records"), "{").await;
+    assert_eq!(
+        (bad_json.status, bad_json.error_code()),
+        (400, "invalid_json".to_owned())
+    );
+    let huge = format!(r#"{{"records":[{{"value":"{}"}}]}}"#, "x".repeat(5000));
+    let too_large = support::post(http, &format!("/v1/topics/{topic}/records"), &huge).await;
+    assert_eq!(too_large.status, 413);
+    let long_id = support::get(http, &format!("/errors/{}", "i".repeat(300))).await;
+    assert_eq!(
+        (long_id.status, long_id.error_code()),
+        (400, "id_too_long".to_owned())
+    );
+    assert_eq!(committed(&addr, &topic).await.len(), 3);
+
+    // The numbers are there and parse as Prometheus text.
+    let metrics = support::get(http, "/metrics").await;
+    assert_eq!(metrics.status, 200);
+    let samples = support::parse_exposition(&metrics.text());
+    let committed_total: f64 = samples
+        .iter()
+        .filter(|(name, labels, _)| {
+            name.starts_with("kafkatx_transactions") && labels.contains("committed")
+        })
+        .map(|(_, _, v)| v)
+        .sum();
+    assert_eq!(committed_total, 2.0, "{samples:?}");
+    backend.pool().close().await;
+}
+
+#[tokio::test]
+async fn without_a_broker_the_gateway_says_503_and_retry_later() {
+    let addr = bootstrap();
+    if !broker_available(&addr).await {
+        return;
+    }
+    // A port nobody listens on.
+    let nowhere = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let (http, backend) = gateway(KafkaSettings {
+        lease_timeout: Duration::from_millis(300),
+        ..settings(&nowhere, 1)
+    })
+    .await;
+    let ready = support::get(http, "/readyz").await;
+    assert_eq!(ready.status, 503, "{}", ready.text());
+    let answer = support::get(http, "/errors/nobody").await;
+    assert_eq!(answer.status, 503, "{}", answer.text());
+    assert!(answer.header("retry-after").is_some());
+    assert_eq!(answer.json()["error"]["outcome"], "none");
+    backend.pool().close().await;
+}
