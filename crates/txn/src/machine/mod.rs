@@ -38,8 +38,13 @@ use crate::types::{
 use accumulator::{Accumulator, SentStatus};
 use versions::VersionBook;
 
-/// Backoff base for CONCURRENT_TRANSACTIONS (KAFKA-5477: markers clear within milliseconds).
-const SHORT_RETRY: Duration = Duration::from_millis(20);
+/// Backoff base for CONCURRENT_TRANSACTIONS, which clears as soon as the previous
+/// transaction's markers are written: a few milliseconds on a healthy cluster. The Java client
+/// waits a flat 20 ms (KAFKA-5477); starting at 5 ms and doubling reaches 20 ms by the third
+/// retry, so a slow cluster costs at most two extra requests, while a pooled producer reused
+/// right after its commit (the gateway's normal case) stops paying 20 ms per transaction:
+/// measured on the classic protocol at 16 connections, 250 -> 510-750 txns/s.
+const SHORT_RETRY: Duration = Duration::from_millis(5);
 
 /// Coordinator-bound request kinds (one in flight at a time, txn-reference §1.2).
 #[derive(Debug, Clone, PartialEq, Eq)]

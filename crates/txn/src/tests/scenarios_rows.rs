@@ -279,8 +279,9 @@ fn usage_errors_never_hang() {
 fn timed_out_commit_is_resumed_by_calling_commit_again() {
     let mut h = Harness::new(txn_config().max_block(Duration::from_secs(3)), 1, 1);
     h.init_ok();
-    // The coordinator keeps answering CONCURRENT_TRANSACTIONS for ~3.3 s.
-    for _ in 0..8 {
+    // The coordinator keeps answering CONCURRENT_TRANSACTIONS for ~4.3 s (retries after 5, 10,
+    // 20, ... ms, capped at 1 s; at least 3.4 s with jitter).
+    for _ in 0..11 {
         h.cluster.inject(ApiKey::EndTxn, Fault::Error(51));
     }
     h.m.begin(h.now).unwrap();
