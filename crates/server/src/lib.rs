@@ -15,6 +15,7 @@ pub mod config;
 pub mod error;
 mod handlers;
 pub mod kafka_backend;
+pub mod load;
 pub mod metrics;
 pub mod pool_backend;
 pub mod pool_metrics;

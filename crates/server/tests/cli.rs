@@ -7,7 +7,7 @@ use clap::Parser;
 use kafkatx_server::cli::consume::IsolationLevel;
 use kafkatx_server::cli::load::Endpoint;
 use kafkatx_server::cli::logging::LogFormat;
-use kafkatx_server::cli::{Cli, CliError, Command};
+use kafkatx_server::cli::{Cli, Command};
 use kafkatx_wire::compression::Compression;
 
 #[allow(clippy::panic)] // a test helper: a refused command line fails the calling test
@@ -144,13 +144,15 @@ fn tool_subcommands_take_their_documented_flags() {
         "p",
         "--transaction-duration-ms",
         "100",
-        "--compression",
-        "none",
+        "--producer-props",
+        "compression.type=none",
+        "linger.ms=5",
     ]);
     let Command::Perf(perf) = perf.command else {
         panic!("not perf");
     };
-    assert_eq!((perf.num_records, perf.throughput), (1000, -1));
+    assert_eq!((perf.num_records, perf.throughput), (1000, -1.0));
+    assert_eq!(perf.producer_props.len(), 2);
 
     let consume = parse(&[
         "consume",
@@ -189,8 +191,31 @@ fn tool_subcommands_take_their_documented_flags() {
 }
 
 #[tokio::test]
-async fn unimplemented_tools_say_so() {
-    let cli = parse(&["load"]);
-    let error = kafkatx_server::cli::run(cli).await.unwrap_err();
-    assert!(matches!(error, CliError::NotImplemented("load")));
+async fn load_against_a_closed_port_counts_every_request_as_a_connect_failure() {
+    // Bind then drop a listener: nothing listens on that port afterwards.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cli = parse(&[
+        "load",
+        "--url",
+        &format!("http://127.0.0.1:{port}"),
+        "--concurrency",
+        "2",
+        "--requests",
+        "5",
+    ]);
+    let Command::Load(args) = cli.command else {
+        panic!("not load");
+    };
+    let report = kafkatx_server::cli::load::execute(&args).await.unwrap();
+    assert_eq!(report.summary.requests, 5);
+    assert_eq!(report.summary.failed, 5);
+    assert_eq!(report.summary.committed, 0);
+    assert_eq!(
+        report.summary.errors_by_kind.get("connect failed"),
+        Some(&5)
+    );
 }

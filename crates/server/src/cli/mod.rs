@@ -43,6 +43,30 @@ pub enum CliError {
     /// Logging could not be initialised.
     #[error("cannot initialise logging: {0}")]
     Logging(String),
+    /// Flags that do not fit together.
+    #[error("{0}")]
+    Usage(String),
+    /// A runtime for a subcommand could not start, or its thread failed.
+    #[error("async runtime: {0}")]
+    Runtime(String),
+    /// Writing the output failed.
+    #[error("cannot write the output: {0}")]
+    Output(String),
+    /// `kafkatx consume` could not read the topic.
+    #[error("cannot read the topic: {0}")]
+    Consume(kafkatx_wire::reader::ReadError),
+    /// `kafkatx perf` could not run.
+    #[error("the benchmark failed: {0}")]
+    Perf(kafkatx_txn::perf::PerfError),
+    /// `kafkatx perf` ran but some records were not acknowledged.
+    #[error("{0} records failed")]
+    PerfRecordsFailed(u64),
+    /// `kafkatx load` could not run.
+    #[error(transparent)]
+    Load(#[from] crate::load::LoadError),
+    /// `kafkatx load --check` found anomalies, or its two readers disagreed.
+    #[error("the exactly-once check failed (see the report above)")]
+    CheckFailed,
 }
 
 /// A pure-Rust Kafka transactional gateway and tools.
@@ -66,7 +90,7 @@ pub enum Command {
     Perf(perf::PerfArgs),
     /// Print the records of a topic and exit at its end.
     Consume(consume::ConsumeArgs),
-    /// Generate HTTP load against a gateway.
+    /// Generate HTTP load against a gateway (or the seed server) and check exactly-once delivery.
     Load(load::LoadArgs),
 }
 
