@@ -5,6 +5,7 @@
 //! caller gets `Timeout`; calling the *same* operation again resumes it (Java's
 //! "timed-out calls are resumable" rule), calling another one is refused.
 
+use std::collections::HashSet;
 use std::time::Instant;
 
 use super::{PendingOp, TxnMachine, TxnProgress};
@@ -127,7 +128,19 @@ impl TxnMachine {
         }
         let token = self.next_token();
         self.metadata.want_topic(&record.topic);
-        match self.choose_partition(&record) {
+        // Records of one topic keep their call order: one whose partition is known already (an
+        // explicit partition) must not overtake an earlier one still waiting for metadata.
+        let waits_behind = self
+            .accumulator
+            .unrouted
+            .iter()
+            .any(|u| u.record.topic == record.topic);
+        let partition = if waits_behind {
+            None
+        } else {
+            self.choose_partition(&record)
+        };
+        match partition {
             Some(partition) => {
                 let tp = TopicPartition::new(record.topic.clone(), partition);
                 self.add_to_partition(now, tp, token, &record);
@@ -179,8 +192,15 @@ impl TxnMachine {
     /// Place records that waited for metadata.
     pub(super) fn route_unrouted(&mut self, now: Instant) {
         let waiting: Vec<_> = self.accumulator.unrouted.drain(..).collect();
+        // Once a record of a topic stays unrouted, later ones of that topic stay behind it.
+        let mut blocked: HashSet<String> = HashSet::new();
         for unrouted in waiting {
-            match self.choose_partition(&unrouted.record) {
+            let partition = if blocked.contains(&unrouted.record.topic) {
+                None
+            } else {
+                self.choose_partition(&unrouted.record)
+            };
+            match partition {
                 Some(partition) => {
                     let tp = TopicPartition::new(unrouted.record.topic.clone(), partition);
                     self.add_to_partition(
@@ -190,7 +210,10 @@ impl TxnMachine {
                         &unrouted.record,
                     );
                 }
-                None => self.accumulator.unrouted.push_back(unrouted),
+                None => {
+                    blocked.insert(unrouted.record.topic.clone());
+                    self.accumulator.unrouted.push_back(unrouted);
+                }
             }
         }
         if !self.accumulator.unrouted.is_empty() {

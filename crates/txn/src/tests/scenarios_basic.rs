@@ -249,3 +249,23 @@ fn metadata_is_refreshed_periodically() {
     h.advance(Duration::from_secs(301));
     assert_eq!(h.cluster.received_of(ApiKey::Metadata).len(), before + 1);
 }
+
+#[test]
+fn a_record_with_a_known_partition_does_not_overtake_one_waiting_for_metadata() {
+    let mut h = Harness::new(txn_config(), 1, 2);
+    h.init_ok();
+    h.m.begin(h.now).unwrap();
+    // A key that lands on partition 0 of "t" (3 partitions), sent before the machine knows the
+    // topic's partition count; then a record for partition 0 given explicitly.
+    let key = (0..)
+        .map(|n| format!("key-{n}"))
+        .find(|k| crate::partitioner::partition_for_key(k.as_bytes(), 3) == 0)
+        .unwrap();
+    h.m.send(h.now, ProducerRecord::new("t", "first").with_key(key))
+        .unwrap();
+    h.send(0, "second");
+    h.m.commit(h.now).unwrap();
+    h.settle();
+    assert_eq!(h.op_result(Operation::Commit), Some(Ok(())));
+    assert_eq!(h.committed()[0], ["first", "second"], "call order kept");
+}
