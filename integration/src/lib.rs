@@ -65,6 +65,34 @@ pub async fn require_broker(addr: &str) -> bool {
     }
 }
 
+/// Declares, for each `name => scenario`, a module `name` with two tests that run
+/// `scenario(&addr)` against each transaction protocol: `kip890` on [`bootstrap`] and `classic`
+/// on [`bootstrap_tv1`], each behind [`require_broker`].
+#[macro_export]
+macro_rules! on_both_protocols {
+    ($($name:ident => $scenario:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test]
+                async fn kip890() {
+                    let addr = $crate::bootstrap();
+                    if $crate::require_broker(&addr).await {
+                        super::$scenario(&addr).await;
+                    }
+                }
+
+                #[tokio::test]
+                async fn classic() {
+                    let addr = $crate::bootstrap_tv1();
+                    if $crate::require_broker(&addr).await {
+                        super::$scenario(&addr).await;
+                    }
+                }
+            }
+        )*
+    };
+}
+
 /// A name no other test (or earlier run) uses: tests share one broker.
 pub fn unique_name(prefix: &str) -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);

@@ -13,9 +13,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use kafkatx_integration::{
-    bootstrap, bootstrap_tv1, create_topic, kcat_read_committed, require_broker, unique_name,
-};
+use kafkatx_integration::{create_topic, kcat_read_committed, unique_name};
 use kafkatx_pool::{KafkaProducer, KafkaProducerFactory, Pool, PoolConfig, PoolError, RunError};
 use kafkatx_txn::{ProducerConfig, ProducerRecord, TransactionalProducer, TxnError};
 
@@ -109,21 +107,7 @@ async fn concurrent_transactions(addr: &str) {
     assert_eq!(committed_values(addr, &topic), expected);
 }
 
-#[tokio::test]
-async fn concurrent_transactions_through_the_pool_tv2() {
-    let addr = bootstrap();
-    if require_broker(&addr).await {
-        concurrent_transactions(&addr).await;
-    }
-}
-
-#[tokio::test]
-async fn concurrent_transactions_through_the_pool_tv1() {
-    let addr = bootstrap_tv1();
-    if require_broker(&addr).await {
-        concurrent_transactions(&addr).await;
-    }
-}
+kafkatx_integration::on_both_protocols!(concurrent_transactions_through_the_pool => concurrent_transactions);
 
 async fn fenced_from_outside(addr: &str) {
     let topic = unique_name("pool-fenced");
@@ -180,21 +164,7 @@ async fn fenced_from_outside(addr: &str) {
     assert_eq!(committed_values(addr, &topic), vec!["after-a", "after-b"]);
 }
 
-#[tokio::test]
-async fn a_slot_fenced_from_outside_is_replaced_tv2() {
-    let addr = bootstrap();
-    if require_broker(&addr).await {
-        fenced_from_outside(&addr).await;
-    }
-}
-
-#[tokio::test]
-async fn a_slot_fenced_from_outside_is_replaced_tv1() {
-    let addr = bootstrap_tv1();
-    if require_broker(&addr).await {
-        fenced_from_outside(&addr).await;
-    }
-}
+kafkatx_integration::on_both_protocols!(a_slot_fenced_from_outside_is_replaced => fenced_from_outside);
 
 async fn restart_fences_the_previous_incarnation(addr: &str) {
     let topic = unique_name("pool-restart");
@@ -235,18 +205,4 @@ async fn restart_fences_the_previous_incarnation(addr: &str) {
     );
 }
 
-#[tokio::test]
-async fn a_restart_fences_the_previous_incarnation_tv2() {
-    let addr = bootstrap();
-    if require_broker(&addr).await {
-        restart_fences_the_previous_incarnation(&addr).await;
-    }
-}
-
-#[tokio::test]
-async fn a_restart_fences_the_previous_incarnation_tv1() {
-    let addr = bootstrap_tv1();
-    if require_broker(&addr).await {
-        restart_fences_the_previous_incarnation(&addr).await;
-    }
-}
+kafkatx_integration::on_both_protocols!(a_restart_fences_the_previous_incarnation => restart_fences_the_previous_incarnation);

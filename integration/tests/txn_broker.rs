@@ -16,8 +16,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kafkatx_integration::{
-    bootstrap, bootstrap_tv1, create_topic, kafka_script, kcat_read_committed, require_broker,
-    unique_name,
+    bootstrap, create_topic, kafka_script, kcat_read_committed, require_broker, unique_name,
 };
 use kafkatx_txn::partitioner::partition_for_key;
 use kafkatx_txn::{ProducerConfig, ProducerRecord, TransactionalProducer, TxnError};
@@ -79,21 +78,7 @@ async fn commit_visible_abort_invisible(addr: &str) {
     assert_eq!(committed_values(addr, &topic), expected);
 }
 
-#[tokio::test]
-async fn commit_is_visible_and_abort_is_not_tv2() {
-    let addr = bootstrap();
-    if require_broker(&addr).await {
-        commit_visible_abort_invisible(&addr).await;
-    }
-}
-
-#[tokio::test]
-async fn commit_is_visible_and_abort_is_not_tv1() {
-    let addr = bootstrap_tv1();
-    if require_broker(&addr).await {
-        commit_visible_abort_invisible(&addr).await;
-    }
-}
+kafkatx_integration::on_both_protocols!(commit_is_visible_and_abort_is_not => commit_visible_abort_invisible);
 
 async fn back_to_back(addr: &str) {
     let topic = unique_name("txn-back-to-back");
@@ -118,21 +103,7 @@ async fn back_to_back(addr: &str) {
     assert_eq!(committed_values(addr, &topic), expected);
 }
 
-#[tokio::test]
-async fn many_transactions_back_to_back_tv2() {
-    let addr = bootstrap();
-    if require_broker(&addr).await {
-        back_to_back(&addr).await;
-    }
-}
-
-#[tokio::test]
-async fn many_transactions_back_to_back_tv1() {
-    let addr = bootstrap_tv1();
-    if require_broker(&addr).await {
-        back_to_back(&addr).await;
-    }
-}
+kafkatx_integration::on_both_protocols!(many_transactions_back_to_back => back_to_back);
 
 async fn fencing(addr: &str) {
     let topic = unique_name("txn-fencing");
@@ -161,21 +132,7 @@ async fn fencing(addr: &str) {
     assert_eq!(committed_values(addr, &topic), vec!["owner".to_owned()]);
 }
 
-#[tokio::test]
-async fn second_producer_fences_the_first_tv2() {
-    let addr = bootstrap();
-    if require_broker(&addr).await {
-        fencing(&addr).await;
-    }
-}
-
-#[tokio::test]
-async fn second_producer_fences_the_first_tv1() {
-    let addr = bootstrap_tv1();
-    if require_broker(&addr).await {
-        fencing(&addr).await;
-    }
-}
+kafkatx_integration::on_both_protocols!(second_producer_fences_the_first => fencing);
 
 /// Partition of each key as written by the Java client (kafka-console-producer).
 fn java_partitions(addr: &str, topic: &str, keys: &[String]) -> BTreeMap<String, i32> {

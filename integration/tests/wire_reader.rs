@@ -12,10 +12,7 @@
 
 use std::process::Command;
 
-use kafkatx_integration::{
-    bootstrap, bootstrap_tv1, create_topic, kafka_script, kcat_read_committed, require_broker,
-    unique_name,
-};
+use kafkatx_integration::{create_topic, kafka_script, kcat_read_committed, unique_name};
 use kafkatx_wire::reader::{Isolation, read_topic};
 
 /// Writes `values` in one transaction with Kafka's own Java producer, then commits or aborts.
@@ -74,18 +71,4 @@ async fn committed_and_aborted_are_told_apart(addr: &str) {
     );
 }
 
-#[tokio::test]
-async fn read_committed_drops_aborted_transactions_tv2() {
-    let addr = bootstrap();
-    if require_broker(&addr).await {
-        committed_and_aborted_are_told_apart(&addr).await;
-    }
-}
-
-#[tokio::test]
-async fn read_committed_drops_aborted_transactions_tv1() {
-    let addr = bootstrap_tv1();
-    if require_broker(&addr).await {
-        committed_and_aborted_are_told_apart(&addr).await;
-    }
-}
+kafkatx_integration::on_both_protocols!(read_committed_drops_aborted_transactions => committed_and_aborted_are_told_apart);
