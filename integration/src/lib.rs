@@ -178,6 +178,18 @@ pub fn kcat_read_committed(addr: &str, topic: &str) -> Result<Vec<JudgedRecord>,
     kcat_read(addr, topic, "read_committed")
 }
 
+/// The values kcat reads from `topic` with read_committed, sorted (for comparing sets of
+/// committed values regardless of partition); panics if kcat fails.
+pub fn kcat_committed_values(addr: &str, topic: &str) -> Vec<String> {
+    let mut values: Vec<String> = kcat_read_committed(addr, topic)
+        .unwrap_or_else(|e| panic!("kcat read of {topic}: {e}"))
+        .into_iter()
+        .filter_map(|r| r.value)
+        .collect();
+    values.sort();
+    values
+}
+
 /// Reads a whole topic with `kcat` in the given isolation level.
 pub fn kcat_read(addr: &str, topic: &str, isolation: &str) -> Result<Vec<JudgedRecord>, String> {
     let output = Command::new("kcat")

@@ -13,7 +13,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use kafkatx_integration::{create_topic, kcat_read_committed, unique_name};
+use kafkatx_integration::{create_topic, kcat_committed_values, unique_name};
 use kafkatx_pool::{KafkaProducer, KafkaProducerFactory, Pool, PoolConfig, PoolError, RunError};
 use kafkatx_txn::{ProducerConfig, ProducerRecord, TransactionalProducer, TxnError};
 
@@ -49,16 +49,6 @@ async fn send(producer: &KafkaProducer, topic: &str, value: String) -> Result<()
         .send(ProducerRecord::new(topic, Bytes::from(value)))
         .await
         .map(drop)
-}
-
-fn committed_values(addr: &str, topic: &str) -> Vec<String> {
-    let mut values: Vec<String> = kcat_read_committed(addr, topic)
-        .unwrap()
-        .into_iter()
-        .filter_map(|r| r.value)
-        .collect();
-    values.sort();
-    values
 }
 
 async fn concurrent_transactions(addr: &str) {
@@ -104,7 +94,7 @@ async fn concurrent_transactions(addr: &str) {
     assert_eq!((stats.replacements, stats.idle), (0, 4));
     pool.close().await;
     expected.sort();
-    assert_eq!(committed_values(addr, &topic), expected);
+    assert_eq!(kcat_committed_values(addr, &topic), expected);
 }
 
 kafkatx_integration::on_both_protocols!(concurrent_transactions_through_the_pool => concurrent_transactions);
@@ -161,7 +151,10 @@ async fn fenced_from_outside(addr: &str) {
     let _closed = outsider.close().await;
     pool.close().await;
 
-    assert_eq!(committed_values(addr, &topic), vec!["after-a", "after-b"]);
+    assert_eq!(
+        kcat_committed_values(addr, &topic),
+        vec!["after-a", "after-b"]
+    );
 }
 
 kafkatx_integration::on_both_protocols!(a_slot_fenced_from_outside_is_replaced => fenced_from_outside);
@@ -197,7 +190,7 @@ async fn restart_fences_the_previous_incarnation(addr: &str) {
         pool.close().await;
     }
     assert_eq!(
-        committed_values(addr, &topic),
+        kcat_committed_values(addr, &topic),
         vec![
             format!("from-{prefix}-host-a-0"),
             format!("from-{prefix}-host-b-0")

@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kafkatx_integration::{
-    bootstrap, create_topic, kafka_script, kcat_read_committed, require_broker, unique_name,
+    bootstrap, create_topic, kafka_script, kcat_committed_values, kcat_read_committed,
+    require_broker, unique_name,
 };
 use kafkatx_txn::partitioner::partition_for_key;
 use kafkatx_txn::{ProducerConfig, ProducerRecord, TransactionalProducer, TxnError};
@@ -38,16 +39,6 @@ async fn send_all(producer: &TransactionalProducer, topic: &str, values: &[Strin
             .await
             .unwrap();
     }
-}
-
-fn committed_values(addr: &str, topic: &str) -> Vec<String> {
-    let mut values: Vec<String> = kcat_read_committed(addr, topic)
-        .unwrap()
-        .into_iter()
-        .filter_map(|r| r.value)
-        .collect();
-    values.sort();
-    values
 }
 
 async fn commit_visible_abort_invisible(addr: &str) {
@@ -75,7 +66,7 @@ async fn commit_visible_abort_invisible(addr: &str) {
 
     let mut expected = committed;
     expected.push("commit-after".to_owned());
-    assert_eq!(committed_values(addr, &topic), expected);
+    assert_eq!(kcat_committed_values(addr, &topic), expected);
 }
 
 kafkatx_integration::on_both_protocols!(commit_is_visible_and_abort_is_not => commit_visible_abort_invisible);
@@ -100,7 +91,7 @@ async fn back_to_back(addr: &str) {
     assert!(p.metrics().commits >= 34);
     p.close().await.unwrap();
     expected.sort();
-    assert_eq!(committed_values(addr, &topic), expected);
+    assert_eq!(kcat_committed_values(addr, &topic), expected);
 }
 
 kafkatx_integration::on_both_protocols!(many_transactions_back_to_back => back_to_back);
@@ -129,7 +120,10 @@ async fn fencing(addr: &str) {
     send_all(&second, &topic, &["owner".to_owned()]).await;
     second.commit_transaction().await.unwrap();
     second.close().await.unwrap();
-    assert_eq!(committed_values(addr, &topic), vec!["owner".to_owned()]);
+    assert_eq!(
+        kcat_committed_values(addr, &topic),
+        vec!["owner".to_owned()]
+    );
 }
 
 kafkatx_integration::on_both_protocols!(second_producer_fences_the_first => fencing);
@@ -241,6 +235,6 @@ async fn every_compression_codec_commits_readably() {
         p.close().await.unwrap();
         let mut expected = values;
         expected.sort();
-        assert_eq!(committed_values(&addr, &topic), expected, "{codec}");
+        assert_eq!(kcat_committed_values(&addr, &topic), expected, "{codec}");
     }
 }
