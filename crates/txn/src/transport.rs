@@ -43,7 +43,9 @@ impl From<WireError> for LinkError {
 pub trait BrokerLink: Send + Sync + std::fmt::Debug {
     /// The broker's API versions and finalized features.
     fn versions(&self) -> BrokerVersions;
-    /// Send `request` at exactly `version`.
+    /// Sends `request` at exactly `version`: it is queued on the connection before this
+    /// returns, so requests reach the broker in the order of these calls; the future only
+    /// waits for the answer.
     fn send(
         &self,
         request: Request,
@@ -89,6 +91,17 @@ impl Transport for WireTransport {
     }
 }
 
+/// Wraps a queued request's answer as a [`Response`].
+fn answer<T, F>(
+    pending: impl Future<Output = Result<T, WireError>> + Send + 'static,
+    wrap: F,
+) -> BoxFuture<'static, Result<Response, LinkError>>
+where
+    F: FnOnce(T) -> Response + Send + 'static,
+{
+    Box::pin(async move { Ok(wrap(pending.await?)) })
+}
+
 #[derive(Debug)]
 struct WireLink {
     connection: Connection,
@@ -104,24 +117,24 @@ impl BrokerLink for WireLink {
         request: Request,
         version: i16,
     ) -> BoxFuture<'static, Result<Response, LinkError>> {
-        let connection = self.connection.clone();
-        Box::pin(async move {
-            let response = match request {
-                Request::Metadata(r) => Response::Metadata(connection.send(&r, version).await?),
-                Request::FindCoordinator(r) => {
-                    Response::FindCoordinator(connection.send(&r, version).await?)
-                }
-                Request::InitProducerId(r) => {
-                    Response::InitProducerId(connection.send(&r, version).await?)
-                }
-                Request::AddPartitionsToTxn(r) => {
-                    Response::AddPartitionsToTxn(connection.send(&r, version).await?)
-                }
-                Request::EndTxn(r) => Response::EndTxn(connection.send(&r, version).await?),
-                Request::Produce(r) => Response::Produce(connection.send(&r, version).await?),
-            };
-            Ok(response)
-        })
+        // Each request is queued on the connection here, before this returns: the driver
+        // awaits answers on separate tasks, and Produce requests must reach the broker in the
+        // order the machine emitted them.
+        let connection = &self.connection;
+        match request {
+            Request::Metadata(r) => answer(connection.start(&r, version), Response::Metadata),
+            Request::FindCoordinator(r) => {
+                answer(connection.start(&r, version), Response::FindCoordinator)
+            }
+            Request::InitProducerId(r) => {
+                answer(connection.start(&r, version), Response::InitProducerId)
+            }
+            Request::AddPartitionsToTxn(r) => {
+                answer(connection.start(&r, version), Response::AddPartitionsToTxn)
+            }
+            Request::EndTxn(r) => answer(connection.start(&r, version), Response::EndTxn),
+            Request::Produce(r) => answer(connection.start(&r, version), Response::Produce),
+        }
     }
 
     fn is_closed(&self) -> bool {

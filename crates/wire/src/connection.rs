@@ -70,7 +70,8 @@ struct Shared {
 
 #[derive(Debug, Default)]
 struct Pending {
-    slots: HashMap<i32, Slot>,
+    /// Requests on the wire by correlation id; `None` once their caller stopped waiting.
+    slots: HashMap<i32, Option<Slot>>,
     /// Set once; after that no request is accepted.
     poisoned: Option<Arc<WireError>>,
 }
@@ -93,7 +94,7 @@ impl Shared {
             pending.poisoned = Some(Arc::new(error.clone()));
             std::mem::take(&mut pending.slots)
         };
-        for (_, slot) in slots {
+        for slot in slots.into_values().flatten() {
             let _ = slot.send(Err(error.clone()));
         }
     }
@@ -106,7 +107,8 @@ struct Inner {
     versions: BrokerVersions,
     shared: Arc<Shared>,
     next_correlation_id: AtomicI32,
-    outgoing: mpsc::Sender<BytesMut>,
+    /// Unbounded so that queueing never waits: callers bound what they have in flight.
+    outgoing: mpsc::UnboundedSender<BytesMut>,
     reader: JoinHandle<()>,
     writer: JoinHandle<()>,
 }
@@ -144,7 +146,7 @@ impl Connection {
         let shared = Arc::new(Shared {
             pending: Mutex::new(Pending::default()),
         });
-        let (outgoing, queue) = mpsc::channel(1024);
+        let (outgoing, queue) = mpsc::unbounded_channel();
         let reader = tokio::spawn(read_loop(
             read_half,
             Arc::clone(&shared),
@@ -211,21 +213,35 @@ impl Connection {
         request: &R,
         version: i16,
     ) -> Result<R::Response, WireError> {
-        let api = api_key_of::<R>();
-        let frame = self.round_trip(request, version, api).await?;
-        decode_response::<R>(frame, version).inspect_err(|e| {
-            // An answer we cannot read may have desynchronised nothing, but we cannot know
-            // what else in it we misread; do as for a broken frame.
-            self.inner.shared.poison(e.clone());
-        })
+        self.start(request, version).await
     }
 
-    async fn round_trip<R: Request>(
+    /// Queues `request` at exactly `version` now, and returns the future of its answer.
+    ///
+    /// Requests queued by successive calls reach the broker in call order, however their
+    /// futures are later polled (each spawned on its own task, say). An idempotent producer
+    /// depends on that: the broker rejects a Produce whose sequence arrives before the one it
+    /// follows. Dropping the future abandons the answer; the connection stays usable.
+    pub fn start<R: Request>(
         &self,
         request: &R,
         version: i16,
-        api: ApiKey,
-    ) -> Result<Bytes, WireError> {
+    ) -> impl Future<Output = Result<R::Response, WireError>> + Send + use<R> {
+        let queued = self.enqueue(request, version);
+        let inner = Arc::clone(&self.inner);
+        async move {
+            let frame = queued?.answer(&inner, api_key_of::<R>()).await?;
+            decode_response::<R>(frame, version).inspect_err(|e| {
+                // An answer we cannot read may have desynchronised nothing, but we cannot know
+                // what else in it we misread; do as for a broken frame.
+                inner.shared.poison(e.clone());
+            })
+        }
+    }
+
+    /// Encodes `request`, registers its slot and hands the frame to the writer, all before
+    /// returning, so that the order of calls is the order on the wire.
+    fn enqueue<R: Request>(&self, request: &R, version: i16) -> Result<Queued, WireError> {
         let correlation_id = self
             .inner
             .next_correlation_id
@@ -245,29 +261,27 @@ impl Connection {
             if let Some(cause) = &pending.poisoned {
                 return Err(WireError::Poisoned(Arc::clone(cause)));
             }
-            pending.slots.insert(correlation_id, slot);
+            pending.slots.insert(correlation_id, Some(slot));
         }
-        let _unregister = Unregister {
-            shared: &self.inner.shared,
+        let unregister = Unregister {
+            shared: Arc::clone(&self.inner.shared),
             correlation_id,
         };
-        if self.inner.outgoing.send(frame).await.is_err() {
+        if self.inner.outgoing.send(frame).is_err() {
             return Err(WireError::Closed);
         }
-        let timeout = self.inner.options.request_timeout;
-        match tokio::time::timeout(timeout, answer).await {
-            Ok(Ok(result)) => result,
-            // The slot was dropped without an answer: only happens when the tasks are gone.
-            Ok(Err(_)) => Err(WireError::Closed),
-            Err(_) => {
-                let error = WireError::Timeout {
-                    api,
-                    after: timeout,
-                };
-                self.inner.shared.poison(error.clone());
-                Err(error)
-            }
-        }
+        Ok(Queued { answer, unregister })
+    }
+
+    async fn round_trip<R: Request>(
+        &self,
+        request: &R,
+        version: i16,
+        api: ApiKey,
+    ) -> Result<Bytes, WireError> {
+        self.enqueue(request, version)?
+            .answer(&self.inner, api)
+            .await
     }
 
     async fn handshake(&self) -> Result<BrokerVersions, WireError> {
@@ -318,15 +332,48 @@ fn fallback_version(response: &ApiVersionsResponse) -> Option<i16> {
     (version >= our_min.max(theirs.min_version)).then_some(version)
 }
 
-/// Removes a slot whose request finished, failed or was cancelled.
-struct Unregister<'a> {
-    shared: &'a Shared,
+/// A request on the wire, waiting for its answer.
+struct Queued {
+    answer: oneshot::Receiver<Result<Bytes, WireError>>,
+    unregister: Unregister,
+}
+
+impl Queued {
+    /// Waits for the answer frame, up to the request timeout (which poisons the connection).
+    async fn answer(self, inner: &Inner, api: ApiKey) -> Result<Bytes, WireError> {
+        let timeout = inner.options.request_timeout;
+        let result = match tokio::time::timeout(timeout, self.answer).await {
+            Ok(Ok(result)) => result,
+            // The slot was dropped without an answer: only happens when the tasks are gone.
+            Ok(Err(_)) => Err(WireError::Closed),
+            Err(_) => {
+                let error = WireError::Timeout {
+                    api,
+                    after: timeout,
+                };
+                inner.shared.poison(error.clone());
+                Err(error)
+            }
+        };
+        drop(self.unregister);
+        result
+    }
+}
+
+/// Forgets a request whose answer is no longer wanted: a cancelled request leaves a marker so
+/// that its answer, when it comes, is dropped instead of poisoning the connection.
+struct Unregister {
+    shared: Arc<Shared>,
     correlation_id: i32,
 }
 
-impl Drop for Unregister<'_> {
+impl Drop for Unregister {
     fn drop(&mut self) {
-        self.shared.lock().slots.remove(&self.correlation_id);
+        let mut pending = self.shared.lock();
+        if let Some(slot) = pending.slots.get_mut(&self.correlation_id) {
+            // Still unanswered: the caller gave up.
+            *slot = None;
+        }
     }
 }
 
@@ -345,9 +392,11 @@ async fn read_loop(mut socket: OwnedReadHalf, shared: Arc<Shared>, max_frame: us
                 };
                 let slot = shared.lock().slots.remove(&id);
                 match slot {
-                    Some(slot) => {
+                    Some(Some(slot)) => {
                         let _ = slot.send(Ok(frame));
                     }
+                    // Its caller gave up waiting; the answer is still in order.
+                    Some(None) => {}
                     None => break WireError::UnexpectedCorrelationId(id),
                 }
                 continue;
@@ -366,7 +415,7 @@ async fn read_loop(mut socket: OwnedReadHalf, shared: Arc<Shared>, max_frame: us
 
 async fn write_loop(
     socket: OwnedWriteHalf,
-    mut queue: mpsc::Receiver<BytesMut>,
+    mut queue: mpsc::UnboundedReceiver<BytesMut>,
     shared: Arc<Shared>,
 ) {
     let mut socket = BufWriter::with_capacity(64 * 1024, socket);

@@ -33,6 +33,9 @@ enum Script {
     Silent,
     /// Answer with a correlation id that was never used.
     WrongCorrelation,
+    /// Answer every Metadata request at once, and report the number of topics it asked for
+    /// on the channel of seen versions (after the handshake's entries).
+    ReportOrder,
 }
 
 async fn read_request(
@@ -141,6 +144,17 @@ async fn fake_broker(
                         }
                     }
                 }
+                Script::ReportOrder => {
+                    let req = MetadataRequest::decode(&mut body, v).unwrap();
+                    let topics = req.topics.unwrap_or_default().len() as i16;
+                    let _ = seen_tx.send(topics);
+                    let resp = MetadataResponse::default().with_throttle_time_ms(i32::from(topics));
+                    let hv = ApiKey::Metadata.response_header_version(v);
+                    socket
+                        .write_all(&answer(header.correlation_id, hv, &resp, v))
+                        .await
+                        .unwrap();
+                }
                 Script::CloseAfterOne => return,
                 Script::Silent => {}
                 Script::WrongCorrelation => {
@@ -177,6 +191,50 @@ async fn many_requests_in_flight_are_matched_by_correlation_id() {
     for (asked, answered) in futures_join_all(calls).await {
         assert_eq!(asked, answered);
     }
+    assert!(!conn.is_closed());
+}
+
+/// Requests reach the broker in the order they were started, however their answers are
+/// awaited: here each on its own task, spawned in reverse order. An idempotent producer's
+/// sequences depend on this.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_reach_the_broker_in_the_order_they_were_started() {
+    let (addr, mut seen) = fake_broker(4, Script::ReportOrder).await;
+    let conn = Connection::connect(&addr, ConnectOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(seen.recv().await, Some(4), "the handshake");
+    let version = conn.versions().negotiate(ApiKey::Metadata, None).unwrap();
+    let started: Vec<_> = (1..=30)
+        .map(|n| (n, conn.start(&metadata_for(n), version)))
+        .collect();
+    let tasks: Vec<_> = started
+        .into_iter()
+        .rev()
+        .map(|(n, answer)| tokio::spawn(async move { (n, answer.await.unwrap()) }))
+        .collect();
+    for task in tasks {
+        let (n, response) = task.await.unwrap();
+        assert_eq!(response.throttle_time_ms, n as i32, "its own answer");
+    }
+    for n in 1..=30 {
+        assert_eq!(seen.recv().await, Some(n), "arrival order");
+    }
+}
+
+/// A caller that stops waiting does not break the connection when its answer comes later.
+#[tokio::test]
+async fn an_abandoned_request_does_not_poison_the_connection() {
+    let (addr, _) = fake_broker(4, Script::AnswerReversed { hold: 2 }).await;
+    let conn = Connection::connect(&addr, ConnectOptions::default())
+        .await
+        .unwrap();
+    let version = conn.versions().negotiate(ApiKey::Metadata, None).unwrap();
+    drop(conn.start(&metadata_for(1), version));
+    let second = conn.send(&metadata_for(2), version).await.unwrap();
+    assert_eq!(second.throttle_time_ms, 2);
+    // The abandoned request's answer follows the second one on the socket.
+    tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(!conn.is_closed());
 }
 
