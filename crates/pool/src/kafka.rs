@@ -108,6 +108,8 @@ pub fn health_after(op: Operation, error: &TxnError) -> Health {
             Health::Fatal { fenced: false }
         }
         TxnError::OutcomeUnknown => Health::OutcomeUnknown,
+        // The record was refused before it joined the transaction: nothing changed.
+        TxnError::InvalidPartition { .. } => Health::Ready,
         // An unfinished EndTxn can only be resumed, not aborted; re-initialising the same
         // transactional id resolves it on the coordinator instead.
         TxnError::Timeout {

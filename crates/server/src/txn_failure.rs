@@ -41,6 +41,7 @@ fn at_begin(error: &TxnError) -> FailureKind {
 
 fn before_commit(error: &TxnError) -> FailureKind {
     match error {
+        TxnError::InvalidPartition { .. } => FailureKind::Invalid,
         TxnError::Abortable { code, .. } | TxnError::Delivery { code, .. }
             if REQUEST_ERROR_CODES.contains(code) =>
         {
@@ -135,6 +136,15 @@ mod tests {
     fn unknown_topics_are_the_clients_fault_and_timeouts_the_clusters() {
         assert_eq!(classify(&abortable(3), Stage::Send), FailureKind::Invalid);
         assert_eq!(classify(&abortable(47), Stage::Send), FailureKind::Aborted);
+        let missing_partition = TxnError::InvalidPartition {
+            topic: "t".to_owned(),
+            partition: 9,
+            partitions: Some(3),
+        };
+        assert_eq!(
+            classify(&missing_partition, Stage::Send),
+            FailureKind::Invalid
+        );
         let timeout = TxnError::Timeout {
             op: Operation::Send,
         };

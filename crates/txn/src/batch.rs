@@ -65,8 +65,18 @@ impl BatchDraft {
     /// Whether `record` still fits under `batch_size` (an empty draft takes anything, so
     /// a record larger than the batch size goes out alone).
     pub fn fits(&self, record: &ProducerRecord, batch_size: usize) -> bool {
-        self.tokens.is_empty()
-            || self.builder.estimated_size_with(&wire_record(record)) <= batch_size
+        self.tokens.is_empty() || self.size_with(record) <= batch_size
+    }
+
+    /// Estimated encoded size once `record` is added (what `fits` compares with the batch
+    /// size; `usize::MAX` if the record cannot be encoded).
+    pub fn size_with(&self, record: &ProducerRecord) -> usize {
+        self.builder.estimated_size_with(&wire_record(record))
+    }
+
+    /// Estimated encoded size of a new batch holding only `record`, header included.
+    pub fn size_alone(record: &ProducerRecord, codec: Compression) -> usize {
+        BatchBuilder::new(codec).estimated_size_with(&wire_record(record))
     }
 
     /// Add a record.

@@ -8,6 +8,23 @@ use std::time::Duration;
 /// Compression codec of produced batches (`compression.type`): the wire layer's codecs.
 pub use kafkatx_wire::compression::Compression;
 
+/// Java's class name for the round-robin partitioner, accepted as a `partitioner.class` value.
+pub const ROUND_ROBIN_PARTITIONER_CLASS: &str =
+    "org.apache.kafka.clients.producer.RoundRobinPartitioner";
+
+/// How records without an explicit partition are spread over their topic (`partitioner.class`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PartitionerClass {
+    /// `partitioner.class` unset: Java's built-in partitioner (KIP-480, KIP-794 without the
+    /// adaptive weighting). A keyed record goes to murmur2 of its key; keyless records stick to
+    /// one partition for up to `batch.size` bytes, then to another one chosen at random.
+    #[default]
+    BuiltIn,
+    /// `org.apache.kafka.clients.producer.RoundRobinPartitioner` (alias `round_robin`): every
+    /// record to the topic's next partition in turn. Like Java's class it ignores keys.
+    RoundRobin,
+}
+
 /// A rejected configuration.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -62,7 +79,13 @@ pub struct ProducerConfig {
     pub max_block: Duration,
     /// `socket.connection.setup.timeout.ms`.
     pub connect_timeout: Duration,
-    /// Seed of the jitter RNG (`kafkatx.rng.seed`), so a run can be replayed.
+    /// `partitioner.class`.
+    pub partitioner: PartitionerClass,
+    /// `partitioner.ignore.keys`: the built-in partitioner places keyed records like keyless
+    /// ones (no effect with round robin, which ignores keys anyway).
+    pub partitioner_ignore_keys: bool,
+    /// Seed of the jitter and partition-choice RNGs (`kafkatx.rng.seed`), so a run can be
+    /// replayed.
     pub rng_seed: u64,
 }
 
@@ -104,6 +127,8 @@ impl Default for ProducerConfigBuilder {
                 metadata_max_age: Duration::from_secs(300),
                 max_block: Duration::from_secs(60),
                 connect_timeout: Duration::from_secs(10),
+                partitioner: PartitionerClass::BuiltIn,
+                partitioner_ignore_keys: false,
                 rng_seed: 0x6b61_666b_6174_7821,
             },
             first_error: None,
@@ -149,6 +174,33 @@ fn parse_compression(value: &str) -> Result<Compression, ConfigError> {
         value: value.to_owned(),
         reason: "expected none, gzip, snappy, lz4 or zstd",
     })
+}
+
+fn parse_partitioner(value: &str) -> Result<PartitionerClass, ConfigError> {
+    match value.trim() {
+        // Empty means unset, so a templated `partitioner.class=` keeps Java's default.
+        "" => Ok(PartitionerClass::BuiltIn),
+        ROUND_ROBIN_PARTITIONER_CLASS | "round_robin" => Ok(PartitionerClass::RoundRobin),
+        _ => Err(ConfigError::InvalidValue {
+            key: "partitioner.class",
+            value: value.to_owned(),
+            reason: "expected unset or empty (the built-in sticky partitioner), \
+                     org.apache.kafka.clients.producer.RoundRobinPartitioner or round_robin",
+        }),
+    }
+}
+
+fn parse_bool(key: &'static str, value: &str) -> Result<bool, ConfigError> {
+    let value_lower = value.trim().to_ascii_lowercase();
+    match value_lower.as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(ConfigError::InvalidValue {
+            key,
+            value: value.to_owned(),
+            reason: "expected true or false",
+        }),
+    }
 }
 
 impl ProducerConfigBuilder {
@@ -212,7 +264,17 @@ impl ProducerConfigBuilder {
         self.config.max_in_flight = value;
         self
     }
-    /// Seed for retry jitter.
+    /// `partitioner.class`.
+    pub fn partitioner(mut self, class: PartitionerClass) -> Self {
+        self.config.partitioner = class;
+        self
+    }
+    /// `partitioner.ignore.keys`.
+    pub fn partitioner_ignore_keys(mut self, ignore: bool) -> Self {
+        self.config.partitioner_ignore_keys = ignore;
+        self
+    }
+    /// Seed for retry jitter and partition choice.
     pub fn rng_seed(mut self, seed: u64) -> Self {
         self.config.rng_seed = seed;
         self
@@ -259,6 +321,10 @@ impl ProducerConfigBuilder {
             "max.block.ms" => c.max_block = parse_millis("max.block.ms", value)?,
             "socket.connection.setup.timeout.ms" => {
                 c.connect_timeout = parse_millis("socket.connection.setup.timeout.ms", value)?;
+            }
+            "partitioner.class" => c.partitioner = parse_partitioner(value)?,
+            "partitioner.ignore.keys" => {
+                c.partitioner_ignore_keys = parse_bool("partitioner.ignore.keys", value)?;
             }
             "kafkatx.rng.seed" => c.rng_seed = parse_number("kafkatx.rng.seed", value)?,
             // Fixed by design; accepted only with the one value we implement.
@@ -371,6 +437,71 @@ mod tests {
             })
         ));
         assert!(base.clone().set("acks", "1").is_err());
+    }
+
+    #[test]
+    fn the_partitioner_defaults_to_built_in_and_takes_java_names() {
+        let base = ProducerConfig::builder().bootstrap_servers("a:1");
+        let default = base.clone().build().unwrap();
+        assert_eq!(default.partitioner, PartitionerClass::BuiltIn);
+        assert!(!default.partitioner_ignore_keys);
+        let with = |key: &str, value: &str| base.clone().set(key, value).unwrap().build().unwrap();
+        for name in [
+            ROUND_ROBIN_PARTITIONER_CLASS,
+            "round_robin",
+            " round_robin ",
+        ] {
+            assert_eq!(
+                with("partitioner.class", name).partitioner,
+                PartitionerClass::RoundRobin,
+                "{name}"
+            );
+        }
+        assert_eq!(
+            with("partitioner.class", "").partitioner,
+            PartitionerClass::BuiltIn
+        );
+        assert!(with("partitioner.ignore.keys", "TRUE").partitioner_ignore_keys);
+        assert!(!with("partitioner.ignore.keys", "false").partitioner_ignore_keys);
+        let typed = base
+            .clone()
+            .partitioner(PartitionerClass::RoundRobin)
+            .partitioner_ignore_keys(true)
+            .build()
+            .unwrap();
+        assert_eq!(
+            (typed.partitioner, typed.partitioner_ignore_keys),
+            (PartitionerClass::RoundRobin, true)
+        );
+    }
+
+    #[test]
+    fn an_unknown_partitioner_is_refused_naming_the_accepted_values() {
+        let base = ProducerConfig::builder().bootstrap_servers("a:1");
+        let refused = base
+            .clone()
+            .set(
+                "partitioner.class",
+                "org.apache.kafka.clients.producer.internals.DefaultPartitioner",
+            )
+            .unwrap_err();
+        assert!(matches!(
+            refused,
+            ConfigError::InvalidValue {
+                key: "partitioner.class",
+                ..
+            }
+        ));
+        let message = refused.to_string();
+        for accepted in [
+            "built-in sticky",
+            ROUND_ROBIN_PARTITIONER_CLASS,
+            "round_robin",
+        ] {
+            assert!(message.contains(accepted), "{message}");
+        }
+        assert!(base.clone().set("partitioner.class", "RoundRobin").is_err());
+        assert!(base.set("partitioner.ignore.keys", "yes").is_err());
     }
 
     #[test]

@@ -3,6 +3,8 @@
 //! Broker failures are folded into the few categories a caller acts on (KIP-1050 style):
 //! retry the same call, abort the transaction, or drop the producer. Calling an operation in
 //! the wrong state is a separate [`UsageError`] so it is never mistaken for a broker failure.
+//! A record the client refuses on its own ([`TxnError::InvalidPartition`]) affects only that
+//! record, never the transaction.
 
 use std::fmt;
 
@@ -98,6 +100,21 @@ pub enum TxnError {
     /// The records were not sent because the transaction is being aborted.
     #[error("transaction aborted before the record was sent")]
     TransactionAborted,
+    /// A record named a partition its topic does not have. Only that record is refused:
+    /// it never joined the transaction, which can still commit its other records.
+    #[error(
+        "partition {partition} of topic `{topic}` does not exist: {}",
+        valid_partitions(*partitions)
+    )]
+    InvalidPartition {
+        /// The record's topic.
+        topic: String,
+        /// The partition the record asked for.
+        partition: i32,
+        /// The topic's partition count; `None` when a negative partition was refused before
+        /// the topic's metadata was known.
+        partitions: Option<u32>,
+    },
     /// The operation was called in the wrong state.
     #[error(transparent)]
     Usage(#[from] UsageError),
@@ -107,6 +124,14 @@ pub enum TxnError {
     /// The configuration does not fit this kind of producer.
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+}
+
+/// The valid range of partitions, for [`TxnError::InvalidPartition`]'s message.
+fn valid_partitions(partitions: Option<u32>) -> String {
+    match partitions {
+        Some(count) => format!("valid partitions are 0 to {}", count.saturating_sub(1)),
+        None => "partitions are numbered from 0".to_owned(),
+    }
 }
 
 impl TxnError {
@@ -166,5 +191,33 @@ mod tests {
         });
         assert!(!usage.is_fatal() && !usage.requires_abort() && !usage.is_retriable());
         assert_eq!(usage.to_string(), "`commit` is not allowed in state Ready");
+    }
+
+    #[test]
+    fn an_invalid_partition_names_the_valid_range_and_affects_nothing_else() {
+        let out_of_range = TxnError::InvalidPartition {
+            topic: "exp-a".into(),
+            partition: 9,
+            partitions: Some(3),
+        };
+        assert_eq!(
+            out_of_range.to_string(),
+            "partition 9 of topic `exp-a` does not exist: valid partitions are 0 to 2"
+        );
+        assert!(
+            !out_of_range.is_retriable()
+                && !out_of_range.requires_abort()
+                && !out_of_range.is_fatal()
+        );
+        assert_eq!(out_of_range.code(), None);
+        let negative = TxnError::InvalidPartition {
+            topic: "exp-a".into(),
+            partition: -1,
+            partitions: None,
+        };
+        assert_eq!(
+            negative.to_string(),
+            "partition -1 of topic `exp-a` does not exist: partitions are numbered from 0"
+        );
     }
 }

@@ -7,8 +7,9 @@
 //! - [`classify`]: the one table deciding how every failure is handled.
 //! - [`state`]: transaction states and the allowed transitions.
 //! - [`config`]: Java/librdkafka-named settings with validation.
-//! - [`metadata`], [`partitioner`], [`backoff`], [`batch`]: cluster view, murmur2/round-robin
-//!   partitioning, seeded jitter, record batches via `kafkatx-wire`.
+//! - [`metadata`], [`partitioner`], [`backoff`], [`batch`]: cluster view, Java's partitioning
+//!   (murmur2 for keys, sticky for keyless records; round robin opt-in), seeded jitter, record
+//!   batches via `kafkatx-wire`.
 //! - [`handle`] ([`TransactionalProducer`], [`Producer`]) over a private tokio driver and a
 //!   [`transport::Transport`] (real: `kafkatx-wire` connections).
 //! - [`perf`]: a ProducerPerformance-style benchmark.
@@ -30,7 +31,9 @@ pub mod state;
 pub mod transport;
 pub mod types;
 
-pub use config::{Compression, ConfigError, ProducerConfig, ProducerConfigBuilder};
+pub use config::{
+    Compression, ConfigError, PartitionerClass, ProducerConfig, ProducerConfigBuilder,
+};
 pub use error::{Operation, TxnError, UsageError};
 pub use handle::{DeliveryFuture, Producer, TransactionalProducer};
 pub use machine::TxnMachine;

@@ -51,8 +51,8 @@ pub struct RecordHeader {
 pub struct ProducerRecord {
     /// Destination topic.
     pub topic: String,
-    /// Explicit partition; `None` lets the partitioner choose (murmur2 of the key, or
-    /// round-robin without a key).
+    /// Explicit partition; `None` lets the partitioner choose (by default murmur2 of the key,
+    /// or without a key the topic's current sticky partition; see [`crate::partitioner`]).
     pub partition: Option<i32>,
     /// Record key.
     pub key: Option<Bytes>,

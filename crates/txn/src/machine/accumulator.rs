@@ -219,14 +219,16 @@ impl Accumulator {
     }
 
     /// Add a record to its partition's open draft, sealing the draft first when the record
-    /// would overflow `batch.size`.
+    /// would overflow `batch.size`. Returns the bytes it added by the estimate that decides
+    /// when a batch is full, a new batch's header included (Java's `appendedBytes`), so the
+    /// sticky partitioner moves on when about a batch's worth went to a partition.
     pub fn append(
         &mut self,
         now: Instant,
         tp: TopicPartition,
         token: RecordToken,
         record: &ProducerRecord,
-    ) {
+    ) -> usize {
         let queue = self.partitions.entry(tp).or_default();
         if let Some(open) = queue.open.take() {
             if open.fits(record, self.batch_size) {
@@ -235,14 +237,32 @@ impl Accumulator {
                 queue.sealed.push_back(open);
             }
         }
+        let size_before = queue.open.as_ref().map_or(0, BatchDraft::size_in_bytes);
         let draft = queue
             .open
             .get_or_insert_with(|| BatchDraft::new(self.compression, now));
         draft.push(token, record);
-        if draft.size_in_bytes() >= self.batch_size {
+        let size_after = draft.size_in_bytes();
+        if size_after >= self.batch_size {
             if let Some(full) = queue.open.take() {
                 queue.sealed.push_back(full);
             }
+        }
+        size_after.saturating_sub(size_before)
+    }
+
+    /// The bytes `record` would add to `tp` if appended now: what [`append`](Self::append)
+    /// would return.
+    pub fn bytes_if_appended(&self, tp: &TopicPartition, record: &ProducerRecord) -> usize {
+        let open = self
+            .partitions
+            .get(tp)
+            .and_then(|queue| queue.open.as_ref());
+        match open {
+            Some(draft) if draft.fits(record, self.batch_size) => draft
+                .size_with(record)
+                .saturating_sub(draft.size_in_bytes()),
+            _ => BatchDraft::size_alone(record, self.compression),
         }
     }
 

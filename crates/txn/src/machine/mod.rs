@@ -14,6 +14,7 @@ mod ops;
 mod outcome;
 mod produce;
 mod pump;
+mod routing;
 pub(crate) mod sequence;
 mod versions;
 
@@ -29,7 +30,7 @@ use crate::config::ProducerConfig;
 use crate::error::{Operation, TxnError};
 use crate::metadata::{Broker, ClusterMetadata};
 use crate::metrics::Metrics;
-use crate::partitioner::RoundRobin;
+use crate::partitioner::Partitioner;
 use crate::state::TxnState;
 use crate::types::{
     ProducerIdentity, RecordToken, Request, RequestId, Response, TopicPartition, Transmit, TxnEvent,
@@ -136,7 +137,7 @@ pub struct TxnMachine {
     outbox: VecDeque<Transmit>,
     events: VecDeque<TxnEvent>,
     backoff: Backoff,
-    partitioner: RoundRobin,
+    partitioner: Partitioner,
     metrics: Arc<Metrics>,
     txn_span: tracing::Span,
 }
@@ -174,7 +175,7 @@ impl TxnMachine {
             outbox: VecDeque::new(),
             events: VecDeque::new(),
             backoff,
-            partitioner: RoundRobin::default(),
+            partitioner: Partitioner::new(&config),
             metrics,
             txn_span: tracing::Span::none(),
             config,

@@ -5,15 +5,13 @@
 //! caller gets `Timeout`; calling the *same* operation again resumes it (Java's
 //! "timed-out calls are resumable" rule), calling another one is refused.
 
-use std::collections::HashSet;
 use std::time::Instant;
 
 use super::{PendingOp, TxnMachine, TxnProgress};
 use crate::classify::Recovery;
 use crate::error::{Operation, TxnError, UsageError};
-use crate::partitioner::partition_for_key;
 use crate::state::TxnState;
-use crate::types::{ProducerRecord, RecordToken, TopicPartition, TxnEvent};
+use crate::types::{ProducerRecord, RecordToken, TxnEvent};
 
 impl TxnMachine {
     fn usage(&self, op: Operation, detail: Option<&'static str>) -> TxnError {
@@ -126,99 +124,15 @@ impl TxnMachine {
         {
             return Err(self.usage(Operation::Send, Some("commit in progress")));
         }
+        // Refused before it gets a token: the record never joins the transaction.
+        if let Some(error) = self.invalid_partition(&record) {
+            return Err(error);
+        }
         let token = self.next_token();
         self.metadata.want_topic(&record.topic);
-        // Records of one topic keep their call order: one whose partition is known already (an
-        // explicit partition) must not overtake an earlier one still waiting for metadata.
-        let waits_behind = self
-            .accumulator
-            .unrouted
-            .iter()
-            .any(|u| u.record.topic == record.topic);
-        let partition = if waits_behind {
-            None
-        } else {
-            self.choose_partition(&record)
-        };
-        match partition {
-            Some(partition) => {
-                let tp = TopicPartition::new(record.topic.clone(), partition);
-                self.add_to_partition(now, tp, token, &record);
-            }
-            None => self
-                .accumulator
-                .unrouted
-                .push_back(super::accumulator::Unrouted {
-                    token,
-                    record,
-                    appended_at: now,
-                }),
-        }
+        self.route_new(now, token, record);
         self.pump(now);
         Ok(token)
-    }
-
-    fn choose_partition(&mut self, record: &ProducerRecord) -> Option<i32> {
-        if let Some(partition) = record.partition {
-            return Some(partition);
-        }
-        let count = self.metadata.partition_count(&record.topic)?;
-        Some(match record.key.as_deref() {
-            Some(key) => partition_for_key(key, count),
-            None => self.partitioner.next(&record.topic, count),
-        })
-    }
-
-    pub(super) fn add_to_partition(
-        &mut self,
-        now: Instant,
-        tp: TopicPartition,
-        token: RecordToken,
-        record: &ProducerRecord,
-    ) {
-        if self.is_transactional() {
-            if self.txn.tv2 {
-                // TV2: the leader adds the partition; the transaction counts as started as
-                // soon as a send is attempted (txn-reference §1.1).
-                self.txn.started = true;
-                self.txn.added.insert(tp.clone());
-            } else if !self.txn.added.contains(&tp) {
-                self.txn.to_add.insert(tp.clone());
-            }
-        }
-        self.accumulator.append(now, tp, token, record);
-    }
-
-    /// Place records that waited for metadata.
-    pub(super) fn route_unrouted(&mut self, now: Instant) {
-        let waiting: Vec<_> = self.accumulator.unrouted.drain(..).collect();
-        // Once a record of a topic stays unrouted, later ones of that topic stay behind it.
-        let mut blocked: HashSet<String> = HashSet::new();
-        for unrouted in waiting {
-            let partition = if blocked.contains(&unrouted.record.topic) {
-                None
-            } else {
-                self.choose_partition(&unrouted.record)
-            };
-            match partition {
-                Some(partition) => {
-                    let tp = TopicPartition::new(unrouted.record.topic.clone(), partition);
-                    self.add_to_partition(
-                        unrouted.appended_at.min(now),
-                        tp,
-                        unrouted.token,
-                        &unrouted.record,
-                    );
-                }
-                None => {
-                    blocked.insert(unrouted.record.topic.clone());
-                    self.accumulator.unrouted.push_back(unrouted);
-                }
-            }
-        }
-        if !self.accumulator.unrouted.is_empty() {
-            self.metadata.request_refresh();
-        }
     }
 
     /// Flush and commit. Refused (with the cause) after an abortable error.

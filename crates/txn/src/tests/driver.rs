@@ -8,6 +8,7 @@ use super::fake_cluster::{FakeCluster, Reply};
 use super::harness::txn_config;
 use crate::classify::TransportFailure;
 use crate::config::ProducerConfig;
+use crate::error::TxnError;
 use crate::handle::{Producer, TransactionalProducer};
 use crate::transport::{BoxFuture, BrokerLink, LinkError, Transport};
 use crate::types::{Destination, ProducerRecord, Request, RequestId, Response, Transmit};
@@ -242,4 +243,44 @@ async fn idempotent_producer_sends_and_flushes() {
 fn creating_a_producer_outside_a_runtime_is_an_error_not_a_panic() {
     let result = TransactionalProducer::new(txn_config().build().unwrap());
     assert!(matches!(result, Err(crate::error::TxnError::Fatal { .. })));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_missing_partition_fails_its_delivery_or_its_send_and_nothing_else() {
+    for tv in [1, 2] {
+        let cluster = cluster(tv);
+        let transport = Arc::new(FakeTransport {
+            cluster: Arc::clone(&cluster),
+        });
+        let producer =
+            TransactionalProducer::with_transport(txn_config().build().unwrap(), Some(transport))
+                .unwrap();
+        producer.init_transactions().await.unwrap();
+        producer.begin_transaction().await.unwrap();
+        let expected = TxnError::InvalidPartition {
+            topic: "t".into(),
+            partition: 5,
+            partitions: Some(3),
+        };
+        // The topic's metadata is not known yet: the send is accepted, the delivery fails.
+        let waiting = producer
+            .send(ProducerRecord::new("t", "bogus").with_partition(5))
+            .await
+            .unwrap();
+        let valid = producer
+            .send(ProducerRecord::new("t", "ok").with_partition(2))
+            .await
+            .unwrap();
+        assert_eq!(waiting.await.unwrap_err(), expected, "tv{tv}");
+        // Now it is known: the send itself is refused.
+        let refused = producer
+            .send(ProducerRecord::new("t", "bogus").with_partition(5))
+            .await
+            .unwrap_err();
+        assert_eq!(refused, expected, "tv{tv}");
+        producer.commit_transaction().await.unwrap();
+        assert_eq!(valid.await.unwrap().offset, 0, "tv{tv}");
+        assert_eq!(committed(&cluster)[2], vec!["ok"], "tv{tv}");
+        producer.close().await.unwrap();
+    }
 }

@@ -9,4 +9,6 @@ mod harness;
 mod randomized;
 mod scenarios_basic;
 mod scenarios_faults;
+mod scenarios_keyless;
+mod scenarios_partitions;
 mod scenarios_rows;

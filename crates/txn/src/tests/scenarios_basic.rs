@@ -17,11 +17,21 @@ fn tv1_commit_is_visible_and_uses_classic_requests() {
     let mut h = Harness::new(txn_config(), 3, 1);
     h.init_ok();
     assert!(!h.m.uses_tv2());
-    let result = h.transaction(&[(0, "a"), (1, "b"), (0, "c"), (2, "d")], true);
+    h.m.begin(h.now).unwrap();
+    h.send(0, "a");
+    // The first record waits for the topic's metadata (1 ms away), then its partition is
+    // added at once; partitions touched while that request is in flight are batched into one
+    // request.
+    h.advance(Duration::from_millis(1));
+    assert_eq!(h.cluster.received_of(ApiKey::AddPartitionsToTxn).len(), 1);
+    for (partition, value) in [(1, "b"), (0, "c"), (2, "d")] {
+        h.send(partition, value);
+    }
+    h.m.commit(h.now).unwrap();
+    h.settle();
+    let result = h.op_result(Operation::Commit);
     assert_eq!(result, Some(Ok(())), "{:?}", h.events);
     assert_eq!(h.committed(), vec![vec!["a", "c"], vec!["b"], vec!["d"]]);
-    // The first partition goes out at once; partitions touched while that request is in
-    // flight are batched into one request.
     let adds = h.cluster.received_of(ApiKey::AddPartitionsToTxn);
     assert_eq!(adds.len(), 2);
     let Request::AddPartitionsToTxn(add) = &adds[1].1 else {
