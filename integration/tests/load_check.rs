@@ -1,6 +1,9 @@
 //! `kafkatx load --check` against the gateway on a real broker: 200 concurrent requests, then
 //! the exactly-once judgement by our read_committed reader and by kcat.
 
+// Test code: a failed unwrap is a failed test, which is what we want.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,6 +35,17 @@ fn load_args(url: &str, endpoint: Endpoint, topic: &str, requests: u64) -> LoadA
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_concurrent_requests_are_exactly_once_for_both_readers() {
+    concurrent_requests_are_exactly_once(1).await;
+}
+
+/// The same with group commit: requests share transactions, and each must still be
+/// all-or-nothing and exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_group_commit_every_request_is_still_exactly_once() {
+    concurrent_requests_are_exactly_once(32).await;
+}
+
+async fn concurrent_requests_are_exactly_once(max_requests_per_transaction: usize) {
     let addr = bootstrap();
     if !require_broker(&addr).await {
         return;
@@ -53,6 +67,7 @@ async fn two_hundred_concurrent_requests_are_exactly_once_for_both_readers() {
         delivery_timeout: Duration::from_secs(45),
         producer_properties: Vec::new(),
         max_pending_transactions: 256,
+        max_requests_per_transaction,
     };
     let backend = Arc::new(kafka_backend::connect(settings).await.unwrap());
     let config = ServerConfig {

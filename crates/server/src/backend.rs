@@ -94,17 +94,21 @@ impl Readiness {
 
 /// A pool of transactional producers as the gateway sees it.
 pub trait Backend: Send + Sync + 'static {
-    /// Runs the records returned by `build` as ONE transaction on a leased producer.
+    /// Runs the records returned by `build` atomically: all of them become visible to
+    /// read_committed consumers in one Kafka transaction, or none do.
     ///
-    /// `build` receives the leased producer so that values may include its transactional id (the
-    /// seed endpoints do). The returned `placed` list has one entry per built record, in order.
+    /// `build` receives the producer that runs the transaction so that values may include its
+    /// transactional id (the seed endpoints do). It may be called more than once (a request is
+    /// retried alone when a transaction it shared with others failed), always for the producer
+    /// that will send what it returns. The returned `placed` list has one entry per built record,
+    /// in order.
     ///
     /// # Cancellation
     /// Dropping the future after the commit was sent leaves the outcome unknown; the server
     /// therefore runs it on its own task so that a client disconnect cannot cancel it.
     fn transact<F>(&self, build: F) -> impl Future<Output = Result<Committed, TxnFailure>> + Send
     where
-        F: FnOnce(&ProducerInfo) -> Vec<OutRecord> + Send + 'static;
+        F: Fn(&ProducerInfo) -> Vec<OutRecord> + Send + Sync + 'static;
 
     /// Whether the backend can serve transactions now.
     fn ready(&self) -> impl Future<Output = Readiness> + Send;

@@ -46,6 +46,8 @@ pub struct KafkaSettings {
     pub producer_properties: Vec<(String, String)>,
     /// Upper bound of lease waiters (the server admits no more transactions than this).
     pub max_pending_transactions: usize,
+    /// Most requests sharing one transaction; 1 turns group commit off.
+    pub max_requests_per_transaction: usize,
 }
 
 impl KafkaSettings {
@@ -112,7 +114,11 @@ pub async fn connect(settings: KafkaSettings) -> Result<KafkaBackend, CliError> 
     let pool = Pool::new(pool_config, factory)
         .await
         .map_err(CliError::PoolStart)?;
-    Ok(PoolBackend::new(pool, settings.probe()))
+    Ok(PoolBackend::with_group_commit(
+        pool,
+        settings.probe(),
+        settings.max_requests_per_transaction,
+    ))
 }
 
 #[cfg(test)]
@@ -132,6 +138,7 @@ mod tests {
             delivery_timeout: Duration::from_secs(120),
             producer_properties: vec![("linger.ms".to_owned(), "0".to_owned())],
             max_pending_transactions: 64,
+            max_requests_per_transaction: 1,
         }
     }
 

@@ -13,6 +13,8 @@ pub mod body;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod group_commit;
+mod group_runner;
 mod handlers;
 pub mod kafka_backend;
 pub mod load;

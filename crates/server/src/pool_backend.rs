@@ -7,11 +7,14 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use kafkatx_pool::{Pool, PoolError, ProducerFactory, TxnProducer};
+use kafkatx_pool::{Lease, Pool, PoolError, ProducerFactory, TxnProducer};
 use prometheus_client::registry::Registry;
+use tokio::sync::oneshot;
 
 use crate::backend::{Backend, Committed, OutRecord, Placed, ProducerInfo, Readiness, TxnFailure};
-use crate::pool_metrics::PoolCollector;
+use crate::group_commit::{Build, Claim, Job, JobQueue};
+use crate::group_runner;
+use crate::pool_metrics::{GroupCollector, PoolCollector};
 use crate::probe::ClusterProbe;
 
 /// Where in a transaction a producer error happened; it changes what the error means.
@@ -56,6 +59,8 @@ pub trait RecordSink: TxnProducer {
 pub struct PoolBackend<F: ProducerFactory, P> {
     pool: Pool<F>,
     probe: Arc<P>,
+    /// Present when requests share transactions (group commit).
+    group: Option<Arc<JobQueue>>,
 }
 
 impl<F, P> PoolBackend<F, P>
@@ -65,10 +70,30 @@ where
     P: ClusterProbe,
 {
     /// Wraps a started pool; `probe` answers whether the cluster is reachable for `/readyz`.
+    /// Every request runs as a transaction of its own.
     pub fn new(pool: Pool<F>, probe: P) -> Self {
         Self {
             pool,
             probe: Arc::new(probe),
+            group: None,
+        }
+    }
+
+    /// Like [`PoolBackend::new`], but up to `max_requests` waiting requests share one
+    /// transaction (group commit; 1 means one transaction per request). Starts one runner task
+    /// per producer, so it must be called inside a tokio runtime.
+    pub fn with_group_commit(pool: Pool<F>, probe: P, max_requests: usize) -> Self {
+        if max_requests <= 1 {
+            return Self::new(pool, probe);
+        }
+        let queue = Arc::new(JobQueue::new(pool.config().max_waiters, max_requests));
+        for _ in 0..pool.config().size {
+            tokio::spawn(group_runner::run(pool.clone(), Arc::clone(&queue)));
+        }
+        Self {
+            pool,
+            probe: Arc::new(probe),
+            group: Some(queue),
         }
     }
 
@@ -76,9 +101,122 @@ where
     pub fn pool(&self) -> &Pool<F> {
         &self.pool
     }
+
+    /// Requests waiting for a shared transaction (0 without group commit).
+    pub fn queued_requests(&self) -> usize {
+        self.group.as_ref().map_or(0, |queue| queue.len())
+    }
+
+    /// What a client is told when no producer could be had in time.
+    fn no_producer_failure(&self, failure: TxnFailure) -> TxnFailure {
+        match failure {
+            // No producer to wait for at all: the cluster is the problem, not the load.
+            TxnFailure::LeaseTimeout if self.pool.stats().ready == 0 => TxnFailure::Unavailable(
+                "no producer is initialised; the cluster may be unreachable".to_owned(),
+            ),
+            other => other,
+        }
+    }
+
+    /// One request, one transaction.
+    async fn transact_alone(&self, build: &Build) -> Result<Committed, TxnFailure> {
+        let lease =
+            self.pool.lease().await.map_err(|e| {
+                self.no_producer_failure(pool_failure::<F::Producer>(&e, Stage::Begin))
+            })?;
+        let info = ProducerInfo {
+            transactional_id: lease.transactional_id().to_owned(),
+        };
+        let placed = run_transaction(lease, build(&info)).await?;
+        Ok(Committed {
+            transactional_id: info.transactional_id,
+            placed,
+        })
+    }
+
+    /// Queues the request for a shared transaction and waits for its outcome.
+    async fn transact_grouped(
+        &self,
+        queue: &JobQueue,
+        build: Build,
+    ) -> Result<Committed, TxnFailure> {
+        let (reply, mut answer) = oneshot::channel();
+        let claim = Arc::new(Claim::default());
+        let job = Job {
+            build,
+            reply,
+            claim: Arc::clone(&claim),
+            alone: false,
+        };
+        if queue.push(job).is_err() {
+            return Err(if self.pool.is_closed() {
+                TxnFailure::Unavailable("the producer pool is closed".to_owned())
+            } else {
+                TxnFailure::Saturated
+            });
+        }
+        let patience = tokio::time::sleep(self.pool.config().lease_timeout);
+        tokio::select! {
+            result = &mut answer => return result.unwrap_or_else(|_| Err(lost_answer())),
+            () = patience => {}
+        }
+        if claim.give_up() {
+            return Err(self.no_producer_failure(TxnFailure::LeaseTimeout));
+        }
+        // A runner took the request just now: its answer may be a commit.
+        answer.await.unwrap_or_else(|_| Err(lost_answer()))
+    }
 }
 
-fn failure<S: RecordSink>(error: &S::Error, stage: Stage) -> TxnFailure {
+/// A runner took the request and ended without answering (it panicked): the request may have
+/// been inside a commit.
+fn lost_answer() -> TxnFailure {
+    TxnFailure::OutcomeUnknown("the transaction's runner ended without an answer".to_owned())
+}
+
+/// Sends `records` in the leased producer's transaction and commits it, aborting on any failure
+/// before the commit. Returns where each record landed, in order.
+pub(crate) async fn run_transaction<F>(
+    lease: Lease<F>,
+    records: Vec<OutRecord>,
+) -> Result<Vec<Placed>, TxnFailure>
+where
+    F: ProducerFactory,
+    F::Producer: RecordSink,
+{
+    let expected = records.len();
+    let placed = match lease.producer().send(records).await {
+        Ok(placed) => placed,
+        Err(error) => {
+            let failed = failure::<F::Producer>(&error, Stage::Send);
+            if let Err(abort_error) = lease.abort().await {
+                tracing::warn!(error = %abort_error, "abort after a failed send failed");
+            }
+            // Whatever the send error was, the transaction is now aborted: nothing is visible.
+            return Err(match failed {
+                TxnFailure::OutcomeUnknown(detail) => TxnFailure::Aborted(detail),
+                other => other,
+            });
+        }
+    };
+    if placed.len() != expected {
+        // A producer bug; committing would acknowledge records we cannot account for.
+        if let Err(abort_error) = lease.abort().await {
+            tracing::warn!(error = %abort_error, "abort after a short acknowledgement failed");
+        }
+        return Err(TxnFailure::Aborted(format!(
+            "producer acknowledged {} of {expected} records",
+            placed.len()
+        )));
+    }
+    lease
+        .commit()
+        .await
+        .map_err(|e| pool_failure::<F::Producer>(&e, Stage::Commit))?;
+    Ok(placed)
+}
+
+pub(crate) fn failure<S: RecordSink>(error: &S::Error, stage: Stage) -> TxnFailure {
     let detail = error_chain(error);
     match S::failure_kind(error, stage) {
         FailureKind::Invalid => TxnFailure::Invalid(detail),
@@ -127,56 +265,13 @@ where
 {
     async fn transact<B>(&self, build: B) -> Result<Committed, TxnFailure>
     where
-        B: FnOnce(&ProducerInfo) -> Vec<OutRecord> + Send + 'static,
+        B: Fn(&ProducerInfo) -> Vec<OutRecord> + Send + Sync + 'static,
     {
-        let lease = self.pool.lease().await.map_err(|e| {
-            match pool_failure::<F::Producer>(&e, Stage::Begin) {
-                // No producer to wait for at all: the cluster is the problem, not the load.
-                TxnFailure::LeaseTimeout if self.pool.stats().ready == 0 => {
-                    TxnFailure::Unavailable(
-                        "no producer is initialised; the cluster may be unreachable".to_owned(),
-                    )
-                }
-                other => other,
-            }
-        })?;
-        let info = ProducerInfo {
-            transactional_id: lease.transactional_id().to_owned(),
-        };
-        let records = build(&info);
-        let expected = records.len();
-        let placed = match lease.producer().send(records).await {
-            Ok(placed) => placed,
-            Err(error) => {
-                let failed = failure::<F::Producer>(&error, Stage::Send);
-                if let Err(abort_error) = lease.abort().await {
-                    tracing::warn!(error = %abort_error, "abort after a failed send failed");
-                }
-                // Whatever the send error was, the transaction is now aborted: nothing is visible.
-                return Err(match failed {
-                    TxnFailure::OutcomeUnknown(detail) => TxnFailure::Aborted(detail),
-                    other => other,
-                });
-            }
-        };
-        if placed.len() != expected {
-            // A producer bug; committing would acknowledge records we cannot account for.
-            if let Err(abort_error) = lease.abort().await {
-                tracing::warn!(error = %abort_error, "abort after a short acknowledgement failed");
-            }
-            return Err(TxnFailure::Aborted(format!(
-                "producer acknowledged {} of {expected} records",
-                placed.len()
-            )));
+        let build: Build = Arc::new(build);
+        match &self.group {
+            None => self.transact_alone(&build).await,
+            Some(queue) => self.transact_grouped(queue, build).await,
         }
-        lease
-            .commit()
-            .await
-            .map_err(|e| pool_failure::<F::Producer>(&e, Stage::Commit))?;
-        Ok(Committed {
-            transactional_id: info.transactional_id,
-            placed,
-        })
     }
 
     async fn ready(&self) -> Readiness {
@@ -200,9 +295,21 @@ where
 
     fn register_metrics(&self, registry: &mut Registry) {
         registry.register_collector(Box::new(PoolCollector::new(self.pool.clone())));
+        if let Some(queue) = &self.group {
+            registry.register_collector(Box::new(GroupCollector::new(Arc::clone(queue))));
+        }
     }
 
     async fn close(&self) {
+        if let Some(queue) = &self.group {
+            // The HTTP drain already waited for what it could; whoever still waits was never
+            // started, so nothing of theirs can be visible.
+            for job in queue.close() {
+                let _ = job.reply.send(Err(TxnFailure::Unavailable(
+                    "the gateway is shutting down".to_owned(),
+                )));
+            }
+        }
         let report = self.pool.close().await;
         tracing::info!(?report, "producer pool closed");
     }

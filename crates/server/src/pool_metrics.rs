@@ -1,12 +1,17 @@
-//! Exposes the producer pool's statistics as Prometheus metrics, read at scrape time.
+//! Exposes the producer pool's statistics, and the group-commit queue's, as Prometheus metrics,
+//! read at scrape time.
 
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use kafkatx_pool::{Pool, PoolStats, ProducerFactory};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
+
+use crate::group_commit::JobQueue;
 
 /// Reads [`Pool::stats`] on every scrape, so the numbers are never stale and the pool needs no
 /// knowledge of Prometheus.
@@ -115,5 +120,54 @@ pub fn encode_stats(stats: &PoolStats, mut encoder: DescriptorEncoder<'_>) -> fm
 impl<F: ProducerFactory> Collector for PoolCollector<F> {
     fn encode(&self, encoder: DescriptorEncoder<'_>) -> fmt::Result {
         encode_stats(&self.pool.stats(), encoder)
+    }
+}
+
+/// Exports the group-commit queue: its depth and how requests shared transactions.
+pub struct GroupCollector {
+    queue: Arc<JobQueue>,
+}
+
+impl GroupCollector {
+    /// A collector for `queue`.
+    pub fn new(queue: Arc<JobQueue>) -> Self {
+        Self { queue }
+    }
+}
+
+impl fmt::Debug for GroupCollector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GroupCollector").finish_non_exhaustive()
+    }
+}
+
+impl Collector for GroupCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> fmt::Result {
+        let e = &mut encoder;
+        let stats = self.queue.stats();
+        gauge(
+            e,
+            "group_commit_queued_requests",
+            "Requests waiting for a shared transaction",
+            self.queue.len(),
+        )?;
+        counter(
+            e,
+            "group_commit_shared_transactions",
+            "Committed transactions that carried more than one request",
+            stats.shared_transactions.load(Ordering::Relaxed),
+        )?;
+        counter(
+            e,
+            "group_commit_shared_requests",
+            "Requests committed inside a shared transaction",
+            stats.shared_requests.load(Ordering::Relaxed),
+        )?;
+        counter(
+            e,
+            "group_commit_retried_alone",
+            "Requests run alone after their group failed or named a topic not seen yet",
+            stats.retried_alone.load(Ordering::Relaxed),
+        )
     }
 }

@@ -37,6 +37,7 @@ async fn seed_and_record_endpoints_commit_through_the_pool_on_a_real_broker() {
         delivery_timeout: Duration::from_secs(45),
         producer_properties: Vec::new(),
         max_pending_transactions: 16,
+        max_requests_per_transaction: 1,
     };
     let backend = Arc::new(kafka_backend::connect(settings).await.unwrap());
     let config = ServerConfig {

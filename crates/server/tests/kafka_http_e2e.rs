@@ -16,8 +16,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kafkatx_server::ServerConfig;
 use kafkatx_server::kafka_backend::{self, KafkaBackend, KafkaSettings};
+use kafkatx_server::{Backend, ServerConfig};
 use kafkatx_wire::compression::Compression;
 use kafkatx_wire::reader::{Isolation, TopicRecord, read_topic};
 use tokio::net::TcpListener;
@@ -37,6 +37,7 @@ fn settings(bootstrap: &str, pool_size: usize) -> KafkaSettings {
         delivery_timeout: Duration::from_secs(15),
         producer_properties: Vec::new(),
         max_pending_transactions: 16,
+        max_requests_per_transaction: 1,
     }
 }
 
@@ -120,15 +121,18 @@ async fn records_with_keys_and_headers_land_as_sent_and_failures_leave_nothing()
     // A partition the topic does not have: refused, and nothing of the transaction is
     // visible, not even its valid first record.
     let body = r#"{"records":[{"value":"valid"},{"value":"bad","partition":7}]}"#;
+    let started = std::time::Instant::now();
     let answer = support::post(http, &format!("/v1/topics/{other}/records"), body).await;
+    assert_eq!(answer.status, 400, "{}", answer.text());
     assert!(
-        matches!(answer.status, 400 | 500),
-        "{} {}",
-        answer.status,
+        answer.text().contains("partition 7"),
+        "the error names the partition: {}",
         answer.text()
     );
-    let outcome = answer.json()["error"]["outcome"].clone();
-    assert!(outcome == "aborted" || outcome == "none", "{outcome}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "refused at once, not after a timeout"
+    );
     assert_eq!(
         committed(&addr, &other).await.len(),
         1,
@@ -190,4 +194,77 @@ async fn without_a_broker_the_gateway_says_503_and_retry_later() {
     assert!(answer.header("retry-after").is_some());
     assert_eq!(answer.json()["error"]["outcome"], "none");
     backend.pool().close().await;
+}
+
+/// Group commit on a real broker: concurrent requests share transactions on one producer, each
+/// is answered with its own records, a request naming a missing partition fails alone, and
+/// read_committed sees exactly the committed requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_group_commit_requests_share_transactions_and_a_bad_one_fails_alone() {
+    let addr = bootstrap();
+    if !broker_available(&addr).await {
+        return;
+    }
+    // Created by the broker on first use, like the other topics here.
+    let topic = unique("http-e2e-group");
+    let (http, backend) = gateway(KafkaSettings {
+        max_requests_per_transaction: 64,
+        max_pending_transactions: 64,
+        ..settings(&addr, 1)
+    })
+    .await;
+    let path = format!("/v1/topics/{topic}/records");
+    let warm_up = support::post(http, &path, r#"{"records":[{"value":"warm-up"}]}"#).await;
+    assert_eq!(warm_up.status, 200, "{}", warm_up.text());
+
+    // Two waves of 20 concurrent requests behind one producer; the second carries a request
+    // naming a partition the topic does not have. (A wave's first request takes the producer and
+    // the rest wait for it together, so they share its next transaction.)
+    let mut expected = vec!["warm-up".to_owned()];
+    for wave in 0..2 {
+        let requests: Vec<_> = (0..20)
+            .map(|n| {
+                let path = path.clone();
+                let bad = wave == 1 && n == 7;
+                tokio::spawn(async move {
+                    let body = if bad {
+                        r#"{"records":[{"value":"bad-a"},{"value":"bad-b","partition":9}]}"#.to_owned()
+                    } else {
+                        format!(r#"{{"records":[{{"value":"w{wave}-{n}-a"}},{{"value":"w{wave}-{n}-b"}}]}}"#)
+                    };
+                    (n, bad, support::post(http, &path, &body).await)
+                })
+            })
+            .collect();
+        for request in requests {
+            let (n, bad, answer) = request.await.unwrap();
+            if bad {
+                assert_eq!(answer.status, 400, "{}", answer.text());
+                continue;
+            }
+            assert_eq!(answer.status, 200, "{n}: {}", answer.text());
+            let placed = answer.json()["records"].as_array().unwrap().len();
+            assert_eq!(placed, 2, "its own two records");
+            expected.extend([format!("w{wave}-{n}-a"), format!("w{wave}-{n}-b")]);
+        }
+    }
+    let mut seen: Vec<String> = committed(&addr, &topic)
+        .await
+        .iter()
+        .filter_map(|r| text(&r.record.value))
+        .collect();
+    seen.sort();
+    expected.sort();
+    assert_eq!(
+        seen, expected,
+        "every committed request once, nothing of the bad one"
+    );
+    let metrics = support::get(http, "/metrics").await.text();
+    let shared: f64 = support::parse_exposition(&metrics)
+        .iter()
+        .filter(|(name, _, _)| name == "kafkatx_group_commit_shared_transactions_total")
+        .map(|(_, _, v)| *v)
+        .sum();
+    assert!(shared >= 1.0, "requests shared a transaction: {metrics}");
+    backend.close().await;
 }

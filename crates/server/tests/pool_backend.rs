@@ -1,190 +1,20 @@
 //! `PoolBackend` on a real `kafkatx-pool` with fake producers: how producer and pool failures
 //! become client-visible outcomes, readiness, pool metrics, and the seed endpoint end to end.
 
-// The fakes below are plain fns, not `#[test]`s; a poisoned lock there is a test failure.
 #![allow(clippy::unwrap_used)]
 
 mod support;
 
-use std::collections::VecDeque;
-use std::fmt;
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use kafkatx_pool::{Health, Pool, PoolConfig, ProducerFactory, TxnProducer};
-use kafkatx_server::pool_backend::{FailureKind, PoolBackend, RecordSink, Stage};
-use kafkatx_server::probe::ClusterProbe;
-use kafkatx_server::{Backend, OutRecord, Placed, ServerConfig, TxnFailure};
+use kafkatx_pool::PoolConfig;
+use kafkatx_server::pool_backend::FailureKind;
+use kafkatx_server::{Backend, ServerConfig, TxnFailure};
 use prometheus_client::registry::Registry;
+use std::sync::atomic::Ordering;
+use support::fake_pool::{Shared, backend_on, backend_with, small_pool, two_records};
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
-
-#[derive(Debug, Clone)]
-struct FakeError {
-    kind: FailureKind,
-}
-
-impl fmt::Display for FakeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "fake {:?} failure", self.kind)
-    }
-}
-
-impl std::error::Error for FakeError {}
-
-/// What the next send or commit does.
-#[derive(Debug, Default)]
-struct Script {
-    send_failures: VecDeque<FailureKind>,
-    commit_failures: VecDeque<FailureKind>,
-    hold_sends: bool,
-}
-
-#[derive(Debug, Default)]
-struct Shared {
-    script: Mutex<Script>,
-    /// Makes every producer creation fail, like an unreachable cluster.
-    refuse_create: std::sync::atomic::AtomicBool,
-    release: Notify,
-    next_offset: AtomicI64,
-}
-
-#[derive(Debug)]
-struct FakeProducer {
-    shared: Arc<Shared>,
-}
-
-impl TxnProducer for FakeProducer {
-    type Error = FakeError;
-
-    async fn begin(&self) -> Result<(), FakeError> {
-        Ok(())
-    }
-
-    async fn commit(&self) -> Result<(), FakeError> {
-        match self
-            .shared
-            .script
-            .lock()
-            .unwrap()
-            .commit_failures
-            .pop_front()
-        {
-            Some(kind) => Err(FakeError { kind }),
-            None => Ok(()),
-        }
-    }
-
-    async fn abort(&self) -> Result<(), FakeError> {
-        Ok(())
-    }
-
-    async fn close(&self) {}
-
-    fn health(&self) -> Health {
-        Health::Ready
-    }
-}
-
-impl RecordSink for FakeProducer {
-    async fn send(&self, records: Vec<OutRecord>) -> Result<Vec<Placed>, FakeError> {
-        let (failure, hold) = {
-            let mut script = self.shared.script.lock().unwrap();
-            (script.send_failures.pop_front(), script.hold_sends)
-        };
-        if hold {
-            self.shared.release.notified().await;
-        }
-        if let Some(kind) = failure {
-            return Err(FakeError { kind });
-        }
-        Ok(records
-            .into_iter()
-            .map(|r| Placed {
-                topic: r.topic,
-                partition: 0,
-                offset: self.shared.next_offset.fetch_add(1, Ordering::SeqCst),
-            })
-            .collect())
-    }
-
-    fn failure_kind(error: &FakeError, _stage: Stage) -> FailureKind {
-        error.kind
-    }
-}
-
-#[derive(Debug)]
-struct FakeFactory {
-    shared: Arc<Shared>,
-}
-
-impl ProducerFactory for FakeFactory {
-    type Producer = FakeProducer;
-
-    async fn create(&self, _transactional_id: &str) -> Result<FakeProducer, FakeError> {
-        if self.shared.refuse_create.load(Ordering::SeqCst) {
-            return Err(FakeError {
-                kind: FailureKind::Unavailable,
-            });
-        }
-        Ok(FakeProducer {
-            shared: Arc::clone(&self.shared),
-        })
-    }
-}
-
-#[derive(Debug)]
-struct FakeProbe(Result<(), String>);
-
-impl ClusterProbe for FakeProbe {
-    async fn reachable(&self) -> Result<(), String> {
-        self.0.clone()
-    }
-}
-
-type TestBackend = PoolBackend<FakeFactory, FakeProbe>;
-
-async fn backend_with(config: PoolConfig, probe: Result<(), String>) -> (TestBackend, Arc<Shared>) {
-    backend_on(Arc::new(Shared::default()), config, probe).await
-}
-
-async fn backend_on(
-    shared: Arc<Shared>,
-    config: PoolConfig,
-    probe: Result<(), String>,
-) -> (TestBackend, Arc<Shared>) {
-    let factory = FakeFactory {
-        shared: Arc::clone(&shared),
-    };
-    let pool = Pool::new(config, factory).await.unwrap();
-    (PoolBackend::new(pool, FakeProbe(probe)), shared)
-}
-
-fn small_pool() -> PoolConfig {
-    PoolConfig {
-        size: 1,
-        instance_id: "test".to_owned(),
-        lease_timeout: Duration::from_millis(100),
-        ..PoolConfig::default()
-    }
-}
-
-fn two_records() -> impl FnOnce(&kafkatx_server::ProducerInfo) -> Vec<OutRecord> + Send + 'static {
-    |producer| {
-        ["a", "b"]
-            .into_iter()
-            .map(|v| OutRecord {
-                topic: "t".to_owned(),
-                partition: None,
-                key: None,
-                value: Some(Bytes::from(format!("{v} by {}", producer.transactional_id))),
-                headers: Vec::new(),
-            })
-            .collect()
-    }
-}
 
 #[tokio::test]
 async fn a_committed_transaction_reports_its_producer_and_offsets() {

@@ -86,6 +86,12 @@ pub struct ServeArgs {
     #[arg(long, env = "KAFKATX_MAX_PENDING_TRANSACTIONS", default_value_t = 256,
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_pending_transactions: u32,
+    /// Most requests that may share one Kafka transaction (group commit). 1, the default, gives
+    /// every request a transaction of its own; more lets requests that wait for a producer at
+    /// the same time commit together, each still all-or-nothing (see the README).
+    #[arg(long, env = "KAFKATX_MAX_REQUESTS_PER_TRANSACTION", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub max_requests_per_transaction: u32,
     /// Largest request body in bytes.
     #[arg(long, env = "KAFKATX_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: u32,
@@ -143,6 +149,7 @@ impl ServeArgs {
             delivery_timeout: Duration::from_millis(self.delivery_timeout_ms),
             producer_properties: self.producer_properties.clone(),
             max_pending_transactions: to_usize(self.max_pending_transactions),
+            max_requests_per_transaction: to_usize(self.max_requests_per_transaction),
         }
     }
 }

@@ -53,7 +53,7 @@ async fn commit<B: Backend>(
     state: &Arc<AppState<B>>,
     records: Vec<OutRecord>,
 ) -> Result<Response<Body>, ApiError> {
-    let committed = transaction::run(state, move |_| records).await?;
+    let committed = transaction::run(state, move |_| records.clone()).await?;
     Ok(response::json(
         StatusCode::OK,
         &CommittedJson::from(committed),

@@ -34,7 +34,7 @@ impl Drop for InFlight {
 pub async fn run<B, F>(state: &Arc<AppState<B>>, build: F) -> Result<Committed, ApiError>
 where
     B: Backend,
-    F: FnOnce(&ProducerInfo) -> Vec<OutRecord> + Send + 'static,
+    F: Fn(&ProducerInfo) -> Vec<OutRecord> + Send + Sync + 'static,
 {
     if state.is_draining() {
         return Err(ApiError::ShuttingDown);

@@ -10,6 +10,8 @@
     clippy::indexing_slicing
 )]
 
+pub mod fake_pool;
+
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
@@ -81,7 +83,7 @@ impl FakeBackend {
 impl Backend for FakeBackend {
     async fn transact<F>(&self, build: F) -> Result<Committed, TxnFailure>
     where
-        F: FnOnce(&ProducerInfo) -> Vec<OutRecord> + Send + 'static,
+        F: Fn(&ProducerInfo) -> Vec<OutRecord> + Send + Sync + 'static,
     {
         let behaviour = self
             .script
