@@ -14,9 +14,8 @@ use bytes::Bytes;
 use kafkatx_pool::PoolConfig;
 use kafkatx_server::pool_backend::FailureKind;
 use kafkatx_server::{Backend, Committed, TxnFailure};
-use prometheus_client::registry::Registry;
 use support::fake_pool::{
-    Shared, TestBackend, grouped_backend, records_of, records_to, small_pool,
+    Shared, TestBackend, grouped_backend, records_of, records_to, scrape, small_pool,
 };
 use tokio::task::JoinHandle;
 
@@ -62,6 +61,24 @@ async fn warm_backend(config: PoolConfig) -> (Arc<TestBackend>, Arc<Shared>) {
     (backend, shared)
 }
 
+/// Holds the producer, queues one request per value behind it, and releases the producer once
+/// all of them wait; returns the holder and the queued requests.
+async fn queue_behind_holder(
+    backend: &Arc<TestBackend>,
+    shared: &Arc<Shared>,
+    values: &[String],
+) -> (JoinHandle<Outcome>, Vec<JoinHandle<Outcome>>) {
+    let holder = hold_the_producer(backend, shared).await;
+    let waiting: Vec<_> = values.iter().map(|v| spawn(backend, v)).collect();
+    until(|| backend.queued_requests() == values.len()).await;
+    release(shared);
+    (holder, waiting)
+}
+
+fn named(prefix: &str, count: usize) -> Vec<String> {
+    (0..count).map(|n| format!("{prefix}{n}")).collect()
+}
+
 fn values(shared: &Shared) -> Vec<usize> {
     shared.sends.lock().unwrap().clone()
 }
@@ -69,10 +86,7 @@ fn values(shared: &Shared) -> Vec<usize> {
 #[tokio::test]
 async fn waiting_requests_share_one_transaction_and_each_gets_its_own_records() {
     let (backend, shared) = warm_backend(small_pool()).await;
-    let holder = hold_the_producer(&backend, &shared).await;
-    let waiting: Vec<_> = (0..4).map(|n| spawn(&backend, &format!("r{n}"))).collect();
-    until(|| backend.queued_requests() == 4).await;
-    release(&shared);
+    let (holder, waiting) = queue_behind_holder(&backend, &shared, &named("r", 4)).await;
 
     assert!(holder.await.unwrap().is_ok());
     let mut offsets = Vec::new();
@@ -113,10 +127,7 @@ async fn a_failed_group_is_retried_alone_so_only_the_bad_request_fails() {
 async fn an_aborted_shared_commit_is_retried_alone_but_an_unknown_one_is_not() {
     let (backend, shared) = warm_backend(small_pool()).await;
     shared.script.lock().unwrap().shared_commit_failure = Some(FailureKind::Aborted);
-    let holder = hold_the_producer(&backend, &shared).await;
-    let waiting: Vec<_> = (0..2).map(|n| spawn(&backend, &format!("a{n}"))).collect();
-    until(|| backend.queued_requests() == 2).await;
-    release(&shared);
+    let (holder, waiting) = queue_behind_holder(&backend, &shared, &named("a", 2)).await;
     assert!(holder.await.unwrap().is_ok());
     for request in waiting {
         assert!(
@@ -237,25 +248,12 @@ async fn closing_answers_requests_that_never_started() {
 #[tokio::test]
 async fn group_commit_is_visible_in_the_metrics() {
     let (backend, shared) = warm_backend(small_pool()).await;
-    let holder = hold_the_producer(&backend, &shared).await;
-    let waiting: Vec<_> = (0..3).map(|n| spawn(&backend, &format!("m{n}"))).collect();
-    until(|| backend.queued_requests() == 3).await;
-    release(&shared);
+    let (holder, waiting) = queue_behind_holder(&backend, &shared, &named("m", 3)).await;
     holder.await.unwrap().unwrap();
     for request in waiting {
         request.await.unwrap().unwrap();
     }
-    let mut registry = Registry::with_prefix("kafkatx");
-    backend.register_metrics(&mut registry);
-    let mut text = String::new();
-    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
-    let samples = support::parse_exposition(&text);
-    let value = |name: &str| {
-        samples
-            .iter()
-            .find(|(n, _, _)| n == name)
-            .map(|(_, _, v)| *v)
-    };
+    let value = scrape(backend.as_ref());
     assert_eq!(
         value("kafkatx_group_commit_shared_transactions_total"),
         Some(1.0)

@@ -255,3 +255,18 @@ pub fn two_records()
             .collect()
     }
 }
+
+/// The backend's metrics as Prometheus text, parsed: a lookup of a sample's value by name.
+pub fn scrape(backend: &TestBackend) -> impl Fn(&str) -> Option<f64> {
+    let mut registry = prometheus_client::registry::Registry::with_prefix("kafkatx");
+    kafkatx_server::Backend::register_metrics(backend, &mut registry);
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    let samples = super::parse_exposition(&text);
+    move |name: &str| {
+        samples
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .map(|(_, _, v)| *v)
+    }
+}
