@@ -63,12 +63,22 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn start_gateway(bootstrap: &str, listen: &str, errors: &str, warnings: &str) -> Child {
+fn start_gateway(
+    bootstrap: &str,
+    listen: &str,
+    errors: &str,
+    warnings: &str,
+    max_requests_per_transaction: &str,
+) -> Child {
     Command::new(env!("CARGO_BIN_EXE_kafkatx"))
         .args(["serve", "--bootstrap-server", bootstrap, "--listen", listen])
         .args(["--errors-topic", errors, "--warnings-topic", warnings])
         .args(["--pool-size", "3", "--instance-id", &unique("sigterm")])
         .args(["--shutdown-timeout-ms", "20000"])
+        .args([
+            "--max-requests-per-transaction",
+            max_requests_per_transaction,
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -129,6 +139,17 @@ async fn committed_messages(addr: &str, topic: &str) -> HashMap<String, [u32; 2]
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_during_load_loses_no_acknowledged_transaction_and_leaves_none_half_visible() {
+    sigterm_during_load("1").await;
+}
+
+/// The same with group commit: requests queued for a shared transaction when the signal comes
+/// are either committed and acknowledged or refused with nothing visible.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_group_commit_sigterm_loses_nothing_acknowledged_either() {
+    sigterm_during_load("16").await;
+}
+
+async fn sigterm_during_load(max_requests_per_transaction: &str) {
     let addr = bootstrap();
     if !broker_available(&addr).await {
         return;
@@ -136,7 +157,13 @@ async fn sigterm_during_load_loses_no_acknowledged_transaction_and_leaves_none_h
     let errors = unique("sigterm-errors");
     let warnings = unique("sigterm-warnings");
     let listen = format!("127.0.0.1:{}", free_port());
-    let mut gateway = start_gateway(&addr, &listen, &errors, &warnings);
+    let mut gateway = start_gateway(
+        &addr,
+        &listen,
+        &errors,
+        &warnings,
+        max_requests_per_transaction,
+    );
     wait_ready(&listen);
 
     let run = unique("run");
