@@ -21,6 +21,28 @@ use crate::pool_backend::{RecordSink, run_transaction};
 /// producer cannot turn the loop into a busy one; requests wait with their own deadlines.
 const LEASE_RETRY_PAUSE: Duration = Duration::from_millis(50);
 
+/// How long a runner keeps a leased producer while no request waits, so that a busy gateway does
+/// not return and re-lease producers between groups, and an idle one shows them idle.
+const IDLE_HOLD: Duration = Duration::from_millis(50);
+
+/// Takes the next group for a producer just leased. Under load another runner often took the
+/// work that woke this one while it was leasing; rather than return the producer (an empty
+/// abort) and lease it again a moment later, keep it for up to [`IDLE_HOLD`] for the next request.
+async fn take_work_holding(queue: &JobQueue) -> Vec<Job> {
+    let deadline = tokio::time::Instant::now() + IDLE_HOLD;
+    loop {
+        let jobs = queue.take_group();
+        if !jobs.is_empty() {
+            return jobs;
+        }
+        match tokio::time::timeout_at(deadline, queue.wait_for_work()).await {
+            Ok(true) => {}
+            // Closed, or idle long enough: the producer goes back to the pool.
+            Ok(false) | Err(_) => return jobs,
+        }
+    }
+}
+
 /// One runner: takes groups until the queue is closed or the pool is.
 pub async fn run<F>(pool: Pool<F>, queue: Arc<JobQueue>)
 where
@@ -37,9 +59,9 @@ where
                 continue;
             }
         };
-        let jobs = queue.take_group();
+        let jobs = take_work_holding(&queue).await;
         if jobs.is_empty() {
-            // Every waiter gave up meanwhile; the empty transaction ends locally.
+            // Nothing came while we held the producer; the empty transaction ends locally.
             let _ = lease.abort().await;
             continue;
         }
