@@ -12,12 +12,18 @@ use kafkatx_wire::protocol::error::ResponseError;
 pub enum RequestKind {
     /// Cluster metadata.
     Metadata,
-    /// FindCoordinator (key type transaction).
+    /// FindCoordinator, for the transaction coordinator or a consumer group's coordinator
+    /// (Java handles both alike).
     FindCoordinator,
     /// InitProducerId (first one or epoch bump).
     InitProducerId,
     /// AddPartitionsToTxn v<=3 (TV1 only).
     AddPartitionsToTxn,
+    /// AddOffsetsToTxn, to the transaction coordinator (TV1 only).
+    AddOffsetsToTxn,
+    /// TxnOffsetCommit, to the consumer group's coordinator; `RefindCoordinator` means that
+    /// coordinator.
+    TxnOffsetCommit,
     /// EndTxn; `commit` tells commit from abort.
     EndTxn {
         /// true for commit.
@@ -128,6 +134,8 @@ pub fn classify(kind: RequestKind, failure: Failure, ctx: Context) -> Dispositio
                 RequestKind::FindCoordinator => find_coordinator(error),
                 RequestKind::InitProducerId => init_producer_id(error),
                 RequestKind::AddPartitionsToTxn => add_partitions(error, ctx),
+                RequestKind::AddOffsetsToTxn => add_offsets(error, ctx),
+                RequestKind::TxnOffsetCommit => txn_offset_commit(error),
                 RequestKind::EndTxn { commit } => end_txn(error, commit, ctx),
                 RequestKind::Produce => produce(error, ctx),
             }
@@ -146,6 +154,9 @@ fn classify_transport(kind: RequestKind, failure: TransportFailure, ctx: Context
             RefindCoordinator
         }
         RequestKind::InitProducerId | RequestKind::AddPartitionsToTxn => Retry { short: false },
+        // A disconnect makes Java look the coordinator up again; both requests are safe to
+        // repeat (the partition is added once, the same offsets are written again).
+        RequestKind::AddOffsetsToTxn | RequestKind::TxnOffsetCommit => RefindCoordinator,
         RequestKind::EndTxn { .. } => match failure {
             TransportFailure::NotSent => RefindCoordinator,
             _ => Unconfirmed,
@@ -242,6 +253,49 @@ fn add_partitions(error: E, ctx: Context) -> Disposition {
         }
         other if other.is_retriable() => Retry { short: false },
         _ => Abortable(Recovery::EndTxn),
+    }
+}
+
+/// Java `AddOffsetsToTxnHandler`. A TV2 producer never sends it (TxnOffsetCommit v5 adds the
+/// offsets partition itself).
+fn add_offsets(error: E, ctx: Context) -> Disposition {
+    match error {
+        e if is_coordinator_moved(e) => RefindCoordinator,
+        E::ConcurrentTransactions => Retry { short: true },
+        E::UnknownProducerId => abortable_if_bump_possible(ctx),
+        // Java skips EndTxn for this one: the coordinator no longer maps our id, so only a new
+        // InitProducerId can recover (`beginCompletingTransaction`).
+        E::InvalidProducerIdMapping => match abortable_if_bump_possible(ctx) {
+            Abortable(_) => Abortable(Recovery::Reinit),
+            other => other,
+        },
+        E::InvalidProducerEpoch | E::ProducerFenced => Fenced,
+        E::TransactionalIdAuthorizationFailed | E::InvalidTxnState => Fatal,
+        E::GroupAuthorizationFailed | E::TransactionAbortable => Abortable(Recovery::EndTxn),
+        other if other.is_retriable() => Retry { short: false },
+        _ => Fatal,
+    }
+}
+
+/// Java `TxnOffsetCommitHandler`, per partition. The group coordinator fences zombie group
+/// members (KIP-447): those errors fail the transaction, not the producer.
+fn txn_offset_commit(error: E) -> Disposition {
+    match error {
+        E::CoordinatorNotAvailable | E::NotCoordinator | E::RequestTimedOut => RefindCoordinator,
+        // Under TV2 the group coordinator adds the offsets partition through the transaction
+        // coordinator, which answers this while the previous transaction's markers are written.
+        E::ConcurrentTransactions => Retry { short: true },
+        E::GroupAuthorizationFailed
+        | E::FencedInstanceId
+        | E::TransactionAbortable
+        | E::UnknownMemberId
+        | E::IllegalGeneration
+        | E::GroupIdNotFound
+        | E::StaleMemberEpoch => Abortable(Recovery::EndTxn),
+        E::InvalidProducerEpoch | E::ProducerFenced => Fenced,
+        E::TransactionalIdAuthorizationFailed | E::UnsupportedForMessageFormat => Fatal,
+        other if other.is_retriable() => Retry { short: false },
+        _ => Fatal,
     }
 }
 

@@ -10,12 +10,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use crate::error::{Operation, TxnError};
+use crate::consumer_group::{ConsumerGroupMetadata, OffsetAndMetadata};
+use crate::error::{Operation, TxnError, UsageError};
 use crate::machine::TxnMachine;
 use crate::transport::{BrokerLink, LinkError, Transport};
 use crate::types::{
-    Destination, ProducerRecord, RecordMetadata, RecordToken, RequestId, Response, Transmit,
-    TxnEvent,
+    Destination, ProducerRecord, RecordMetadata, RecordToken, RequestId, Response, TopicPartition,
+    Transmit, TxnEvent,
 };
 
 /// Reply channel of a blocking operation.
@@ -31,6 +32,11 @@ pub(crate) enum Command {
         record: ProducerRecord,
         queued: OpReply,
         delivered: DeliveryReply,
+    },
+    SendOffsets {
+        offsets: Vec<(TopicPartition, OffsetAndMetadata)>,
+        group: ConsumerGroupMetadata,
+        reply: OpReply,
     },
 }
 
@@ -170,6 +176,14 @@ impl Driver {
                     }
                 }
             }
+            Command::SendOffsets {
+                offsets,
+                group,
+                reply,
+            } => {
+                let started = self.machine.send_offsets(now, offsets, group);
+                self.wait_for(Operation::SendOffsets, started, reply);
+            }
             Command::Op(Operation::Begin, reply) => {
                 let _ = reply.send(self.machine.begin(now));
             }
@@ -184,14 +198,28 @@ impl Driver {
                     Operation::Init => self.machine.init(now),
                     Operation::Commit => self.machine.commit(now),
                     Operation::Abort => self.machine.abort(now),
-                    _ => self.machine.flush(now),
+                    Operation::Flush => self.machine.flush(now),
+                    // Not blocking operations of their own: they have their own commands.
+                    Operation::Begin
+                    | Operation::Close
+                    | Operation::Send
+                    | Operation::SendOffsets => Err(TxnError::Usage(UsageError {
+                        op,
+                        state: self.machine.state(),
+                        detail: Some("not a blocking operation"),
+                    })),
                 };
-                match started {
-                    Ok(()) => self.op_waiters.entry(op).or_default().push(reply),
-                    Err(error) => {
-                        let _ = reply.send(Err(error));
-                    }
-                }
+                self.wait_for(op, started, reply);
+            }
+        }
+    }
+
+    /// Answer at once if `op` did not start, else when the machine reports it done.
+    fn wait_for(&mut self, op: Operation, started: Result<(), TxnError>, reply: OpReply) {
+        match started {
+            Ok(()) => self.op_waiters.entry(op).or_default().push(reply),
+            Err(error) => {
+                let _ = reply.send(Err(error));
             }
         }
     }

@@ -25,6 +25,8 @@ pub enum Operation {
     Abort,
     /// `flush`.
     Flush,
+    /// `send_offsets_to_transaction`.
+    SendOffsets,
     /// `close`.
     Close,
 }
@@ -38,13 +40,15 @@ impl fmt::Display for Operation {
             Self::Commit => "commit",
             Self::Abort => "abort",
             Self::Flush => "flush",
+            Self::SendOffsets => "send_offsets",
             Self::Close => "close",
         };
         f.write_str(name)
     }
 }
 
-/// An operation was called in a state that does not allow it.
+/// An operation was called in a state that does not allow it, or with arguments it can never
+/// accept (`detail` says which); nothing changed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{op}` is not allowed in state {state:?}{}", detail.map(|d| format!(": {d}")).unwrap_or_default())]
 pub struct UsageError {

@@ -11,12 +11,13 @@ use std::task::{Context, Poll};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::{ConfigError, ProducerConfig};
+use crate::consumer_group::{ConsumerGroupMetadata, OffsetAndMetadata};
 use crate::driver::{Command, Driver};
 use crate::error::{Operation, TxnError};
 use crate::machine::TxnMachine;
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::transport::{Transport, WireTransport};
-use crate::types::{ProducerRecord, RecordMetadata};
+use crate::types::{ProducerRecord, RecordMetadata, TopicPartition};
 
 /// Resolves when a sent record is acknowledged (or fails).
 #[derive(Debug)]
@@ -73,6 +74,23 @@ impl Shared {
         let (reply, answer) = oneshot::channel();
         self.commands
             .send(Command::Op(op, reply))
+            .await
+            .map_err(|_| TxnError::Closed)?;
+        answer.await.unwrap_or(Err(TxnError::Closed))
+    }
+
+    async fn send_offsets(
+        &self,
+        offsets: Vec<(TopicPartition, OffsetAndMetadata)>,
+        group: ConsumerGroupMetadata,
+    ) -> Result<(), TxnError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::SendOffsets {
+                offsets,
+                group,
+                reply,
+            })
             .await
             .map_err(|_| TxnError::Closed)?;
         answer.await.unwrap_or(Err(TxnError::Closed))
@@ -137,6 +155,25 @@ impl TransactionalProducer {
     /// Queue a record in the open transaction; the returned future resolves on acknowledgement.
     pub async fn send(&self, record: ProducerRecord) -> Result<DeliveryFuture, TxnError> {
         self.shared.send(record).await
+    }
+
+    /// Commit a consumer group's positions as part of the open transaction (Java
+    /// `sendOffsetsToTransaction`): the consume-transform-produce step. Each offset is the
+    /// *next* one to consume. They become the group's committed offsets only if the
+    /// transaction commits; an abort discards them.
+    ///
+    /// Resolves once the group coordinator holds the offsets. Errors: a usage error outside a
+    /// transaction or for arguments that can never be sent (empty group id, negative offset);
+    /// [`TxnError::requires_abort`] when the transaction failed, e.g. the group coordinator
+    /// fenced a member of an older generation (KIP-447); `Timeout` after `max.block.ms`, when
+    /// the same call resumes it and `commit_transaction` / `abort_transaction` take it over.
+    /// An empty `offsets` does nothing.
+    pub async fn send_offsets_to_transaction(
+        &self,
+        offsets: Vec<(TopicPartition, OffsetAndMetadata)>,
+        group: ConsumerGroupMetadata,
+    ) -> Result<(), TxnError> {
+        self.shared.send_offsets(offsets, group).await
     }
 
     /// Flush and commit. On [`TxnError::requires_abort`] errors call `abort_transaction`.

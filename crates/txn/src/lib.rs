@@ -7,6 +7,7 @@
 //! - [`classify`]: the one table deciding how every failure is handled.
 //! - [`state`]: transaction states and the allowed transitions.
 //! - [`config`]: Java/librdkafka-named settings with validation.
+//! - [`consumer_group`]: what `send_offsets_to_transaction` commits (offsets, group member).
 //! - [`metadata`], [`partitioner`], [`backoff`], [`batch`]: cluster view, Java's partitioning
 //!   (murmur2 for keys, sticky for keyless records; round robin opt-in), seeded jitter, record
 //!   batches via `kafkatx-wire`.
@@ -19,6 +20,7 @@ pub mod backoff;
 pub mod batch;
 pub mod classify;
 pub mod config;
+pub mod consumer_group;
 mod driver;
 pub mod error;
 pub mod handle;
@@ -34,6 +36,7 @@ pub mod types;
 pub use config::{
     Compression, ConfigError, PartitionerClass, ProducerConfig, ProducerConfigBuilder,
 };
+pub use consumer_group::{ConsumerGroupMetadata, OffsetAndMetadata};
 pub use error::{Operation, TxnError, UsageError};
 pub use handle::{DeliveryFuture, Producer, TransactionalProducer};
 pub use machine::TxnMachine;

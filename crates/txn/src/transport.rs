@@ -132,6 +132,12 @@ impl BrokerLink for WireLink {
             Request::AddPartitionsToTxn(r) => {
                 answer(connection.start(&r, version), Response::AddPartitionsToTxn)
             }
+            Request::AddOffsetsToTxn(r) => {
+                answer(connection.start(&r, version), Response::AddOffsetsToTxn)
+            }
+            Request::TxnOffsetCommit(r) => {
+                answer(connection.start(&r, version), Response::TxnOffsetCommit)
+            }
             Request::EndTxn(r) => answer(connection.start(&r, version), Response::EndTxn),
             Request::Produce(r) => answer(connection.start(&r, version), Response::Produce),
         }

@@ -5,9 +5,11 @@ use std::fmt;
 
 use bytes::Bytes;
 use kafkatx_wire::protocol::messages::{
-    AddPartitionsToTxnRequest, AddPartitionsToTxnResponse, EndTxnRequest, EndTxnResponse,
-    FindCoordinatorRequest, FindCoordinatorResponse, InitProducerIdRequest, InitProducerIdResponse,
-    MetadataRequest, MetadataResponse, ProduceRequest, ProduceResponse,
+    AddOffsetsToTxnRequest, AddOffsetsToTxnResponse, AddPartitionsToTxnRequest,
+    AddPartitionsToTxnResponse, EndTxnRequest, EndTxnResponse, FindCoordinatorRequest,
+    FindCoordinatorResponse, InitProducerIdRequest, InitProducerIdResponse, MetadataRequest,
+    MetadataResponse, ProduceRequest, ProduceResponse, TxnOffsetCommitRequest,
+    TxnOffsetCommitResponse,
 };
 
 use crate::error::{Operation, TxnError};
@@ -148,6 +150,10 @@ pub enum Request {
     InitProducerId(InitProducerIdRequest),
     /// AddPartitionsToTxn (v<=3 fields).
     AddPartitionsToTxn(AddPartitionsToTxnRequest),
+    /// AddOffsetsToTxn (classic protocol: the group's offsets partition joins the transaction).
+    AddOffsetsToTxn(AddOffsetsToTxnRequest),
+    /// TxnOffsetCommit, to the group coordinator.
+    TxnOffsetCommit(TxnOffsetCommitRequest),
     /// EndTxn.
     EndTxn(EndTxnRequest),
     /// Produce.
@@ -165,6 +171,10 @@ pub enum Response {
     InitProducerId(InitProducerIdResponse),
     /// AddPartitionsToTxn.
     AddPartitionsToTxn(AddPartitionsToTxnResponse),
+    /// AddOffsetsToTxn.
+    AddOffsetsToTxn(AddOffsetsToTxnResponse),
+    /// TxnOffsetCommit.
+    TxnOffsetCommit(TxnOffsetCommitResponse),
     /// EndTxn.
     EndTxn(EndTxnResponse),
     /// Produce.
@@ -187,7 +197,7 @@ pub struct Transmit {
 /// Something the application is waiting for has happened.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TxnEvent {
-    /// A blocking operation (init, commit, abort, flush) finished.
+    /// A blocking operation (init, commit, abort, flush, send_offsets) finished.
     OperationDone {
         /// The operation.
         op: Operation,

@@ -1,7 +1,9 @@
-//! Coordinator-bound requests: FindCoordinator, InitProducerId, AddPartitionsToTxn, EndTxn.
+//! Coordinator-bound requests: FindCoordinator, InitProducerId, AddPartitionsToTxn, EndTxn,
+//! and the slot they share with the offsets of `send_offsets` (built in `offsets.rs`).
 //!
 //! At most one is in flight, chosen by priority FindCoordinator > InitProducerId >
-//! AddPartitions > EndTxn (txn-reference §1.2). EndTxn waits until every batch finished.
+//! AddPartitions > offsets > EndTxn (txn-reference §1.2). EndTxn waits until every batch
+//! finished and the offsets are committed.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -21,30 +23,25 @@ use crate::metrics::Counter;
 use crate::state::TxnState;
 use crate::types::{Destination, Request, TopicPartition};
 
-fn str_bytes(value: &str) -> StrBytes {
+pub(super) fn str_bytes(value: &str) -> StrBytes {
     StrBytes::from_string(value.to_owned())
 }
 
 impl TxnMachine {
-    fn coordinator_destination(&self) -> Option<Destination> {
-        self.coordinator.as_ref().map(|c| Destination::Broker {
-            node_id: c.node_id,
-            address: c.address.clone(),
-        })
-    }
-
     /// What the coordinator must be asked next, if anything.
     fn next_coordinator_work(&mut self) -> Option<CoordKind> {
         match self.state {
             TxnState::Initializing => Some(CoordKind::InitProducerId),
-            TxnState::InTransaction if !self.txn.tv2 && !self.txn.to_add.is_empty() => Some(
-                CoordKind::AddPartitions(self.txn.to_add.iter().cloned().collect()),
-            ),
+            TxnState::InTransaction => self
+                .partitions_to_add()
+                .or_else(|| self.next_offsets_work()),
             TxnState::Committing => {
-                if !self.txn.tv2 && !self.txn.to_add.is_empty() {
-                    return Some(CoordKind::AddPartitions(
-                        self.txn.to_add.iter().cloned().collect(),
-                    ));
+                // Offsets go before EndTxn: the commit must include them (Java's priorities).
+                if let Some(work) = self
+                    .partitions_to_add()
+                    .or_else(|| self.next_offsets_work())
+                {
+                    return Some(work);
                 }
                 if !self.accumulator.is_empty() {
                     return None;
@@ -61,10 +58,11 @@ impl TxnMachine {
                 if self.accumulator.has_sent() {
                     return None;
                 }
-                if !self.txn.tv2 && !self.txn.to_add.is_empty() {
-                    return Some(CoordKind::AddPartitions(
-                        self.txn.to_add.iter().cloned().collect(),
-                    ));
+                if let Some(work) = self
+                    .partitions_to_add()
+                    .or_else(|| self.group_to_add_again())
+                {
+                    return Some(work);
                 }
                 if self.txn.recovery == Recovery::Reinit {
                     self.init_bump = true;
@@ -82,6 +80,34 @@ impl TxnMachine {
         }
     }
 
+    /// TV1: partitions waiting for AddPartitionsToTxn.
+    fn partitions_to_add(&self) -> Option<CoordKind> {
+        (!self.txn.tv2 && !self.txn.to_add.is_empty())
+            .then(|| CoordKind::AddPartitions(self.txn.to_add.iter().cloned().collect()))
+    }
+
+    /// Where a coordinator request goes; `None` while that coordinator is unknown.
+    fn destination_of(&self, kind: &CoordKind) -> Option<Destination> {
+        let broker = match kind {
+            CoordKind::FindCoordinator | CoordKind::FindGroupCoordinator { .. } => {
+                return Some(Destination::AnyBroker);
+            }
+            // An idempotent producer gets its id from any broker.
+            CoordKind::InitProducerId if !self.is_transactional() => {
+                return Some(Destination::AnyBroker);
+            }
+            CoordKind::TxnOffsetCommit { group } => self.group_coordinators.get(group)?,
+            CoordKind::InitProducerId
+            | CoordKind::AddPartitions(_)
+            | CoordKind::AddOffsets { .. }
+            | CoordKind::EndTxn { .. } => self.coordinator.as_ref()?,
+        };
+        Some(Destination::Broker {
+            node_id: broker.node_id,
+            address: broker.address.clone(),
+        })
+    }
+
     pub(super) fn maybe_send_coordinator_request(&mut self, now: Instant) {
         if self.coord_request.is_some() || self.coord_retry_at.is_some_and(|at| now < at) {
             return;
@@ -90,19 +116,14 @@ impl TxnMachine {
         let Some(kind) = self.next_coordinator_work() else {
             return;
         };
-        let transactional = self.is_transactional();
-        let kind = if transactional && self.coordinator.is_none() {
+        // The transaction coordinator comes first whatever the work (Java's priorities).
+        let kind = if self.is_transactional() && self.coordinator.is_none() {
             CoordKind::FindCoordinator
         } else {
             kind
         };
-        let destination = if transactional && kind != CoordKind::FindCoordinator {
-            match self.coordinator_destination() {
-                Some(destination) => destination,
-                None => return,
-            }
-        } else {
-            Destination::AnyBroker
+        let Some(destination) = self.destination_of(&kind) else {
+            return;
         };
         let built = match &kind {
             CoordKind::FindCoordinator => self.find_coordinator_request(),
@@ -110,6 +131,9 @@ impl TxnMachine {
             CoordKind::AddPartitions(partitions) => {
                 self.add_partitions_request(&destination, partitions)
             }
+            CoordKind::FindGroupCoordinator { group } => self.find_group_coordinator_request(group),
+            CoordKind::AddOffsets { group } => self.add_offsets_request(&destination, group),
+            CoordKind::TxnOffsetCommit { .. } => self.txn_offset_commit_request(&destination),
             CoordKind::EndTxn { commit } => self.end_txn_request(&destination, *commit),
         };
         let Some((request, version)) = built else {
@@ -119,7 +143,10 @@ impl TxnMachine {
             });
             return;
         };
-        if kind == CoordKind::FindCoordinator {
+        if matches!(
+            kind,
+            CoordKind::FindCoordinator | CoordKind::FindGroupCoordinator { .. }
+        ) {
             self.metrics.incr(Counter::CoordinatorLookups);
         }
         let id = self.next_id();
@@ -128,7 +155,7 @@ impl TxnMachine {
         self.emit_transmit(id, destination, request, version);
     }
 
-    fn transactional_id(&self) -> TransactionalId {
+    pub(super) fn transactional_id(&self) -> TransactionalId {
         TransactionalId(str_bytes(
             self.config.transactional_id.as_deref().unwrap_or_default(),
         ))

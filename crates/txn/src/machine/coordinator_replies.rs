@@ -31,6 +31,15 @@ impl TxnMachine {
             (CoordKind::AddPartitions(partitions), Response::AddPartitionsToTxn(resp)) => {
                 self.on_add_partitions(now, &partitions, &resp);
             }
+            (CoordKind::FindGroupCoordinator { group }, Response::FindCoordinator(resp)) => {
+                self.on_group_coordinator(now, &group, &resp)
+            }
+            (CoordKind::AddOffsets { group }, Response::AddOffsetsToTxn(resp)) => {
+                self.on_add_offsets(now, &group, &resp)
+            }
+            (CoordKind::TxnOffsetCommit { group }, Response::TxnOffsetCommit(resp)) => {
+                self.on_txn_offset_commit(now, &group, &resp)
+            }
             (CoordKind::EndTxn { commit }, Response::EndTxn(resp)) => {
                 self.on_end_txn(now, commit, &resp)
             }
@@ -219,24 +228,39 @@ impl TxnMachine {
         let Some(request) = self.coord_request.take() else {
             return;
         };
-        if matches!(request.kind, CoordKind::AddPartitions(_))
-            && failure == Failure::Transport(TransportFailure::Lost)
-        {
-            // The coordinator may hold these partitions now: an abort must add them again
-            // first, or its EndTxn could hit an empty (TV1: invalid) transaction.
-            self.txn.add_unconfirmed = true;
+        let lost = failure == Failure::Transport(TransportFailure::Lost);
+        // The coordinator may hold these partitions now: an abort must add them again first,
+        // or its EndTxn could hit an empty (TV1: invalid) transaction.
+        match &request.kind {
+            CoordKind::AddPartitions(_) if lost => self.txn.add_unconfirmed = true,
+            CoordKind::AddOffsets { group } if lost => {
+                self.txn.groups_unconfirmed.insert(group.clone());
+            }
+            _ => {}
         }
         let kind = match request.kind {
-            CoordKind::FindCoordinator => RequestKind::FindCoordinator,
+            CoordKind::FindCoordinator | CoordKind::FindGroupCoordinator { .. } => {
+                RequestKind::FindCoordinator
+            }
             CoordKind::InitProducerId => RequestKind::InitProducerId,
             CoordKind::AddPartitions(_) => RequestKind::AddPartitionsToTxn,
+            CoordKind::AddOffsets { .. } => RequestKind::AddOffsetsToTxn,
+            CoordKind::TxnOffsetCommit { group } => {
+                let kind = RequestKind::TxnOffsetCommit;
+                return self.apply_group_disposition(now, kind, failure, &group);
+            }
             CoordKind::EndTxn { commit } => RequestKind::EndTxn { commit },
         };
         self.apply_coordinator_disposition(now, kind, failure);
     }
 
     /// Act on the table's verdict for a coordinator-bound request.
-    fn apply_coordinator_disposition(&mut self, now: Instant, kind: RequestKind, failure: Failure) {
+    pub(super) fn apply_coordinator_disposition(
+        &mut self,
+        now: Instant,
+        kind: RequestKind,
+        failure: Failure,
+    ) {
         let disposition = classify(kind, failure, self.context());
         let code = match failure {
             Failure::Code(code) => code,
@@ -259,7 +283,9 @@ impl TxnMachine {
                     code,
                     reason: format!("{kind:?} failed"),
                 };
+                // Nothing more joins a failed transaction, not even again after a lost answer.
                 self.txn.to_add.clear();
+                self.txn.groups_unconfirmed.clear();
                 self.enter_abortable(error, recovery);
             }
             Disposition::FailBatch { .. } | Disposition::RetryWithNewProducerId => {
@@ -284,7 +310,7 @@ impl TxnMachine {
         }
     }
 
-    fn schedule_coordinator_retry(&mut self, now: Instant, short: bool) {
+    pub(super) fn schedule_coordinator_retry(&mut self, now: Instant, short: bool) {
         self.coord_attempts = self.coord_attempts.saturating_add(1);
         self.metrics.incr(Counter::Retries);
         let delay = if short {

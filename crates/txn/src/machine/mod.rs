@@ -1,8 +1,8 @@
 //! The sans-IO core: one [`TxnMachine`] per producer (transactional or idempotent-only).
 //!
 //! It performs no I/O and never reads a clock. Methods come in four families:
-//! getters (`state`, `identity`), commands (`init`, `begin`, `send`, `commit`, `abort`,
-//! `flush`, `close`), inputs (`handle_*`) and outputs (`poll_*`). After every command or
+//! getters (`state`, `identity`), commands (`init`, `begin`, `send`, `send_offsets`, `commit`,
+//! `abort`, `flush`, `close`), inputs (`handle_*`) and outputs (`poll_*`). After every command or
 //! input, drain `poll_transmit`, then `poll_event`, then read `poll_timeout`. Every input
 //! carries a monotonically non-decreasing `now`.
 
@@ -10,6 +10,8 @@ mod accumulator;
 mod coordinator;
 mod coordinator_replies;
 mod drain;
+mod offsets;
+mod offsets_replies;
 mod ops;
 mod outcome;
 mod produce;
@@ -47,13 +49,27 @@ use versions::VersionBook;
 /// measured on the classic protocol at 16 connections, 250 -> 510-750 txns/s.
 const SHORT_RETRY: Duration = Duration::from_millis(5);
 
-/// Coordinator-bound request kinds (one in flight at a time, txn-reference §1.2).
+/// Coordinator-bound request kinds (one in flight at a time, txn-reference §1.2). The
+/// offsets of `send_offsets` go through the same slot, as in Java: EndTxn can then never
+/// overtake them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum CoordKind {
     FindCoordinator,
     InitProducerId,
     AddPartitions(Vec<TopicPartition>),
-    EndTxn { commit: bool },
+    /// FindCoordinator(key type group) for a consumer group.
+    FindGroupCoordinator {
+        group: String,
+    },
+    AddOffsets {
+        group: String,
+    },
+    TxnOffsetCommit {
+        group: String,
+    },
+    EndTxn {
+        commit: bool,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -91,6 +107,13 @@ struct TxnProgress {
     recovery: Recovery,
     /// TV1: an AddPartitionsToTxn answer was lost and no later answer settled it.
     add_unconfirmed: bool,
+    /// The latest `send_offsets` call of this transaction, finished or not.
+    offsets: Option<offsets::OffsetsCommit>,
+    /// Groups whose offsets partition the coordinator acknowledged (AddOffsetsToTxn).
+    groups_added: BTreeSet<String>,
+    /// Groups whose AddOffsetsToTxn answer was lost: an abort adds them again before its
+    /// EndTxn, as for partitions.
+    groups_unconfirmed: BTreeSet<String>,
 }
 
 impl TxnProgress {
@@ -102,6 +125,9 @@ impl TxnProgress {
             to_add: BTreeSet::new(),
             recovery: Recovery::EndTxn,
             add_unconfirmed: false,
+            offsets: None,
+            groups_added: BTreeSet::new(),
+            groups_unconfirmed: BTreeSet::new(),
         }
     }
 }
@@ -119,6 +145,8 @@ pub struct TxnMachine {
     /// InitProducerId must carry the current id/epoch (epoch bump, KIP-360).
     init_bump: bool,
     coordinator: Option<Broker>,
+    /// Consumer group coordinators found so far, by group id.
+    group_coordinators: HashMap<String, Broker>,
     coord_request: Option<CoordInFlight>,
     coord_retry_at: Option<Instant>,
     coord_attempts: u32,
@@ -159,6 +187,7 @@ impl TxnMachine {
             txn: TxnProgress::new(false),
             init_bump: false,
             coordinator: None,
+            group_coordinators: HashMap::new(),
             coord_request: None,
             coord_retry_at: None,
             coord_attempts: 0,
@@ -241,11 +270,12 @@ impl TxnMachine {
             })
             .collect();
         format!(
-            "identity {:?} tv2 {} added {:?} to_add {:?} produce {:?} coord {:?} sent {:?}",
+            "identity {:?} tv2 {} added {:?} to_add {:?} offsets {:?} produce {:?} coord {:?} sent {:?}",
             self.identity,
             self.txn.tv2,
             self.txn.added,
             self.txn.to_add,
+            self.txn.offsets,
             self.produce_requests,
             self.coord_request,
             sent

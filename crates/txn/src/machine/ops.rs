@@ -1,6 +1,7 @@
 //! C. commands: validated against the state; a wrong state is a `UsageError`, never a hang.
 //!
-//! Blocking operations (init, commit, abort, flush) finish with a
+//! Blocking operations (init, commit, abort, flush, and `send_offsets` in `offsets.rs`)
+//! finish with a
 //! [`TxnEvent::OperationDone`](crate::types::TxnEvent). If one outlives `max.block.ms` the
 //! caller gets `Timeout`; calling the *same* operation again resumes it (Java's
 //! "timed-out calls are resumable" rule), calling another one is refused.
@@ -14,7 +15,7 @@ use crate::state::TxnState;
 use crate::types::{ProducerRecord, RecordToken, TxnEvent};
 
 impl TxnMachine {
-    fn usage(&self, op: Operation, detail: Option<&'static str>) -> TxnError {
+    pub(super) fn usage(&self, op: Operation, detail: Option<&'static str>) -> TxnError {
         TxnError::Usage(UsageError {
             op,
             state: self.state,
@@ -23,7 +24,7 @@ impl TxnMachine {
     }
 
     /// Common checks for blocking operations. `Ok(true)` means "already running, resumed".
-    fn start_op(&mut self, now: Instant, op: Operation) -> Result<bool, TxnError> {
+    pub(super) fn start_op(&mut self, now: Instant, op: Operation) -> Result<bool, TxnError> {
         if self.closed {
             return Err(TxnError::Closed);
         }
@@ -48,7 +49,7 @@ impl TxnMachine {
         Ok(false)
     }
 
-    fn set_pending(&mut self, now: Instant, op: Operation) {
+    pub(super) fn set_pending(&mut self, now: Instant, op: Operation) {
         self.pending_op = Some(PendingOp {
             op,
             deadline: now + self.config.max_block,
@@ -135,8 +136,10 @@ impl TxnMachine {
         Ok(token)
     }
 
-    /// Flush and commit. Refused (with the cause) after an abortable error.
+    /// Flush, wait for the offsets of `send_offsets`, and commit. Refused (with the cause)
+    /// after an abortable error.
     pub fn commit(&mut self, now: Instant) -> Result<(), TxnError> {
+        self.release_timed_out_send_offsets();
         if self.start_op(now, Operation::Commit)? {
             return Ok(());
         }
@@ -165,6 +168,7 @@ impl TxnMachine {
     /// Abort: unsent records fail, in-flight ones finish, then EndTxn(abort) (or an epoch
     /// bump when the coordinator state is unknown or already fenced us).
     pub fn abort(&mut self, now: Instant) -> Result<(), TxnError> {
+        self.release_timed_out_send_offsets();
         if self.start_op(now, Operation::Abort)? {
             return Ok(());
         }
@@ -180,6 +184,9 @@ impl TxnMachine {
         if !self.txn.add_unconfirmed {
             self.txn.to_add.clear();
         }
+        // Offsets not yet sent are moot; an answer still in flight is ignored, and EndTxn
+        // discards whatever the group coordinator holds.
+        self.txn.offsets = None;
         self.pump(now);
         Ok(())
     }

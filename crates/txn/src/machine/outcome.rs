@@ -76,7 +76,7 @@ impl TxnMachine {
     }
 
     /// The transaction failed: move to AbortableError (unless already aborting), remember how
-    /// to recover, fail records that were not sent and any waiting commit.
+    /// to recover, fail records that were not sent and any waiting commit or send_offsets.
     pub(super) fn enter_abortable(&mut self, error: TxnError, recovery: Recovery) {
         // Without a producer id only a new InitProducerId can bring the producer back.
         let recovery = if self.identity.is_none() {
@@ -96,6 +96,7 @@ impl TxnMachine {
                 self.fail_unsent(&error);
                 self.fail_waiting_retries(&error);
                 self.complete_op(Operation::Commit, Err(error.clone()));
+                self.complete_op(Operation::SendOffsets, Err(error.clone()));
                 self.complete_op(Operation::Init, Err(error));
             }
             _ => {}

@@ -15,6 +15,9 @@ pub const PRODUCE_CAP_TV1: i16 = 11;
 pub const PRODUCE_CAP_TV2: i16 = 12;
 /// EndTxn cap without KIP-890 (v5 bumps the epoch).
 pub const END_TXN_CAP_TV1: i16 = 4;
+/// TxnOffsetCommit cap without KIP-890: v5 makes the group coordinator add the offsets
+/// partition to the transaction itself.
+pub const TXN_OFFSET_COMMIT_CAP_TV1: i16 = 4;
 /// FindCoordinator cap: v4+ replaces the single `key` by a batch.
 pub const FIND_COORDINATOR_CAP: i16 = 3;
 /// AddPartitionsToTxn cap: v4+ is the broker-to-broker form.
@@ -89,6 +92,18 @@ impl TxnMachine {
             && cluster.transaction_version() >= 2
             && max(ApiKey::Produce) >= PRODUCE_CAP_TV2
             && max(ApiKey::EndTxn) >= 5
+    }
+
+    /// Offsets may skip AddOffsetsToTxn: KIP-890 is in effect and the brokers speak
+    /// TxnOffsetCommit v5 (franz-go checks the version too: a TV2 cluster whose brokers lack
+    /// it still needs AddOffsetsToTxn).
+    pub(super) fn offsets_added_by_group_coordinator(&self) -> bool {
+        self.txn.tv2
+            && self
+                .versions
+                .cluster()
+                .and_then(|c| c.range(ApiKey::TxnOffsetCommit))
+                .is_some_and(|(_, max)| max >= 5)
     }
 
     /// KIP-360: InitProducerId v3+ accepts the current id/epoch and bumps the epoch.

@@ -129,6 +129,80 @@ fn add_partitions_to_txn_row() {
 }
 
 #[test]
+fn add_offsets_to_txn_row() {
+    let kind = RequestKind::AddOffsetsToTxn;
+    // Java `AddOffsetsToTxnHandler` (Kafka 4.x).
+    check(
+        kind,
+        TXN_TV1,
+        &[
+            (16, RefindCoordinator),
+            (15, RefindCoordinator),
+            (51, SHORT),
+            (14, RETRY),
+            (59, ABORT_BUMP),
+            (49, Abortable(Recovery::Reinit)),
+            (47, Fenced),
+            (90, Fenced),
+            (53, Fatal),
+            (48, Fatal),
+            (30, ABORT),
+            (120, ABORT),
+            (42, Fatal),
+            (-1, Fatal),
+        ],
+    );
+    // abortable* without KIP-360 support is fatal.
+    assert_eq!(code(kind, 59, TXN_NO_BUMP), Fatal);
+    assert_eq!(code(kind, 49, TXN_NO_BUMP), Fatal);
+    for failure in [TransportFailure::Lost, TransportFailure::NotSent] {
+        assert_eq!(
+            classify(kind, Failure::Transport(failure), TXN_TV1),
+            RefindCoordinator
+        );
+    }
+}
+
+#[test]
+fn txn_offset_commit_row() {
+    let kind = RequestKind::TxnOffsetCommit;
+    // Java `TxnOffsetCommitHandler` (Kafka 4.x), plus the KIP-1319 group errors of v6.
+    for ctx in [TXN_TV1, TXN_TV2] {
+        check(
+            kind,
+            ctx,
+            &[
+                (15, RefindCoordinator),
+                (16, RefindCoordinator),
+                (7, RefindCoordinator),
+                (14, RETRY),
+                (3, RETRY),
+                (51, SHORT),
+                (30, ABORT),
+                (82, ABORT),
+                (120, ABORT),
+                (25, ABORT),
+                (22, ABORT),
+                (69, ABORT),
+                (113, ABORT),
+                (47, Fenced),
+                (90, Fenced),
+                (53, Fatal),
+                (43, Fatal),
+                (24, Fatal),
+                (-1, Fatal),
+            ],
+        );
+    }
+    for failure in [TransportFailure::Lost, TransportFailure::NotSent] {
+        assert_eq!(
+            classify(kind, Failure::Transport(failure), TXN_TV2),
+            RefindCoordinator
+        );
+    }
+}
+
+#[test]
 fn end_txn_row() {
     let commit = RequestKind::EndTxn { commit: true };
     let abort = RequestKind::EndTxn { commit: false };
@@ -294,6 +368,8 @@ fn unsupported_version_is_fatal_everywhere() {
         RequestKind::FindCoordinator,
         RequestKind::InitProducerId,
         RequestKind::AddPartitionsToTxn,
+        RequestKind::AddOffsetsToTxn,
+        RequestKind::TxnOffsetCommit,
         RequestKind::EndTxn { commit: true },
         RequestKind::Produce,
     ] {

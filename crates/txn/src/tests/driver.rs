@@ -8,10 +8,13 @@ use super::fake_cluster::{FakeCluster, Reply};
 use super::harness::txn_config;
 use crate::classify::TransportFailure;
 use crate::config::ProducerConfig;
-use crate::error::TxnError;
+use crate::consumer_group::{ConsumerGroupMetadata, OffsetAndMetadata};
+use crate::error::{Operation, TxnError, UsageError};
 use crate::handle::{Producer, TransactionalProducer};
 use crate::transport::{BoxFuture, BrokerLink, LinkError, Transport};
-use crate::types::{Destination, ProducerRecord, Request, RequestId, Response, Transmit};
+use crate::types::{
+    Destination, ProducerRecord, Request, RequestId, Response, TopicPartition, Transmit,
+};
 
 #[derive(Debug, Clone)]
 struct FakeTransport {
@@ -162,6 +165,66 @@ async fn transactional_producer_commits_and_aborts_through_the_driver() {
         assert_eq!(producer.metrics().commits, 1);
         producer.close().await.unwrap();
         assert!(producer.begin_transaction().await.is_err());
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn offsets_are_sent_to_the_transaction_through_the_handle() {
+    for tv in [1, 2] {
+        let cluster = cluster(tv);
+        cluster.lock().unwrap().move_group_coordinator(1);
+        let transport = Arc::new(FakeTransport {
+            cluster: Arc::clone(&cluster),
+        });
+        let producer =
+            TransactionalProducer::with_transport(txn_config().build().unwrap(), Some(transport))
+                .unwrap();
+        producer.init_transactions().await.unwrap();
+        let offsets = |offset| vec![(TopicPartition::new("in", 0), OffsetAndMetadata::new(offset))];
+        let group = ConsumerGroupMetadata::new("g");
+        let outside = producer
+            .send_offsets_to_transaction(offsets(1), group.clone())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                outside,
+                TxnError::Usage(UsageError {
+                    op: Operation::SendOffsets,
+                    ..
+                })
+            ),
+            "{outside:?}"
+        );
+
+        producer.begin_transaction().await.unwrap();
+        producer
+            .send(ProducerRecord::new("t", "a").with_partition(0))
+            .await
+            .unwrap();
+        producer
+            .send_offsets_to_transaction(offsets(5), group.clone())
+            .await
+            .unwrap();
+        producer.commit_transaction().await.unwrap();
+        assert_eq!(
+            cluster.lock().unwrap().committed_offset("g", "in", 0),
+            Some(5),
+            "tv{tv}"
+        );
+
+        producer.begin_transaction().await.unwrap();
+        producer
+            .send_offsets_to_transaction(offsets(9), group.clone())
+            .await
+            .unwrap();
+        producer.abort_transaction().await.unwrap();
+        assert_eq!(
+            cluster.lock().unwrap().committed_offset("g", "in", 0),
+            Some(5),
+            "tv{tv}: an abort discards the offsets"
+        );
+        producer.close().await.unwrap();
     }
 }
 

@@ -1,6 +1,7 @@
 //! An in-memory Kafka cluster that answers the machine's typed requests: partition logs with
 //! producer state (epoch and sequence checks, duplicates), a transaction coordinator (TV1
-//! and TV2 EndTxn rules, timeouts, fencing) and injectable faults.
+//! and TV2 EndTxn rules, timeouts, fencing), a group coordinator for transactional offsets
+//! (`fake_group.rs`) and injectable faults.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -89,6 +90,17 @@ pub(super) struct FakeTxn {
     pub(super) partitions: BTreeSet<(String, i32)>,
     pub(super) started_at: Option<Instant>,
     pub(super) timeout: Duration,
+    /// Offsets written by TxnOffsetCommit, applied by a commit marker, dropped by an abort.
+    pub(super) offsets: Vec<PendingOffset>,
+}
+
+/// A transactional offset waiting for its transaction to end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct PendingOffset {
+    pub(super) group: String,
+    pub(super) topic: String,
+    pub(super) partition: i32,
+    pub(super) offset: i64,
 }
 
 /// The fake cluster.
@@ -108,6 +120,17 @@ pub struct FakeCluster {
     pub received: Vec<(i32, Request, i16)>,
     /// Epoch given to brand-new transactional producers (to test exhaustion).
     pub initial_epoch: i16,
+    /// Node coordinating every consumer group.
+    pub(super) group_coordinator: i32,
+    /// Committed offsets: (group, topic, partition) -> offset.
+    pub(super) committed_offsets: BTreeMap<(String, String, i32), i64>,
+    /// Current generation of groups with members; a commit from another generation is
+    /// refused with ILLEGAL_GENERATION (KIP-447).
+    pub(super) group_generations: HashMap<String, i32>,
+    /// One-shot per-partition TxnOffsetCommit errors: (topic, partition, code).
+    pub(super) offset_faults: Vec<(String, i32, i16)>,
+    /// Highest version advertised per API key, where lower than ours (older brokers).
+    pub(super) version_caps: HashMap<i16, i16>,
 }
 
 pub(super) fn name(value: &str) -> StrBytes {
@@ -120,6 +143,8 @@ fn api_of(request: &Request) -> ApiKey {
         Request::FindCoordinator(_) => ApiKey::FindCoordinator,
         Request::InitProducerId(_) => ApiKey::InitProducerId,
         Request::AddPartitionsToTxn(_) => ApiKey::AddPartitionsToTxn,
+        Request::AddOffsetsToTxn(_) => ApiKey::AddOffsetsToTxn,
+        Request::TxnOffsetCommit(_) => ApiKey::TxnOffsetCommit,
         Request::EndTxn(_) => ApiKey::EndTxn,
         Request::Produce(_) => ApiKey::Produce,
     }
@@ -133,6 +158,8 @@ fn assert_encodable(request: &Request, version: i16) {
         Request::FindCoordinator(r) => r.encode(&mut buf, version),
         Request::InitProducerId(r) => r.encode(&mut buf, version),
         Request::AddPartitionsToTxn(r) => r.encode(&mut buf, version),
+        Request::AddOffsetsToTxn(r) => r.encode(&mut buf, version),
+        Request::TxnOffsetCommit(r) => r.encode(&mut buf, version),
         Request::EndTxn(r) => r.encode(&mut buf, version),
         Request::Produce(r) => r.encode(&mut buf, version),
     };
@@ -156,6 +183,11 @@ impl FakeCluster {
             faults: HashMap::new(),
             received: Vec::new(),
             initial_epoch: 0,
+            group_coordinator: 0,
+            committed_offsets: BTreeMap::new(),
+            group_generations: HashMap::new(),
+            offset_faults: Vec::new(),
+            version_caps: HashMap::new(),
         }
     }
 
@@ -177,7 +209,8 @@ impl FakeCluster {
                 if key == ApiKey::InitProducerId {
                     (key, min, self.init_producer_id_max)
                 } else {
-                    (key, min, max)
+                    let cap = self.version_caps.get(&(key as i16)).copied();
+                    (key, min, cap.map_or(max, |cap| cap.min(max)))
                 }
             })
             .collect();
@@ -187,6 +220,11 @@ impl FakeCluster {
             Vec::new()
         };
         BrokerVersions::from_parts(&apis, &features)
+    }
+
+    /// Advertise at most version `max` of `api`, as an older broker would.
+    pub fn cap_version(&mut self, api: ApiKey, max: i16) {
+        self.version_caps.insert(api as i16, max);
     }
 
     /// Create a topic, leaders spread round-robin.
@@ -392,11 +430,15 @@ impl FakeCluster {
         match request {
             Request::Metadata(r) => Response::Metadata(self.metadata(r)),
             Request::FindCoordinator(r) => {
-                assert_eq!(r.key_type, 1, "transaction coordinator lookup");
+                let node = match r.key_type {
+                    0 => self.group_coordinator,
+                    1 => self.coordinator,
+                    other => panic!("unexpected coordinator key type {other}"),
+                };
                 Response::FindCoordinator(
                     FindCoordinatorResponse::default()
-                        .with_node_id(BrokerId(self.coordinator))
-                        .with_host(name(&format!("broker-{}", self.coordinator)))
+                        .with_node_id(BrokerId(node))
+                        .with_host(name(&format!("broker-{node}")))
                         .with_port(9092),
                 )
             }
@@ -405,6 +447,12 @@ impl FakeCluster {
             }
             Request::AddPartitionsToTxn(r) => {
                 Response::AddPartitionsToTxn(self.add_partitions(now, node, r))
+            }
+            Request::AddOffsetsToTxn(r) => {
+                Response::AddOffsetsToTxn(self.add_offsets(now, node, r))
+            }
+            Request::TxnOffsetCommit(r) => {
+                Response::TxnOffsetCommit(self.txn_offset_commit(now, node, r, version))
             }
             Request::EndTxn(r) => Response::EndTxn(self.end_txn(node, r, version)),
             Request::Produce(r) => Response::Produce(self.produce(now, node, r, version)),
@@ -421,6 +469,12 @@ impl FakeCluster {
                 Response::InitProducerId(InitProducerIdResponse::default().with_error_code(code))
             }
             Request::EndTxn(_) => Response::EndTxn(EndTxnResponse::default().with_error_code(code)),
+            Request::AddOffsetsToTxn(_) => {
+                Response::AddOffsetsToTxn(AddOffsetsToTxnResponse::default().with_error_code(code))
+            }
+            Request::TxnOffsetCommit(r) => {
+                Response::TxnOffsetCommit(Self::txn_offset_commit_answer(r, |_, _| code))
+            }
             Request::AddPartitionsToTxn(r) => {
                 let topics = r
                     .v3_and_below_topics

@@ -1,5 +1,6 @@
 //! The fake transaction coordinator: InitProducerId, AddPartitionsToTxn (v<=3) and EndTxn
-//! with the TV1 and TV2 rules (txn-reference §2.3 matrix), epoch bumps and exhaustion.
+//! with the TV1 and TV2 rules (txn-reference §2.3 matrix), epoch bumps and exhaustion. Ending
+//! a transaction also applies (commit) or drops (abort) its transactional offsets.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -46,6 +47,7 @@ impl FakeCluster {
             return;
         };
         let partitions = std::mem::take(&mut txn.partitions);
+        let offsets = std::mem::take(&mut txn.offsets);
         let producer_id = txn.producer_id;
         txn.status = if commit {
             TxnStatus::CompleteCommit
@@ -53,6 +55,12 @@ impl FakeCluster {
             TxnStatus::CompleteAbort
         };
         txn.started_at = None;
+        if commit {
+            for o in offsets {
+                self.committed_offsets
+                    .insert((o.group, o.topic, o.partition), o.offset);
+            }
+        }
         for (topic, partition) in partitions {
             if let Some(p) = self.partition_mut(&topic, partition) {
                 let offset = p.next_offset;
@@ -94,6 +102,7 @@ impl FakeCluster {
                     status: TxnStatus::Empty,
                     partitions: BTreeSet::new(),
                     started_at: None,
+                    offsets: Vec::new(),
                     timeout: Duration::from_millis(
                         u64::try_from(r.transaction_timeout_ms).unwrap(),
                     ),

@@ -14,10 +14,13 @@ use super::fake_cluster::{FakeCluster, Reply};
 use crate::backoff::SeededRng;
 use crate::classify::TransportFailure;
 use crate::config::{ProducerConfig, ProducerConfigBuilder};
+use crate::consumer_group::{ConsumerGroupMetadata, OffsetAndMetadata};
 use crate::error::{Operation, TxnError};
 use crate::machine::TxnMachine;
 use crate::metrics::Metrics;
-use crate::types::{Destination, ProducerRecord, RecordToken, Request, RequestId, TxnEvent};
+use crate::types::{
+    Destination, ProducerRecord, RecordToken, Request, RequestId, TopicPartition, TxnEvent,
+};
 
 /// Transactional id used by the scenarios.
 pub const TXN_ID: &str = "txn-1";
@@ -345,6 +348,36 @@ impl Harness {
         let token = self.m.send(self.now, record);
         self.flush_transmits();
         token
+    }
+
+    /// Call `send_offsets` for `group` with `(topic, partition, offset)` triples, sending what
+    /// it emits; returns the machine's immediate answer.
+    pub fn send_offsets_as(
+        &mut self,
+        group: ConsumerGroupMetadata,
+        offsets: &[(&str, i32, i64)],
+    ) -> Result<(), TxnError> {
+        let offsets = offsets
+            .iter()
+            .map(|(topic, partition, offset)| {
+                (
+                    TopicPartition::new(*topic, *partition),
+                    OffsetAndMetadata::new(*offset),
+                )
+            })
+            .collect();
+        let result = self.m.send_offsets(self.now, offsets, group);
+        self.flush_transmits();
+        result
+    }
+
+    /// `send_offsets_as` for a group without members (manual assignment).
+    pub fn send_offsets(
+        &mut self,
+        group: &str,
+        offsets: &[(&str, i32, i64)],
+    ) -> Result<(), TxnError> {
+        self.send_offsets_as(ConsumerGroupMetadata::new(group), offsets)
     }
 
     /// begin + send values + commit + settle; returns the commit result.
