@@ -43,8 +43,30 @@ async fn take_work_holding(queue: &JobQueue) -> Vec<Job> {
     }
 }
 
+/// Keeps one runner going: a runner that panicked (a bug; its requests were answered "outcome
+/// unknown" when their reply channels dropped) is started again, so the gateway never ends up
+/// with fewer runners than producers.
+pub async fn supervise<F>(pool: Pool<F>, queue: Arc<JobQueue>)
+where
+    F: ProducerFactory,
+    F::Producer: RecordSink,
+{
+    loop {
+        let runner = tokio::spawn(run(pool.clone(), Arc::clone(&queue)));
+        match runner.await {
+            Ok(()) => return,
+            Err(error) if error.is_panic() => {
+                tracing::error!("a group-commit runner panicked; starting another");
+                tokio::time::sleep(LEASE_RETRY_PAUSE).await;
+            }
+            // Cancelled: the runtime is shutting down.
+            Err(_) => return,
+        }
+    }
+}
+
 /// One runner: takes groups until the queue is closed or the pool is.
-pub async fn run<F>(pool: Pool<F>, queue: Arc<JobQueue>)
+async fn run<F>(pool: Pool<F>, queue: Arc<JobQueue>)
 where
     F: ProducerFactory,
     F::Producer: RecordSink,

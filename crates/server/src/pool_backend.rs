@@ -88,7 +88,7 @@ where
         }
         let queue = Arc::new(JobQueue::new(pool.config().max_waiters, max_requests));
         for _ in 0..pool.config().size {
-            tokio::spawn(group_runner::run(pool.clone(), Arc::clone(&queue)));
+            tokio::spawn(group_runner::supervise(pool.clone(), Arc::clone(&queue)));
         }
         Self {
             pool,

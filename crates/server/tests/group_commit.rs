@@ -264,3 +264,27 @@ async fn group_commit_is_visible_in_the_metrics() {
     );
     assert_eq!(value("kafkatx_group_commit_queued_requests"), Some(0.0));
 }
+
+#[tokio::test]
+async fn a_runner_that_panics_is_replaced() {
+    let (backend, _shared) = warm_backend(small_pool()).await;
+    let outcome = backend
+        .transact(
+            |_: &kafkatx_server::ProducerInfo| -> Vec<kafkatx_server::OutRecord> {
+                panic!("a builder bug")
+            },
+        )
+        .await;
+    assert!(
+        matches!(outcome, Err(TxnFailure::OutcomeUnknown(_))),
+        "{outcome:?}"
+    );
+    // One producer, so one runner: only its replacement can serve this.
+    let after = tokio::time::timeout(
+        Duration::from_secs(5),
+        backend.transact(records_of("after")),
+    )
+    .await
+    .expect("served by a new runner");
+    assert!(after.is_ok(), "{after:?}");
+}
