@@ -15,6 +15,46 @@
 //!   [`transport::Transport`] (real: `kafkatx-wire` connections).
 //! - [`perf`]: a ProducerPerformance-style benchmark.
 //! - [`metrics`]: counters as plain atomics.
+//!
+//! # Example: consume, transform, produce
+//! Two records and the input offset they came from, committed atomically (the offsets become
+//! the group's committed offsets only if the transaction commits):
+//!
+//! ```no_run
+//! use kafkatx_txn::{
+//!     ConsumerGroupMetadata, OffsetAndMetadata, ProducerConfig, ProducerRecord,
+//!     TransactionalProducer, TxnError, types::TopicPartition,
+//! };
+//!
+//! # async fn example() -> Result<(), TxnError> {
+//! let config = ProducerConfig::builder()
+//!     .bootstrap_servers("127.0.0.1:9092")
+//!     .transactional_id("orders-enricher-1")
+//!     .set("linger.ms", "5")?
+//!     .build()?;
+//! let producer = TransactionalProducer::new(config)?;
+//! producer.init_transactions().await?;
+//!
+//! producer.begin_transaction().await?;
+//! let first = producer
+//!     .send(ProducerRecord::new("orders-enriched", "order 17").with_key("17"))
+//!     .await?;
+//! producer
+//!     .send(ProducerRecord::new("audit", "order 17 enriched"))
+//!     .await?;
+//! let consumed = vec![(TopicPartition::new("orders", 0), OffsetAndMetadata::new(4711))];
+//! producer
+//!     .send_offsets_to_transaction(consumed, ConsumerGroupMetadata::new("enricher"))
+//!     .await?;
+//! match producer.commit_transaction().await {
+//!     Ok(()) => println!("order 17 landed at offset {}", first.await?.offset),
+//!     // Fenced, fatal: this producer is done. Anything else: abort and try again.
+//!     Err(error) if error.is_fatal() => return Err(error),
+//!     Err(_) => producer.abort_transaction().await?,
+//! }
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod backoff;
 pub mod batch;
