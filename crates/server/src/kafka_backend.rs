@@ -89,9 +89,11 @@ impl KafkaSettings {
         Ok(builder.build()?)
     }
 
-    /// The readiness probe of these brokers.
+    /// The readiness probe of these brokers, authenticating as the producers do.
     pub fn probe(&self) -> BootstrapProbe {
-        BootstrapProbe::new(self.bootstrap_servers.clone(), PROBE_TIMEOUT)
+        // A configuration error surfaces when the pool starts; the probe then has no SASL.
+        let sasl = self.producer_config().ok().and_then(|config| config.sasl);
+        BootstrapProbe::new(self.bootstrap_servers.clone(), PROBE_TIMEOUT).with_sasl(sasl)
     }
 }
 

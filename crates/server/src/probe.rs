@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use kafkatx_wire::{ConnectOptions, Connection};
+use kafkatx_wire::{ConnectOptions, Connection, SaslCredentials};
 
 /// Answers whether the cluster can be reached now.
 pub trait ClusterProbe: Send + Sync + 'static {
@@ -28,6 +28,13 @@ impl BootstrapProbe {
             ..ConnectOptions::default()
         };
         Self { servers, options }
+    }
+
+    /// Authenticates like the producers do, so that a SASL-only cluster counts as reachable
+    /// (and one that refuses the credentials does not).
+    pub fn with_sasl(mut self, sasl: Option<SaslCredentials>) -> Self {
+        self.options.sasl = sasl;
+        self
     }
 }
 

@@ -42,6 +42,8 @@ pub enum TransportFailure {
     Lost,
     /// The broker does not support any version we can send.
     Unsupported,
+    /// The broker refused our credentials (SASL): retrying the same ones cannot succeed.
+    AuthenticationFailed,
 }
 
 /// A failed outcome to classify.
@@ -144,7 +146,11 @@ pub fn classify(kind: RequestKind, failure: Failure, ctx: Context) -> Dispositio
 }
 
 fn classify_transport(kind: RequestKind, failure: TransportFailure, ctx: Context) -> Disposition {
-    if failure == TransportFailure::Unsupported {
+    // Java: an AuthenticationException is fatal for the producer; so is a broker we cannot speak to.
+    if matches!(
+        failure,
+        TransportFailure::Unsupported | TransportFailure::AuthenticationFailed
+    ) {
         return Fatal;
     }
     match kind {

@@ -5,8 +5,14 @@
 
 use std::time::Duration;
 
+mod security;
+
 /// Compression codec of produced batches (`compression.type`): the wire layer's codecs.
 pub use kafkatx_wire::compression::Compression;
+/// SASL credentials and mechanisms (`sasl.mechanism`, `sasl.username`, `sasl.password`).
+pub use kafkatx_wire::sasl::{SaslCredentials, SaslMechanism};
+pub use security::SecurityProtocol;
+use security::SecuritySettings;
 
 /// Java's class name for the round-robin partitioner, accepted as a `partitioner.class` value.
 pub const ROUND_ROBIN_PARTITIONER_CLASS: &str =
@@ -87,6 +93,10 @@ pub struct ProducerConfig {
     /// Seed of the jitter and partition-choice RNGs (`kafkatx.rng.seed`), so a run can be
     /// replayed.
     pub rng_seed: u64,
+    /// `security.protocol=SASL_PLAINTEXT` with `sasl.mechanism`, `sasl.username` and
+    /// `sasl.password`: every connection authenticates with these. `None` is PLAINTEXT.
+    /// `Debug` shows no password.
+    pub sasl: Option<SaslCredentials>,
 }
 
 impl ProducerConfig {
@@ -99,12 +109,22 @@ impl ProducerConfig {
     pub fn is_transactional(&self) -> bool {
         self.transactional_id.is_some()
     }
+
+    /// `security.protocol`.
+    pub fn security_protocol(&self) -> SecurityProtocol {
+        if self.sasl.is_some() {
+            SecurityProtocol::SaslPlaintext
+        } else {
+            SecurityProtocol::Plaintext
+        }
+    }
 }
 
 /// Builder for [`ProducerConfig`].
 #[derive(Debug, Clone)]
 pub struct ProducerConfigBuilder {
     config: ProducerConfig,
+    security: SecuritySettings,
     first_error: Option<ConfigError>,
 }
 
@@ -130,7 +150,9 @@ impl Default for ProducerConfigBuilder {
                 partitioner: PartitionerClass::BuiltIn,
                 partitioner_ignore_keys: false,
                 rng_seed: 0x6b61_666b_6174_7821,
+                sasl: None,
             },
+            security: SecuritySettings::default(),
             first_error: None,
         }
     }
@@ -279,6 +301,12 @@ impl ProducerConfigBuilder {
         self.config.rng_seed = seed;
         self
     }
+    /// `security.protocol=SASL_PLAINTEXT` with these credentials; a later `sasl.*` string
+    /// setting replaces them.
+    pub fn sasl(mut self, credentials: SaslCredentials) -> Self {
+        self.security.set_credentials(credentials);
+        self
+    }
 
     /// Set one setting from its Java/librdkafka name. Errors are reported by `build()` too,
     /// so a chain of `set` calls can be checked once.
@@ -291,6 +319,9 @@ impl ProducerConfigBuilder {
     }
 
     fn apply(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        if let Some(applied) = self.security.apply(key, value) {
+            return applied;
+        }
         let c = &mut self.config;
         match key {
             "bootstrap.servers" | "metadata.broker.list" => {
@@ -356,7 +387,8 @@ impl ProducerConfigBuilder {
         if let Some(error) = self.first_error {
             return Err(error);
         }
-        let c = self.config;
+        let mut c = self.config;
+        c.sasl = self.security.build()?;
         if c.bootstrap_servers.is_empty() {
             return Err(ConfigError::Conflict(
                 "bootstrap.servers must name at least one broker".into(),

@@ -54,11 +54,14 @@ impl Shared {
         let config = Arc::new(config);
         let metrics = Arc::new(Metrics::default());
         let transport = transport.unwrap_or_else(|| {
-            Arc::new(WireTransport::new(
-                &config.client_id,
-                config.connect_timeout,
-                config.request_timeout,
-            ))
+            Arc::new(
+                WireTransport::new(
+                    &config.client_id,
+                    config.connect_timeout,
+                    config.request_timeout,
+                )
+                .with_sasl(config.sasl.clone()),
+            )
         });
         let machine = TxnMachine::new(Arc::clone(&config), Arc::clone(&metrics));
         let (commands, receiver) = mpsc::channel(1024);

@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kafkatx_wire::{BrokerVersions, ConnectOptions, Connection, WireError};
+use kafkatx_wire::{BrokerVersions, ConnectOptions, Connection, SaslCredentials, WireError};
 
 use crate::classify::TransportFailure;
 use crate::types::{Request, Response};
@@ -29,6 +29,7 @@ impl From<WireError> for LinkError {
     fn from(error: WireError) -> Self {
         let failure = match &error {
             WireError::UnsupportedVersion { .. } => TransportFailure::Unsupported,
+            WireError::Authentication(_) => TransportFailure::AuthenticationFailed,
             e if e.outcome_unknown() => TransportFailure::Lost,
             _ => TransportFailure::NotSent,
         };
@@ -77,6 +78,13 @@ impl WireTransport {
             ..ConnectOptions::default()
         };
         Self { options }
+    }
+
+    /// Every connection authenticates with `credentials` (SASL_PLAINTEXT); `None` keeps
+    /// PLAINTEXT.
+    pub fn with_sasl(mut self, credentials: Option<SaslCredentials>) -> Self {
+        self.options.sasl = credentials;
+        self
     }
 }
 

@@ -9,6 +9,14 @@
 //! later request fails fast with [`WireError::Poisoned`]. Kafka answers requests on a
 //! connection in order, so after any of these nothing later on the socket can be trusted;
 //! the owner reconnects.
+//!
+//! With [`ConnectOptions::sasl`] set, the connection authenticates right after ApiVersions
+//! (see [`crate::sasl`]). If the broker limits the session (KIP-368), the connection stops
+//! taking requests at [`SESSION_REFRESH_FRACTION`] of the lifetime, before the broker would
+//! close it: answers to requests already sent still arrive, new ones fail with
+//! [`WireError::SessionExpired`] without being sent, and [`Connection::is_closed`] turns true,
+//! so the owner reconnects and authenticates again. Re-authenticating in place (KIP-368's
+//! other option) is not done: a fresh connection is simpler and costs one handshake.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -27,10 +35,16 @@ use crate::error::WireError;
 use crate::frame::{DEFAULT_MAX_FRAME_BYTES, split_frame};
 use crate::protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
 use crate::protocol::protocol::{Request, StrBytes};
+use crate::sasl::{self, SaslCredentials};
 use crate::versions::{BrokerVersions, our_range};
 
 /// Kafka's error code for "unsupported version", used by the ApiVersions fallback.
 const UNSUPPORTED_VERSION: i16 = 35;
+
+/// The share of a SASL session after which a connection takes no new request. Java's client
+/// re-authenticates between 85% and 95%; the earliest point leaves the most room for a
+/// request sent just before it to reach the broker in time.
+pub const SESSION_REFRESH_FRACTION: f64 = 0.85;
 
 /// How to open a connection.
 #[derive(Debug, Clone)]
@@ -45,6 +59,9 @@ pub struct ConnectOptions {
     pub request_timeout: Duration,
     /// Longest frame accepted from the broker.
     pub max_frame_bytes: usize,
+    /// Authenticate with SASL after ApiVersions (`security.protocol=SASL_PLAINTEXT`);
+    /// `None` (the default) sends no SASL at all.
+    pub sasl: Option<SaslCredentials>,
 }
 
 impl Default for ConnectOptions {
@@ -56,6 +73,7 @@ impl Default for ConnectOptions {
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
+            sasl: None,
         }
     }
 }
@@ -105,6 +123,8 @@ struct Inner {
     addr: String,
     options: ConnectOptions,
     versions: BrokerVersions,
+    /// Set when the broker limits the SASL session: from then on no request is sent.
+    session_end: Option<SessionEnd>,
     shared: Arc<Shared>,
     next_correlation_id: AtomicI32,
     /// Unbounded so that queueing never waits: callers bound what they have in flight.
@@ -118,6 +138,13 @@ impl Drop for Inner {
         self.reader.abort();
         self.writer.abort();
     }
+}
+
+/// When a limited SASL session stops taking requests.
+#[derive(Debug, Clone, Copy)]
+struct SessionEnd {
+    lifetime: Duration,
+    refuse_from: tokio::time::Instant,
 }
 
 /// A cheap-to-clone handle to one broker connection. The socket closes when the last clone
@@ -158,6 +185,7 @@ impl Connection {
                 addr: addr.to_owned(),
                 options,
                 versions: BrokerVersions::default(),
+                session_end: None,
                 shared,
                 next_correlation_id: AtomicI32::new(0),
                 outgoing,
@@ -170,7 +198,33 @@ impl Connection {
         if let Some(inner) = Arc::get_mut(&mut conn.inner) {
             inner.versions = versions;
         }
+        if let Some(credentials) = conn.inner.options.sasl.clone() {
+            // Counted from before the exchange: the broker's clock starts a little later, so
+            // the session ends no earlier than we think.
+            let started = tokio::time::Instant::now();
+            let session = sasl::authenticate(&conn, &credentials).await?;
+            if let (Some(lifetime), Some(inner)) = (session.lifetime, Arc::get_mut(&mut conn.inner))
+            {
+                inner.session_end = Some(SessionEnd {
+                    lifetime,
+                    refuse_from: started + lifetime.mul_f64(SESSION_REFRESH_FRACTION),
+                });
+            }
+        }
         Ok(conn)
+    }
+
+    /// How long the broker keeps this connection's SASL session (KIP-368), if it limits it.
+    pub fn session_lifetime(&self) -> Option<Duration> {
+        self.inner.session_end.map(|end| end.lifetime)
+    }
+
+    /// The error for a request refused because the SASL session is about to end.
+    fn session_expired(&self) -> Option<WireError> {
+        let end = self.inner.session_end?;
+        (tokio::time::Instant::now() >= end.refuse_from).then_some(WireError::SessionExpired {
+            lifetime: end.lifetime,
+        })
     }
 
     /// The broker's supported versions and finalized features, from the handshake.
@@ -183,9 +237,10 @@ impl Connection {
         &self.inner.addr
     }
 
-    /// True once the connection has failed; it never recovers, reconnect instead.
+    /// True once the connection has failed or its SASL session is about to end; it never
+    /// recovers, reconnect instead.
     pub fn is_closed(&self) -> bool {
-        self.inner.shared.lock().poisoned.is_some()
+        self.inner.shared.lock().poisoned.is_some() || self.session_expired().is_some()
     }
 
     /// Sends `request` at the highest version within the broker's, ours and `cap`.
@@ -242,6 +297,9 @@ impl Connection {
     /// Encodes `request`, registers its slot and hands the frame to the writer, all before
     /// returning, so that the order of calls is the order on the wire.
     fn enqueue<R: Request>(&self, request: &R, version: i16) -> Result<Queued, WireError> {
+        if let Some(expired) = self.session_expired() {
+            return Err(expired);
+        }
         let correlation_id = self
             .inner
             .next_correlation_id

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::frame::FrameError;
 use crate::protocol::messages::ApiKey;
+use crate::sasl::AuthError;
 
 /// Everything that can go wrong between sending a request and holding its decoded answer.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -50,6 +51,15 @@ pub enum WireError {
     },
     #[error("the ApiVersions handshake failed with error code {0}")]
     Handshake(i16),
+    /// SASL authentication failed: refused by the broker (its error code is in
+    /// [`AuthError::code`]) or the broker's answer was refused. Retrying with the same
+    /// credentials will not help.
+    #[error("SASL authentication failed: {0}")]
+    Authentication(#[from] AuthError),
+    /// The broker's SASL session (KIP-368) is about to end, so the request was not sent:
+    /// reconnect (which authenticates again).
+    #[error("the SASL session of this connection (lifetime {lifetime:?}) is about to expire")]
+    SessionExpired { lifetime: Duration },
 }
 
 impl WireError {
@@ -61,7 +71,9 @@ impl WireError {
             | WireError::ConnectTimeout { .. }
             | WireError::Encode { .. }
             | WireError::UnsupportedVersion { .. }
-            | WireError::Handshake(_) => false,
+            | WireError::Handshake(_)
+            | WireError::Authentication(_)
+            | WireError::SessionExpired { .. } => false,
             // Refused before it was written: the connection had already failed.
             WireError::Poisoned(_) => false,
             _ => true,

@@ -13,6 +13,7 @@
 //!   pure Rust unless the `zstd-native` feature is on.
 //! - [`read_committed`]: which fetched records a read_committed reader sees.
 //! - [`reader`]: a minimal read-a-topic-to-its-end client for tools and checks.
+//! - [`sasl`]: SASL PLAIN and SCRAM-SHA-256/512 authentication after the handshake.
 //!
 //! Nothing in this crate panics on bytes a broker sends: every decoder returns an error.
 
@@ -24,9 +25,11 @@ pub mod frame;
 pub mod read_committed;
 pub mod reader;
 pub mod record;
+pub mod sasl;
 pub mod versions;
 
 pub use connection::{ConnectOptions, Connection};
 pub use error::WireError;
 pub use kafka_protocol as protocol;
+pub use sasl::{AuthError, SaslCredentials, SaslMechanism};
 pub use versions::BrokerVersions;

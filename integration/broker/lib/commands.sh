@@ -2,15 +2,20 @@
 # The integration/kafka sub-commands. Each takes the instance name first (see common.sh).
 
 cmd_start() {
-  local name=$1 tv=$2 dir started_at=$SECONDS
+  local name=$1 tv=$2 sasl=${3:-0} dir started_at=$SECONDS
   local -a ids
   mapfile -t ids < <(instance_node_ids "$name")
   dir=$(instance_dir "$name")
   transaction_version_feature "$tv" >/dev/null
+  if ((sasl)); then
+    is_cluster "$name" && die "--sasl is for single nodes (--port P), not the cluster"
+    # The warm-up must authenticate, and only kcat is given the credentials (see below).
+    command -v kcat >/dev/null 2>&1 || die "--sasl needs kcat for its warm-up"
+  fi
   lock_instance "$name"
 
   if instance_has_live_node "$name"; then
-    report_running_instance "$name" "$tv"
+    report_running_instance "$name" "$tv" "$sasl"
     return 0
   fi
 
@@ -22,6 +27,11 @@ cmd_start() {
   rm -rf "$dir"
   mkdir -p "$dir"
   printf '%s\n' "$tv" >"$dir/tv"
+  if ((sasl)); then
+    touch "$dir/sasl"
+    sasl_client_properties >"$dir/client.properties"
+    sasl_kcat_config >"$dir/kcat.conf"
+  fi
   for id in "${ids[@]}"; do write_node_config "$name" "$id"; done
   say "formatting $name (transaction.version=$(transaction_version_feature "$tv"))"
   format_instance "$name" "$tv"
@@ -35,13 +45,20 @@ cmd_start() {
   fi
   local bootstrap
   bootstrap=$(instance_bootstrap "$name")
-  if ! (warm_up_instance "$bootstrap"); then
+  if ! (authenticate_kcat "$name" && warm_up_instance "$bootstrap"); then
     stop_nodes "$name" "${ids[@]}"
     die "$name started but its transaction coordinator did not work; logs are kept in $dir"
   fi
-  say "$name ready in $((SECONDS - started_at))s (transaction.version=$(transaction_version_feature "$tv"))"
+  say "$name ready in $((SECONDS - started_at))s (transaction.version=$(transaction_version_feature "$tv")$(sasl_note "$name"))"
   printf '%s\n' "$bootstrap"
 }
+
+# kcat reads $KCAT_CONFIG when given no -F: that is how the warm-up authenticates on a --sasl instance.
+authenticate_kcat() {
+  if instance_is_sasl "$1"; then export KCAT_CONFIG; KCAT_CONFIG=$(instance_dir "$1")/kcat.conf; fi
+}
+
+sasl_note() { if instance_is_sasl "$1"; then printf ', SASL_PLAINTEXT'; fi; }
 
 instance_heap() { if is_cluster "$1"; then echo "$CLUSTER_HEAP"; else echo "$SINGLE_HEAP"; fi; }
 
@@ -64,10 +81,13 @@ instance_has_live_node() {
 # A second `start` of a running instance only prints its bootstrap, provided it is whole and runs the
 # requested transaction protocol: silently handing a TV2 broker to a TV1 test would hide bugs.
 report_running_instance() {
-  local name=$1 tv=$2 running_tv id state
+  local name=$1 tv=$2 sasl=$3 running_tv running_sasl=0 id state
   running_tv=$(<"$(instance_dir "$name")/tv")
   [[ $running_tv == "$tv" ]] ||
     die "$name is already running with --tv $running_tv, not --tv $tv; stop it first"
+  if instance_is_sasl "$name"; then running_sasl=1; fi
+  ((running_sasl == sasl)) ||
+    die "$name is already running $( ((running_sasl)) && echo 'with' || echo 'without') --sasl; stop it first"
   for id in $(instance_node_ids "$name"); do
     state=$(node_state "$name" "$id")
     [[ $state == running ]] ||
@@ -145,9 +165,12 @@ cmd_topic() {
     replication=$(instance_node_ids "$name" | wc -l)
   fi
   [[ $replication =~ ^[1-9][0-9]*$ ]] || die "REPLICATION must be a positive integer, got '$replication'"
+  local -a auth=()
+  if instance_is_sasl "$name"; then auth=(--command-config "$(instance_dir "$name")/client.properties"); fi
   ensure_jars
   run_quick_java_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$(instance_bootstrap "$name")" \
-    --create --if-not-exists --topic "$topic" --partitions "$partitions" --replication-factor "$replication"
+    "${auth[@]}" --create --if-not-exists --topic "$topic" --partitions "$partitions" \
+    --replication-factor "$replication"
 }
 
 cmd_logs() {
@@ -172,8 +195,8 @@ cmd_status() {
       state=$(node_state "$name" "$id")
       pid=$(node_pid "$name" "$id" || echo -)
       [[ $state == running ]] || all_running=3
-      printf '%-12s node=%s state=%-7s pid=%-7s broker=127.0.0.1:%s tv=%s\n' \
-        "$name" "$id" "$state" "$pid" "$(broker_port "$name" "$id")" "$tv"
+      printf '%-12s node=%s state=%-7s pid=%-7s broker=127.0.0.1:%s tv=%s%s\n' \
+        "$name" "$id" "$state" "$pid" "$(broker_port "$name" "$id")" "$tv" "$(sasl_note "$name" | tr -d ,)"
     done
   done
   return "$all_running"

@@ -15,6 +15,16 @@ readonly SINGLE_READY_TIMEOUT_SECONDS=120
 readonly CLUSTER_READY_TIMEOUT_SECONDS=180
 readonly STOP_GRACE_SECONDS=30
 
+# --sasl instances (test-only credentials, documented in docs/broker.md). The client user exists for
+# PLAIN (JAAS) and for SCRAM-SHA-256/512 (added at format time); the admin user is the broker's own
+# identity on its inter-broker PLAIN connections. Sessions last SASL_SESSION_MS (KIP-368), so that
+# tests see connections re-authenticate.
+readonly SASL_USER=alice
+readonly SASL_PASSWORD=alice-secret
+readonly SASL_ADMIN_USER=admin
+readonly SASL_ADMIN_PASSWORD=admin-secret
+readonly SASL_SESSION_MS=10000
+
 WORK_ROOT=${KAFKATX_KAFKA_WORK:-/tmp/kafkatx-kafka}
 LIBS_DIR=${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/kafkatx/kafka-$KAFKA_VERSION/libs
 readonly WORK_ROOT LIBS_DIR
@@ -27,6 +37,29 @@ die() {
 }
 
 is_cluster() { [[ $1 == cluster ]]; }
+
+# An instance started with --sasl carries a marker file; every later command reads it from there.
+instance_is_sasl() { [[ -f $(instance_dir "$1")/sasl ]]; }
+
+# Client settings (Java names) for an instance's SASL listener, as tools take them in a file.
+sasl_client_properties() {
+  cat <<PROPS
+security.protocol=SASL_PLAINTEXT
+sasl.mechanism=SCRAM-SHA-512
+sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="$SASL_USER" password="$SASL_PASSWORD";
+PROPS
+}
+
+# The same for kcat (librdkafka names), with PLAIN: Debian's kcat 1.7.1 (librdkafka 2.0.2) fails SCRAM
+# against Kafka 4.1.1 ("invalid credentials") while the Java client and kafkatx succeed.
+sasl_kcat_config() {
+  cat <<PROPS
+security.protocol=SASL_PLAINTEXT
+sasl.mechanisms=PLAIN
+sasl.username=$SASL_USER
+sasl.password=$SASL_PASSWORD
+PROPS
+}
 
 instance_dir() {
   # Guards every rm -rf of an instance directory against an empty or odd name.

@@ -10,6 +10,11 @@ write_node_config() {
   mkdir -p "$dir/data"
   {
     common_node_settings "$name" "$id" "$port" "$controller" "$dir"
+    if instance_is_sasl "$name"; then
+      sasl_listener_settings "$port" "$controller"
+    else
+      plaintext_listener_settings "$port" "$controller"
+    fi
     if is_cluster "$name"; then
       cluster_settings
     else
@@ -25,11 +30,7 @@ process.roles=broker,controller
 node.id=$id
 # Static quorum: formatted without --standalone/--initial-controllers, restarts need nothing else.
 controller.quorum.voters=$(quorum_voters "$name")
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
-inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
 log.dirs=$dir/data
 # The machine has 2 cores shared by up to three nodes and the tests.
 num.network.threads=2
@@ -41,6 +42,47 @@ group.initial.rebalance.delay.ms=0
 # Default 10 s; timed-out transactions get aborted (and tests that rely on it finish) sooner.
 transaction.abort.timed.out.transaction.cleanup.interval.ms=1000
 PROPS
+}
+
+plaintext_listener_settings() {
+  local port=$1 controller=$2
+  cat <<PROPS
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+PROPS
+}
+
+# --sasl: the client listener speaks SASL_PLAINTEXT with PLAIN and SCRAM-SHA-256/512; the controller
+# listener stays PLAINTEXT. The broker reaches itself (transaction markers, for one) over the same
+# listener with PLAIN as the admin user: SCRAM would need the credentials from the metadata log
+# before the broker has loaded it. Kafka looks up a JAAS entry per enabled mechanism and listener; the
+# SCRAM ones take no options, their users come from the metadata log (kafka-storage format --add-scram).
+sasl_listener_settings() {
+  local port=$1 controller=$2 scram=org.apache.kafka.common.security.scram.ScramLoginModule
+  cat <<PROPS
+listeners=SASL_PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller
+advertised.listeners=SASL_PLAINTEXT://127.0.0.1:$port
+inter.broker.listener.name=SASL_PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
+sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
+sasl.mechanism.inter.broker.protocol=PLAIN
+listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="$SASL_ADMIN_USER" password="$SASL_ADMIN_PASSWORD" user_$SASL_ADMIN_USER="$SASL_ADMIN_PASSWORD" user_$SASL_USER="$SASL_PASSWORD";
+listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=$scram required;
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=$scram required;
+# Sessions end after this long (KIP-368): a client must reconnect or re-authenticate.
+connections.max.reauth.ms=$SASL_SESSION_MS
+PROPS
+}
+
+# The SCRAM users of a --sasl instance, as kafka-storage format arguments (none otherwise).
+scram_format_arguments() {
+  instance_is_sasl "$1" || return 0
+  local mechanism
+  for mechanism in SCRAM-SHA-256 SCRAM-SHA-512; do
+    printf '%s\n' --add-scram "$mechanism=[name=$SASL_USER,password=$SASL_PASSWORD]"
+  done
 }
 
 # Internal topics default to RF 3 / min ISR 2, with which InitProducerId and group coordination never
@@ -113,13 +155,15 @@ transaction_version_feature() {
 format_instance() {
   local name=$1 tv=$2 cluster_id feature id dir failed=0
   local -A format_pids=()
+  local -a scram_users
   cluster_id=$(new_cluster_id)
   feature=$(transaction_version_feature "$tv")
+  mapfile -t scram_users < <(scram_format_arguments "$name")
   for id in $(instance_node_ids "$name"); do
     dir=$(node_dir "$name" "$id")
     run_quick_java_tool kafka.tools.StorageTool format --cluster-id "$cluster_id" \
       --config "$dir/server.properties" --feature "transaction.version=$feature" \
-      >"$dir/format.log" 2>&1 9>&- &
+      "${scram_users[@]}" >"$dir/format.log" 2>&1 9>&- &
     format_pids[$id]=$!
   done
   for id in "${!format_pids[@]}"; do

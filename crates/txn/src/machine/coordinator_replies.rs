@@ -305,7 +305,7 @@ impl TxnMachine {
             Disposition::Fenced => self.enter_fatal(TxnError::Fenced),
             Disposition::Fatal => self.enter_fatal(TxnError::Fatal {
                 code,
-                reason: format!("{kind:?} failed"),
+                reason: fatal_reason(kind, failure),
             }),
         }
     }
@@ -337,5 +337,19 @@ impl TxnMachine {
             }
             _ => {}
         }
+    }
+}
+
+/// Why a coordinator request ended the producer, in words a user can act on.
+fn fatal_reason(kind: RequestKind, failure: Failure) -> String {
+    match failure {
+        Failure::Transport(TransportFailure::AuthenticationFailed) => format!(
+            "{kind:?} failed: the broker refused our credentials (check security.protocol, \
+             sasl.mechanism, sasl.username and sasl.password)"
+        ),
+        Failure::Transport(TransportFailure::Unsupported) => {
+            format!("{kind:?} failed: the broker supports no version of it that we speak")
+        }
+        _ => format!("{kind:?} failed"),
     }
 }

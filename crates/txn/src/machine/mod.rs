@@ -351,6 +351,29 @@ impl TxnMachine {
         self.pump(now);
     }
 
+    /// A connection to a broker failed in a way no retry fixes: it refused our credentials, or
+    /// it speaks no version we can use. Nothing was sent on it, so nothing is in doubt; the
+    /// producer cannot work with this cluster as configured and becomes fatal (Java: an
+    /// AuthenticationException ends the producer's operation). Other connect failures are
+    /// ordinary: the requests waiting for them fail as not sent and are retried.
+    pub fn handle_unusable_broker(
+        &mut self,
+        now: Instant,
+        failure: TransportFailure,
+        detail: &str,
+    ) {
+        let reason = match failure {
+            TransportFailure::AuthenticationFailed => format!(
+                "the broker refused our credentials (check security.protocol, sasl.mechanism, \
+                 sasl.username and sasl.password): {detail}"
+            ),
+            TransportFailure::Unsupported => format!("the broker cannot be used: {detail}"),
+            TransportFailure::NotSent | TransportFailure::Lost => return,
+        };
+        self.enter_fatal(TxnError::Fatal { code: -1, reason });
+        self.pump(now);
+    }
+
     /// Time passed; timers may have expired.
     pub fn handle_timeout(&mut self, now: Instant) {
         if let Some(pending) = self.pending_op.as_mut() {

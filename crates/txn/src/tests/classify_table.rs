@@ -362,24 +362,31 @@ fn produce_row_idempotent() {
 }
 
 #[test]
-fn unsupported_version_is_fatal_everywhere() {
-    for kind in [
-        RequestKind::Metadata,
-        RequestKind::FindCoordinator,
-        RequestKind::InitProducerId,
-        RequestKind::AddPartitionsToTxn,
-        RequestKind::AddOffsetsToTxn,
-        RequestKind::TxnOffsetCommit,
-        RequestKind::EndTxn { commit: true },
-        RequestKind::Produce,
+fn unsupported_version_and_refused_credentials_are_fatal_everywhere() {
+    for failure in [
+        TransportFailure::Unsupported,
+        TransportFailure::AuthenticationFailed,
     ] {
-        assert_eq!(
-            classify(
-                kind,
-                Failure::Transport(TransportFailure::Unsupported),
-                TXN_TV1
-            ),
-            Fatal
-        );
+        for kind in [
+            RequestKind::Metadata,
+            RequestKind::FindCoordinator,
+            RequestKind::InitProducerId,
+            RequestKind::AddPartitionsToTxn,
+            RequestKind::AddOffsetsToTxn,
+            RequestKind::TxnOffsetCommit,
+            RequestKind::EndTxn { commit: true },
+            RequestKind::Produce,
+        ] {
+            assert_eq!(
+                classify(kind, Failure::Transport(failure), TXN_TV1),
+                Fatal,
+                "{kind:?} {failure:?}"
+            );
+            assert_eq!(
+                classify(kind, Failure::Transport(failure), IDEMPOTENT),
+                Fatal,
+                "{kind:?} {failure:?}"
+            );
+        }
     }
 }

@@ -21,6 +21,25 @@ struct FakeTransport {
     cluster: Arc<Mutex<FakeCluster>>,
 }
 
+/// A cluster whose brokers refuse our credentials on every connection.
+#[derive(Debug, Clone)]
+struct RefusingTransport;
+
+impl Transport for RefusingTransport {
+    fn connect(
+        &self,
+        _address: &str,
+    ) -> BoxFuture<'static, Result<Arc<dyn BrokerLink>, LinkError>> {
+        Box::pin(async {
+            Err(LinkError {
+                failure: TransportFailure::AuthenticationFailed,
+                message: "SASL authentication failed (code 58): Invalid username or password"
+                    .into(),
+            })
+        })
+    }
+}
+
 #[derive(Debug)]
 struct FakeLink {
     node_id: i32,
@@ -346,4 +365,36 @@ async fn a_missing_partition_fails_its_delivery_or_its_send_and_nothing_else() {
         assert_eq!(committed(&cluster)[2], vec!["ok"], "tv{tv}");
         producer.close().await.unwrap();
     }
+}
+
+/// Refused credentials end `init_transactions` at once with a fatal error that says so, instead
+/// of retrying the same credentials until `max.block.ms` (Java: AuthenticationException).
+#[tokio::test(start_paused = true)]
+async fn refused_credentials_fail_initialisation_at_once() {
+    let started = tokio::time::Instant::now();
+    let producer = TransactionalProducer::with_transport(
+        txn_config().build().unwrap(),
+        Some(Arc::new(RefusingTransport)),
+    )
+    .unwrap();
+    let error = producer.init_transactions().await.unwrap_err();
+    assert!(error.is_fatal(), "{error:?}");
+    assert!(error.to_string().contains("credentials"), "{error}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(1),
+        "no retries: {:?}",
+        started.elapsed()
+    );
+    let idempotent = Producer::with_transport(
+        ProducerConfig::builder()
+            .bootstrap_servers("broker-0:9092")
+            .build()
+            .unwrap(),
+        Some(Arc::new(RefusingTransport)),
+    )
+    .await;
+    assert!(
+        matches!(&idempotent, Err(e) if e.is_fatal()),
+        "{idempotent:?}"
+    );
 }
