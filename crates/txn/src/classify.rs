@@ -2,8 +2,12 @@
 //! [`Disposition`]. No other code decides how a broker failure is handled.
 //!
 //! Rows follow the Java `TransactionManager` handlers (txn-reference §3.2) with the
-//! franz-go refinements quoted in house-style §8: a lost EndTxn answer is `Unconfirmed`, a
-//! produce whose answer was lost is `RetryUnsure`.
+//! franz-go refinement quoted in house-style §8 that a produce whose answer was lost is
+//! `RetryUnsure`. A lost EndTxn answer is resent to the coordinator found again, as Java does
+//! (the coordinator answers a repeated EndTxn of a finished transaction with success): on the
+//! classic protocol, declaring it unknown and recovering by an epoch bump gets the producer
+//! fenced when the coordinator never saw the first EndTxn (proven on a real 3-node cluster).
+//! The machine treats a later refusal of that commit as an unknown outcome.
 
 use kafkatx_wire::protocol::error::ResponseError;
 
@@ -163,10 +167,8 @@ fn classify_transport(kind: RequestKind, failure: TransportFailure, ctx: Context
         // A disconnect makes Java look the coordinator up again; both requests are safe to
         // repeat (the partition is added once, the same offsets are written again).
         RequestKind::AddOffsetsToTxn | RequestKind::TxnOffsetCommit => RefindCoordinator,
-        RequestKind::EndTxn { .. } => match failure {
-            TransportFailure::NotSent => RefindCoordinator,
-            _ => Unconfirmed,
-        },
+        // Sent or not, the same EndTxn is safe to send again (see the module doc).
+        RequestKind::EndTxn { .. } => RefindCoordinator,
         RequestKind::Produce if ctx.retries_exhausted => retries_exhausted(ctx),
         RequestKind::Produce => match failure {
             TransportFailure::NotSent => RefreshMetadata,

@@ -236,6 +236,7 @@ impl TxnMachine {
             CoordKind::AddOffsets { group } if lost => {
                 self.txn.groups_unconfirmed.insert(group.clone());
             }
+            CoordKind::EndTxn { commit: true } if lost => self.txn.commit_maybe_applied = true,
             _ => {}
         }
         let kind = match request.kind {
@@ -267,6 +268,23 @@ impl TxnMachine {
             Failure::Transport(_) => -1,
         };
         tracing::debug!(parent: &self.txn_span, ?kind, ?failure, ?disposition, "coordinator request failed");
+        let refused = matches!(
+            disposition,
+            Disposition::Abortable(_)
+                | Disposition::Fenced
+                | Disposition::Fatal
+                | Disposition::Uninitialize
+                | Disposition::Unconfirmed
+        );
+        if refused
+            && kind == (RequestKind::EndTxn { commit: true })
+            && self.txn.commit_maybe_applied
+        {
+            // The first EndTxn may have committed before its answer was lost; this refusal of
+            // the resent one (say, fenced meanwhile) does not say otherwise.
+            self.end_txn_unconfirmed();
+            return;
+        }
         match disposition {
             Disposition::Retry { short } => self.schedule_coordinator_retry(now, short),
             Disposition::RefindCoordinator

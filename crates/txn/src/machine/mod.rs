@@ -114,6 +114,9 @@ struct TxnProgress {
     /// Groups whose AddOffsetsToTxn answer was lost: an abort adds them again before its
     /// EndTxn, as for partitions.
     groups_unconfirmed: BTreeSet<String>,
+    /// An EndTxn(commit) of this transaction was sent and its answer lost: it may have been
+    /// applied, so a later refusal of the resent one does not prove the commit failed.
+    commit_maybe_applied: bool,
 }
 
 impl TxnProgress {
@@ -125,6 +128,7 @@ impl TxnProgress {
             to_add: BTreeSet::new(),
             recovery: Recovery::EndTxn,
             add_unconfirmed: false,
+            commit_maybe_applied: false,
             offsets: None,
             groups_added: BTreeSet::new(),
             groups_unconfirmed: BTreeSet::new(),

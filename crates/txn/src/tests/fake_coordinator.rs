@@ -221,7 +221,13 @@ impl FakeCluster {
             if current {
                 match (txn.status, commit) {
                     (TxnStatus::Ongoing, _) => self.complete_txn(&tid, commit),
-                    (_, false) => {}
+                    // Kafka 4 with KIP-890 ends even a transaction it never saw as aborted
+                    // (with an epoch bump), so a resent abort is recognised as a retry.
+                    (_, false) => {
+                        if let Some(t) = self.txns.get_mut(&tid) {
+                            t.status = TxnStatus::CompleteAbort;
+                        }
+                    }
                     (_, true) => return error(48),
                 }
                 self.bump(&tid);

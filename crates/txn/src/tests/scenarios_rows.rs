@@ -398,8 +398,10 @@ fn without_kip_360_sequence_errors_are_fatal_and_reinit_uses_no_epoch() {
     cluster.init_producer_id_max = 2;
     let mut h = Harness::with_cluster(txn_config(), cluster);
     h.init_ok();
-    // A lost EndTxn answer still recovers: InitProducerId v2 without id/epoch fences and aborts.
+    // An unknown commit outcome (the answer lost, the resent EndTxn refused) still recovers:
+    // InitProducerId v2 without id/epoch fences and aborts.
     h.cluster.inject(ApiKey::EndTxn, Fault::LoseReply);
+    h.cluster.inject(ApiKey::EndTxn, Fault::Error(90));
     assert_eq!(
         h.transaction(&[(0, "a")], true),
         Some(Err(TxnError::OutcomeUnknown))
