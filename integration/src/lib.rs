@@ -36,6 +36,28 @@ pub fn kafka_script() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("kafka"))
 }
 
+/// Runs `integration/kafka ARGS`; the last line of its standard output (the script's result,
+/// e.g. the bootstrap list after `start`), or the command and its standard error.
+pub fn kafka(args: &[&str]) -> Result<String, String> {
+    let output = Command::new(kafka_script())
+        .args(args)
+        .output()
+        .map_err(|e| format!("integration/kafka {}: {e}", args.join(" ")))?;
+    if !output.status.success() {
+        return Err(format!(
+            "integration/kafka {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .trim()
+        .to_owned())
+}
+
 /// True when running under CI, where a missing broker is a failure, never a skip.
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")

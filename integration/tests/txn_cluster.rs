@@ -37,7 +37,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use kafkatx_integration::{JudgedRecord, in_ci, kafka_script, kcat_read_committed, unique_name};
+use kafkatx_integration::{
+    JudgedRecord, in_ci, kafka, kafka_script, kcat_read_committed, unique_name,
+};
 use kafkatx_server::cli::logging::{self, LogArgs, LogFormat};
 use kafkatx_txn::{
     MetricsSnapshot, ProducerConfig, ProducerRecord, RecordMetadata, TransactionalProducer,
@@ -152,21 +154,6 @@ fn init_logging() {
 // ---------------------------------------------------------------------------------------------
 // The cluster and its faults (integration/kafka)
 
-fn kafka(args: &[&str]) -> Result<String, String> {
-    let output = Command::new(kafka_script())
-        .args(args)
-        .output()
-        .map_err(|e| e.to_string())?;
-    if !output.status.success() {
-        return Err(format!(
-            "integration/kafka {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stderr)
-        ));
-    }
-    Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
-}
-
 /// The running 3-node cluster; dropping it stops every node, also when an assertion failed.
 #[derive(Debug)]
 struct Cluster {
@@ -179,8 +166,7 @@ impl Cluster {
         // `start` hands back a cluster that is already up; an interrupted earlier run may have
         // left one, with its topics. Always begin from fresh data.
         kafka(&["stop", "--nodes", "3"])?;
-        let output = kafka(&["start", "--nodes", "3", "--tv", tv])?;
-        let bootstrap = output.lines().last().unwrap_or_default().trim().to_owned();
+        let bootstrap = kafka(&["start", "--nodes", "3", "--tv", tv])?;
         Ok(Self { bootstrap, tv })
     }
 

@@ -12,28 +12,11 @@
 )]
 
 use std::collections::BTreeSet;
-use std::process::Command;
 use std::time::Duration;
 
 use bytes::Bytes;
-use kafkatx_integration::{create_topic, in_ci, kafka_script, kcat_read_committed, unique_name};
+use kafkatx_integration::{create_topic, in_ci, kafka, kcat_read_committed, unique_name};
 use kafkatx_txn::{ProducerConfig, ProducerRecord, TransactionalProducer, TxnError};
-
-fn kafka(args: &[&str]) -> Result<String, String> {
-    let output = Command::new(kafka_script())
-        .args(args)
-        .output()
-        .map_err(|e| e.to_string())?;
-    if !output.status.success() {
-        return Err(String::from_utf8_lossy(&output.stderr).into_owned());
-    }
-    Ok(String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .trim()
-        .to_owned())
-}
 
 /// Restart node 1, retrying while the killed process still holds the port.
 fn restart_broker(port: &str) -> Result<String, String> {

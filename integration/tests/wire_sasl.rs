@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use kafkatx_integration::{in_ci, kafka_script, unique_name};
+use kafkatx_integration::{in_ci, kafka, unique_name};
 use kafkatx_server::ServerConfig;
 use kafkatx_server::kafka_backend::{self, KafkaSettings};
 use kafkatx_txn::{ProducerConfig, ProducerRecord, TransactionalProducer};
@@ -35,22 +35,6 @@ const USER: &str = "alice";
 const PASSWORD: &str = "alice-secret";
 /// The broker's `connections.max.reauth.ms` for `--sasl` instances.
 const SESSION: Duration = Duration::from_secs(10);
-
-fn kafka(args: &[&str]) -> Result<String, String> {
-    let output = Command::new(kafka_script())
-        .args(args)
-        .output()
-        .map_err(|e| e.to_string())?;
-    if !output.status.success() {
-        return Err(String::from_utf8_lossy(&output.stderr).into_owned());
-    }
-    Ok(String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .trim()
-        .to_owned())
-}
 
 /// The dedicated SASL broker; stopped when dropped, also when an assertion failed.
 struct SaslBroker {

@@ -112,13 +112,10 @@ impl BatchDraft {
         base_sequence: i32,
         transactional: bool,
     ) -> Result<BuiltBatch, BuildFailure> {
-        let info = ProducerInfo {
-            producer_id: identity.producer_id,
-            producer_epoch: identity.epoch,
-            base_sequence,
-            transactional,
-        };
-        match self.builder.build(info) {
+        match self
+            .builder
+            .build(producer_info(identity, base_sequence, transactional))
+        {
             Ok(bytes) => Ok(BuiltBatch {
                 bytes,
                 tokens: self.tokens,
@@ -140,11 +137,20 @@ pub fn restamp(
     base_sequence: i32,
     transactional: bool,
 ) -> Result<Bytes, String> {
-    let info = ProducerInfo {
+    rewrite_producer(bytes, producer_info(identity, base_sequence, transactional))
+        .map_err(|error| error.to_string())
+}
+
+/// The producer fields a batch is stamped with.
+fn producer_info(
+    identity: ProducerIdentity,
+    base_sequence: i32,
+    transactional: bool,
+) -> ProducerInfo {
+    ProducerInfo {
         producer_id: identity.producer_id,
         producer_epoch: identity.epoch,
         base_sequence,
         transactional,
-    };
-    rewrite_producer(bytes, info).map_err(|error| error.to_string())
+    }
 }

@@ -377,34 +377,33 @@ impl Driver {
                 address,
                 result: Err(error),
             } => {
-                // A connect failure never sent anything, whatever the error says; but refused
-                // credentials or a broker we cannot speak to will not get better by retrying.
-                let failure = match error.failure {
-                    TransportFailure::AuthenticationFailed | TransportFailure::Unsupported => {
-                        tracing::error!(%address, %error, "cannot use this broker");
-                        error.failure
-                    }
-                    TransportFailure::NotSent | TransportFailure::Lost => {
-                        tracing::debug!(%address, %error, "connection failed");
-                        TransportFailure::NotSent
-                    }
-                };
-                let mut waiting = match self.links.remove(&address) {
+                let waiting = match self.links.remove(&address) {
                     Some(Link::Connecting(waiting)) => waiting,
                     _ => Vec::new(),
                 };
-                if failure != TransportFailure::NotSent {
-                    // No retry fixes this; the machine fails everything it has waiting.
-                    self.machine
-                        .handle_unusable_broker(now, failure, &error.message);
-                    waiting.extend(self.any_waiting.drain(..));
-                }
                 if self.ready_link().is_none() {
                     self.bootstrap_retry_at = Some(Instant::now() + self.retry_backoff);
                 }
-                for transmit in waiting {
-                    self.machine
-                        .handle_transport_failure(now, transmit.id, failure);
+                match error.failure {
+                    // Refused credentials or a broker we cannot speak to do not get better by
+                    // retrying: the machine fails everything it has, waiting requests included.
+                    TransportFailure::AuthenticationFailed | TransportFailure::Unsupported => {
+                        tracing::error!(%address, %error, "cannot use this broker");
+                        self.any_waiting.clear();
+                        self.machine
+                            .handle_unusable_broker(now, error.failure, &error.message);
+                    }
+                    // A connect failure never sent anything, whatever the error says.
+                    TransportFailure::NotSent | TransportFailure::Lost => {
+                        tracing::debug!(%address, %error, "connection failed");
+                        for transmit in waiting {
+                            self.machine.handle_transport_failure(
+                                now,
+                                transmit.id,
+                                TransportFailure::NotSent,
+                            );
+                        }
+                    }
                 }
             }
         }

@@ -360,11 +360,8 @@ impl TxnMachine {
 
 /// Why a coordinator request ended the producer, in words a user can act on.
 fn fatal_reason(kind: RequestKind, failure: Failure) -> String {
+    // Refused credentials surface when connecting, through `handle_unusable_broker`.
     match failure {
-        Failure::Transport(TransportFailure::AuthenticationFailed) => format!(
-            "{kind:?} failed: the broker refused our credentials (check security.protocol, \
-             sasl.mechanism, sasl.username and sasl.password)"
-        ),
         Failure::Transport(TransportFailure::Unsupported) => {
             format!("{kind:?} failed: the broker supports no version of it that we speak")
         }
