@@ -2,7 +2,7 @@
 # The integration/kafka sub-commands. Each takes the instance name first (see common.sh).
 
 cmd_start() {
-  local name=$1 tv=$2 sasl=${3:-0} dir started_at=$SECONDS
+  local name=$1 tv=$2 sasl=${3:-0} tls=${4:-0} mtls=${5:-0} dir started_at=$SECONDS
   local -a ids
   mapfile -t ids < <(instance_node_ids "$name")
   dir=$(instance_dir "$name")
@@ -12,23 +12,38 @@ cmd_start() {
     # The warm-up must authenticate, and only kcat is given the credentials (see below).
     command -v kcat >/dev/null 2>&1 || die "--sasl needs kcat for its warm-up"
   fi
+  if ((mtls)); then tls=1; fi
+  if ((tls)); then
+    is_cluster "$name" && die "--tls is for single nodes (--port P), not the cluster"
+    require_openssl
+    command -v kcat >/dev/null 2>&1 || die "--tls needs kcat for its warm-up"
+  fi
   lock_instance "$name"
 
   if instance_has_live_node "$name"; then
-    report_running_instance "$name" "$tv" "$sasl"
+    report_running_instance "$name" "$tv" "$sasl" "$tls" "$mtls"
     return 0
   fi
 
   ensure_jars
   local id
   for id in "${ids[@]}"; do require_node_ports_free "$name" "$id"; done
+  if ((tls)); then
+    require_ports_free "$name" "$(expired_port "$name")" "$(wronghost_port "$name")" "$(internal_port "$name")"
+  fi
   # Always a fresh cluster: tests never see topics or transactions left over from a previous run.
   [[ -n $dir && $dir != "$WORK_ROOT" && $dir != / ]] || die "internal error: refusing to wipe '$dir'"
   rm -rf "$dir"
   mkdir -p "$dir"
   printf '%s\n' "$tv" >"$dir/tv"
-  if ((sasl)); then
-    touch "$dir/sasl"
+  if ((sasl)); then touch "$dir/sasl"; fi
+  if ((tls)); then touch "$dir/tls"; fi
+  if ((mtls)); then touch "$dir/mtls"; fi
+  if ((tls)); then
+    say "making a throwaway CA and certificates in $dir/certs"
+    generate_tls_material "$name"
+    write_tls_client_files "$name"
+  elif ((sasl)); then
     sasl_client_properties >"$dir/client.properties"
     sasl_kcat_config >"$dir/kcat.conf"
   fi
@@ -53,12 +68,22 @@ cmd_start() {
   printf '%s\n' "$bootstrap"
 }
 
-# kcat reads $KCAT_CONFIG when given no -F: that is how the warm-up authenticates on a --sasl instance.
+# kcat reads $KCAT_CONFIG when given no -F: that is how the warm-up authenticates on a --sasl or
+# --tls instance.
 authenticate_kcat() {
-  if instance_is_sasl "$1"; then export KCAT_CONFIG; KCAT_CONFIG=$(instance_dir "$1")/kcat.conf; fi
+  if instance_is_sasl "$1" || instance_is_tls "$1"; then
+    export KCAT_CONFIG
+    KCAT_CONFIG=$(instance_dir "$1")/kcat.conf
+  fi
 }
 
-sasl_note() { if instance_is_sasl "$1"; then printf ', SASL_PLAINTEXT'; fi; }
+sasl_note() {
+  if instance_is_tls "$1"; then
+    tls_note "$1"
+  elif instance_is_sasl "$1"; then
+    printf ', SASL_PLAINTEXT'
+  fi
+}
 
 instance_heap() { if is_cluster "$1"; then echo "$CLUSTER_HEAP"; else echo "$SINGLE_HEAP"; fi; }
 
@@ -81,13 +106,17 @@ instance_has_live_node() {
 # A second `start` of a running instance only prints its bootstrap, provided it is whole and runs the
 # requested transaction protocol: silently handing a TV2 broker to a TV1 test would hide bugs.
 report_running_instance() {
-  local name=$1 tv=$2 sasl=$3 running_tv running_sasl=0 id state
+  local name=$1 tv=$2 sasl=$3 tls=${4:-0} mtls=${5:-0} running_tv running_sasl=0 running_tls=0 running_mtls=0 id state
   running_tv=$(<"$(instance_dir "$name")/tv")
   [[ $running_tv == "$tv" ]] ||
     die "$name is already running with --tv $running_tv, not --tv $tv; stop it first"
   if instance_is_sasl "$name"; then running_sasl=1; fi
   ((running_sasl == sasl)) ||
     die "$name is already running $( ((running_sasl)) && echo 'with' || echo 'without') --sasl; stop it first"
+  if instance_is_tls "$name"; then running_tls=1; fi
+  if instance_is_mtls "$name"; then running_mtls=1; fi
+  ((running_tls == tls && running_mtls == mtls)) ||
+    die "$name is already running with other --tls/--mtls options; stop it first"
   for id in $(instance_node_ids "$name"); do
     state=$(node_state "$name" "$id")
     [[ $state == running ]] ||
@@ -166,7 +195,9 @@ cmd_topic() {
   fi
   [[ $replication =~ ^[1-9][0-9]*$ ]] || die "REPLICATION must be a positive integer, got '$replication'"
   local -a auth=()
-  if instance_is_sasl "$name"; then auth=(--command-config "$(instance_dir "$name")/client.properties"); fi
+  if instance_is_sasl "$name" || instance_is_tls "$name"; then
+    auth=(--command-config "$(instance_dir "$name")/client.properties")
+  fi
   ensure_jars
   run_quick_java_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$(instance_bootstrap "$name")" \
     "${auth[@]}" --create --if-not-exists --topic "$topic" --partitions "$partitions" \

@@ -113,9 +113,13 @@ known_instances() {
 }
 
 require_known_node() {
-  local name=$1 id=$2
-  instance_node_ids "$name" | grep -qx -- "$id" ||
-    die "$name has no node '$id' (nodes: $(instance_node_ids "$name" | tr '\n' ' '))"
+  local name=$1 id=$2 known
+  # No `| grep -q` here: grep exits at the first match, the writer can then die of SIGPIPE and,
+  # under pipefail, a node that exists is reported missing (seen in a CI fault campaign).
+  for known in $(instance_node_ids "$name"); do
+    [[ $known == "$id" ]] && return 0
+  done
+  die "$name has no node '$id' (nodes: $(instance_node_ids "$name" | tr '\n' ' '))"
 }
 
 # Holds an exclusive lock on one instance for the rest of the command, so that concurrent

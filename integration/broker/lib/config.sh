@@ -10,7 +10,9 @@ write_node_config() {
   mkdir -p "$dir/data"
   {
     common_node_settings "$name" "$id" "$port" "$controller" "$dir"
-    if instance_is_sasl "$name"; then
+    if instance_is_tls "$name"; then
+      tls_listener_settings "$name" "$port" "$controller"
+    elif instance_is_sasl "$name"; then
       sasl_listener_settings "$port" "$controller"
     else
       plaintext_listener_settings "$port" "$controller"

@@ -49,6 +49,18 @@ require_node_ports_free() {
   done
 }
 
+# Extra ports of an instance (the --tls listeners), given the same 10 s to close as the others.
+require_ports_free() {
+  local name=$1 port deadline=$((SECONDS + 10))
+  shift
+  for port in "$@"; do
+    while port_is_open "$port"; do
+      ((SECONDS < deadline)) || die "port $port is already in use (needed by $name)"
+      sleep 0.2
+    done
+  done
+}
+
 # Starts the JVM detached (own session, no inherited stdin/stdout or lock descriptors) so that it
 # outlives this script and never holds a caller's pipe open. The previous log is kept as server.log.prev.
 node_launch() {
