@@ -24,6 +24,7 @@ use kafkatx_server::ServerConfig;
 use kafkatx_server::kafka_backend::{self, KafkaSettings};
 use kafkatx_txn::{ProducerConfig, ProducerRecord, TransactionalProducer};
 use kafkatx_wire::compression::Compression;
+use kafkatx_wire::protocol::error::ResponseError;
 use kafkatx_wire::protocol::messages::MetadataRequest;
 use kafkatx_wire::{ConnectOptions, Connection, SaslCredentials, SaslMechanism, WireError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -106,7 +107,11 @@ async fn a_wrong_password_is_refused_with_the_brokers_code(addr: &str) {
             .await
             .unwrap_err();
         match &err {
-            WireError::Authentication(auth) => assert_eq!(auth.code(), Some(58), "{mechanism}"),
+            WireError::Authentication(auth) => assert_eq!(
+                auth.code(),
+                Some(ResponseError::SaslAuthenticationFailed.code()),
+                "{mechanism}"
+            ),
             other => panic!("{mechanism}: expected an authentication error, got {other:?}"),
         }
     }
@@ -145,7 +150,7 @@ async fn transactional_producer_commits_over_scram_sha_512(addr: &str) {
     .transactional_id(unique_name("wire-sasl-id"))
     .build()
     .unwrap();
-    let producer = TransactionalProducer::new(config).unwrap();
+    let producer = TransactionalProducer::new(config).await.unwrap();
     producer.init_transactions().await.unwrap();
     let mut committed = Vec::new();
     for round in 0..2 {
@@ -198,7 +203,7 @@ async fn a_producer_with_a_wrong_password_fails_at_once(addr: &str) {
         .build()
         .unwrap();
     let started = std::time::Instant::now();
-    let producer = TransactionalProducer::new(config).unwrap();
+    let producer = TransactionalProducer::new(config).await.unwrap();
     let error = producer.init_transactions().await.unwrap_err();
     assert!(error.is_fatal(), "{error:?}");
     assert!(error.to_string().contains("credentials"), "{error}");
@@ -228,6 +233,7 @@ async fn the_gateway_serves_over_sasl_and_is_not_ready_with_a_wrong_password(add
             producer_properties: sasl_properties(password),
             max_pending_transactions: 16,
             max_requests_per_transaction: 1,
+            allow_auto_create_topics: false,
         };
         let backend = Arc::new(kafka_backend::connect(settings).await.unwrap());
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

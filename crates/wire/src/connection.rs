@@ -17,6 +17,10 @@
 //! [`WireError::SessionExpired`] without being sent, and [`Connection::is_closed`] turns true,
 //! so the owner reconnects and authenticates again. Re-authenticating in place (KIP-368's
 //! other option) is not done: a fresh connection is simpler and costs one handshake.
+//!
+//! With [`ConnectOptions::tls`] set, the TCP stream is wrapped in TLS before anything else
+//! (`security.protocol=SSL`, or `SASL_SSL` with `sasl` set too); see [`crate::tls`]. The reader
+//! and writer tasks are generic over the stream, so framing and pipelining are the same.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -24,9 +28,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -36,6 +39,7 @@ use crate::frame::{DEFAULT_MAX_FRAME_BYTES, split_frame};
 use crate::protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
 use crate::protocol::protocol::{Request, StrBytes};
 use crate::sasl::{self, SaslCredentials};
+use crate::tls::{self, Phase, TlsConfig, TlsError};
 use crate::versions::{BrokerVersions, our_range};
 
 /// Kafka's error code for "unsupported version", used by the ApiVersions fallback.
@@ -62,6 +66,9 @@ pub struct ConnectOptions {
     /// Authenticate with SASL after ApiVersions (`security.protocol=SASL_PLAINTEXT`);
     /// `None` (the default) sends no SASL at all.
     pub sasl: Option<SaslCredentials>,
+    /// Speak TLS (`security.protocol=SSL` / `SASL_SSL`); `None` (the default) is plaintext.
+    /// The server name for SNI and host name verification is the host of the address dialled.
+    pub tls: Option<TlsConfig>,
 }
 
 impl Default for ConnectOptions {
@@ -74,6 +81,7 @@ impl Default for ConnectOptions {
             request_timeout: Duration::from_secs(30),
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
             sasl: None,
+            tls: None,
         }
     }
 }
@@ -169,17 +177,42 @@ impl Connection {
             })?;
         // Requests are small and latency matters more than packet count.
         let _ = stream.set_nodelay(true);
-        let (read_half, write_half) = stream.into_split();
         let shared = Arc::new(Shared {
             pending: Mutex::new(Pending::default()),
         });
         let (outgoing, queue) = mpsc::unbounded_channel();
-        let reader = tokio::spawn(read_loop(
-            read_half,
-            Arc::clone(&shared),
-            options.max_frame_bytes,
-        ));
-        let writer = tokio::spawn(write_loop(write_half, queue, Arc::clone(&shared)));
+        let context = ReadContext {
+            addr: addr.to_owned(),
+            tls: options.tls.is_some(),
+            max_frame: options.max_frame_bytes,
+        };
+        let (reader, writer) = match &options.tls {
+            None => {
+                let (read_half, write_half) = stream.into_split();
+                (
+                    tokio::spawn(read_loop(read_half, Arc::clone(&shared), context)),
+                    tokio::spawn(write_loop(write_half, queue, Arc::clone(&shared))),
+                )
+            }
+            Some(tls) => {
+                // The handshake shares the connect timeout: both are "setting up" the
+                // connection (Java's socket.connection.setup.timeout.ms).
+                let stream =
+                    tokio::time::timeout(options.connect_timeout, tls.handshake(addr, stream))
+                        .await
+                        .map_err(|_| WireError::ConnectTimeout {
+                            addr: addr.to_owned(),
+                            after: options.connect_timeout,
+                        })??;
+                // rustls keeps one state for both directions; `split` shares it behind a lock
+                // held only for the duration of each poll.
+                let (read_half, write_half) = tokio::io::split(stream);
+                (
+                    tokio::spawn(read_loop(read_half, Arc::clone(&shared), context)),
+                    tokio::spawn(write_loop(write_half, queue, Arc::clone(&shared))),
+                )
+            }
+        };
         let mut conn = Connection {
             inner: Arc::new(Inner {
                 addr: addr.to_owned(),
@@ -435,10 +468,38 @@ impl Drop for Unregister {
     }
 }
 
-async fn read_loop(mut socket: OwnedReadHalf, shared: Arc<Shared>, max_frame: usize) {
+/// What the reader needs to describe a failure.
+struct ReadContext {
+    addr: String,
+    tls: bool,
+    max_frame: usize,
+}
+
+impl ReadContext {
+    /// An I/O error of the socket: a TLS failure the user must fix, or a plain I/O error.
+    fn io_error(&self, error: std::io::Error) -> WireError {
+        if self.tls {
+            if let Some(tls) = TlsError::from_io(&self.addr, &error, Phase::Established) {
+                return WireError::Tls(tls);
+            }
+        }
+        WireError::Io(Arc::new(error))
+    }
+}
+
+async fn read_loop<S: AsyncRead + Unpin>(mut socket: S, shared: Arc<Shared>, context: ReadContext) {
     let mut buf = BytesMut::with_capacity(64 * 1024);
+    let mut first_bytes = true;
     let error = loop {
-        match split_frame(&mut buf, max_frame) {
+        // A TLS listener answers plaintext with a TLS alert record, which would otherwise read
+        // as a frame hundreds of megabytes long.
+        if first_bytes && !buf.is_empty() {
+            first_bytes = false;
+            if !context.tls && tls::looks_like_tls(&buf) {
+                break WireError::Tls(tls::tls_listener_error(&context.addr));
+            }
+        }
+        match split_frame(&mut buf, context.max_frame) {
             Ok(Some(frame)) => {
                 let frame = frame.freeze();
                 let Some(id) = peek_correlation_id(&frame) else {
@@ -465,14 +526,14 @@ async fn read_loop(mut socket: OwnedReadHalf, shared: Arc<Shared>, max_frame: us
         match socket.read_buf(&mut buf).await {
             Ok(0) => break WireError::Closed,
             Ok(_) => {}
-            Err(e) => break WireError::Io(Arc::new(e)),
+            Err(e) => break context.io_error(e),
         }
     };
     shared.poison(error);
 }
 
-async fn write_loop(
-    socket: OwnedWriteHalf,
+async fn write_loop<S: AsyncWrite + Unpin>(
+    socket: S,
     mut queue: mpsc::UnboundedReceiver<BytesMut>,
     shared: Arc<Shared>,
 ) {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::frame::FrameError;
 use crate::protocol::messages::ApiKey;
 use crate::sasl::AuthError;
+use crate::tls::TlsError;
 
 /// Everything that can go wrong between sending a request and holding its decoded answer.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -60,6 +61,11 @@ pub enum WireError {
     /// reconnect (which authenticates again).
     #[error("the SASL session of this connection (lifetime {lifetime:?}) is about to expire")]
     SessionExpired { lifetime: Duration },
+    /// TLS failed in a way the configuration must fix (an untrusted, expired or misnamed
+    /// certificate, a refused client certificate, TLS spoken to a plaintext port or the
+    /// reverse). The message names the setting.
+    #[error("{0}")]
+    Tls(#[from] TlsError),
 }
 
 impl WireError {
@@ -73,7 +79,8 @@ impl WireError {
             | WireError::UnsupportedVersion { .. }
             | WireError::Handshake(_)
             | WireError::Authentication(_)
-            | WireError::SessionExpired { .. } => false,
+            | WireError::SessionExpired { .. }
+            | WireError::Tls(_) => false,
             // Refused before it was written: the connection had already failed.
             WireError::Poisoned(_) => false,
             _ => true,

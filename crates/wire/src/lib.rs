@@ -14,9 +14,11 @@
 //! - [`read_committed`]: which fetched records a read_committed reader sees.
 //! - [`reader`]: a minimal read-a-topic-to-its-end client for tools and checks.
 //! - [`sasl`]: SASL PLAIN and SCRAM-SHA-256/512 authentication after the handshake.
+//! - [`tls`]: TLS to brokers on rustls with graviola's pure-Rust crypto.
 //!
 //! Nothing in this crate panics on bytes a broker sends: every decoder returns an error.
 
+pub mod admin;
 pub mod codec;
 pub mod compression;
 pub mod connection;
@@ -26,10 +28,12 @@ pub mod read_committed;
 pub mod reader;
 pub mod record;
 pub mod sasl;
+pub mod tls;
 pub mod versions;
 
 pub use connection::{ConnectOptions, Connection};
 pub use error::WireError;
 pub use kafka_protocol as protocol;
 pub use sasl::{AuthError, SaslCredentials, SaslMechanism};
+pub use tls::{TlsConfig, TlsConfigError, TlsError, TlsSettings};
 pub use versions::BrokerVersions;
