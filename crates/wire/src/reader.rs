@@ -14,7 +14,7 @@ use crate::protocol::messages::{
 };
 use crate::protocol::protocol::StrBytes;
 use crate::read_committed::{AbortedTxn, committed_records};
-use crate::record::{DecodedRecord, decode_batches};
+use crate::record::{DecodedRecord, RecordBatch, decode_batches};
 use crate::{ConnectOptions, Connection};
 
 /// Which records a reader sees.
@@ -64,8 +64,18 @@ pub async fn read_topic(
     topic: &str,
     isolation: Isolation,
 ) -> Result<Vec<TopicRecord>, ReadError> {
+    read_topic_with(bootstrap, topic, isolation, &ConnectOptions::default()).await
+}
+
+/// [`read_topic`] with these connection options (SASL, TLS, timeouts) on every connection.
+pub async fn read_topic_with(
+    bootstrap: &str,
+    topic: &str,
+    isolation: Isolation,
+    options: &ConnectOptions,
+) -> Result<Vec<TopicRecord>, ReadError> {
     let first = bootstrap.split(',').next().unwrap_or(bootstrap).trim();
-    let seed = Connection::connect(first, ConnectOptions::default()).await?;
+    let seed = Connection::connect(first, options.clone()).await?;
     let metadata = topic_metadata(&seed, topic).await?;
     let brokers: HashMap<i32, String> = metadata
         .brokers
@@ -89,7 +99,7 @@ pub async fn read_topic(
         let conn = match connections.get(&leader) {
             Some(c) if !c.is_closed() => c.clone(),
             _ => {
-                let c = Connection::connect(addr, ConnectOptions::default()).await?;
+                let c = Connection::connect(addr, options.clone()).await?;
                 connections.insert(leader, c.clone());
                 c
             }
@@ -103,7 +113,8 @@ pub async fn read_topic(
     Ok(out)
 }
 
-async fn topic_metadata(conn: &Connection, topic: &str) -> Result<MetadataResponse, ReadError> {
+/// The metadata of one topic, never creating it: [`ReadError::UnknownTopic`] when it is missing.
+pub async fn topic_metadata(conn: &Connection, topic: &str) -> Result<MetadataResponse, ReadError> {
     let request = MetadataRequest::default()
         .with_topics(Some(vec![
             MetadataRequestTopic::default().with_name(Some(topic_name(topic))),
@@ -197,7 +208,9 @@ async fn read_partition(
     Ok(out)
 }
 
-async fn list_offset(
+/// One offset of a partition: `timestamp` -2 is the log start, -1 the end (the high watermark,
+/// or the last stable offset under read_committed).
+pub async fn list_offset(
     conn: &Connection,
     topic: &str,
     partition: i32,
@@ -232,6 +245,72 @@ async fn list_offset(
         });
     }
     Ok(answer.offset)
+}
+
+/// What one Fetch of a partition returned.
+#[derive(Debug, Clone)]
+pub struct FetchedBatches {
+    /// Whole batches from the fetch offset on, control batches included, in offset order.
+    pub batches: Vec<RecordBatch>,
+    /// The partition's high watermark when the broker answered.
+    pub high_watermark: i64,
+    /// The partition's last stable offset when the broker answered.
+    pub last_stable_offset: i64,
+}
+
+/// Fetches the batches of one partition from `offset` on, read_uncommitted: every data and
+/// control batch, so that the caller can tell committed from aborted transactions itself.
+/// Waits up to `max_wait_ms` on the broker when nothing is there yet.
+pub async fn fetch_batches(
+    conn: &Connection,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    max_wait_ms: i32,
+) -> Result<FetchedBatches, ReadError> {
+    let request = FetchRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_max_wait_ms(max_wait_ms)
+        .with_min_bytes(1)
+        .with_max_bytes(8 << 20)
+        .with_isolation_level(Isolation::ReadUncommitted.level())
+        .with_topics(vec![
+            FetchTopic::default()
+                .with_topic(topic_name(topic))
+                .with_partitions(vec![
+                    FetchPartition::default()
+                        .with_partition(partition)
+                        .with_fetch_offset(offset)
+                        .with_partition_max_bytes(4 << 20),
+                ]),
+        ]);
+    let (_, response) = conn.send_negotiated(&request, None).await?;
+    let Some(data) = response
+        .responses
+        .first()
+        .and_then(|t| t.partitions.first())
+    else {
+        return Err(ReadError::Broker {
+            topic: topic.to_owned(),
+            code: -1,
+        });
+    };
+    if data.error_code != 0 {
+        return Err(ReadError::Broker {
+            topic: topic.to_owned(),
+            code: data.error_code,
+        });
+    }
+    let blob = data.records.clone().unwrap_or_default();
+    let batches = decode_batches(&blob).map_err(|e| ReadError::Records {
+        partition,
+        message: e.to_string(),
+    })?;
+    Ok(FetchedBatches {
+        batches,
+        high_watermark: data.high_watermark,
+        last_stable_offset: data.last_stable_offset,
+    })
 }
 
 fn topic_name(name: &str) -> TopicName {
