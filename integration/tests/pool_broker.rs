@@ -112,9 +112,10 @@ async fn fenced_from_outside(addr: &str) {
     lease.producer().flush().await.unwrap();
 
     // Someone else initialises the slot's transactional id.
-    let mut outsider_config = producer_config(addr);
-    outsider_config.transactional_id = Some(tid.clone());
-    let outsider = TransactionalProducer::new(outsider_config).unwrap();
+    let outsider_config = producer_config(addr)
+        .with_transactional_id(tid.clone())
+        .unwrap();
+    let outsider = TransactionalProducer::new(outsider_config).await.unwrap();
     outsider.init_transactions().await.unwrap();
 
     assert!(matches!(lease.commit().await, Err(PoolError::Commit(_))));

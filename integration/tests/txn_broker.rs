@@ -19,17 +19,18 @@ use kafkatx_integration::{
     bootstrap, create_topic, kafka_script, kcat_committed_values, kcat_read_committed,
     require_broker, unique_name,
 };
-use kafkatx_txn::partitioner::partition_for_key;
-use kafkatx_txn::{ProducerConfig, ProducerRecord, TransactionalProducer, TxnError};
+use kafkatx_txn::{
+    ProducerConfig, ProducerRecord, TransactionalProducer, TxnError, partition_for_key,
+};
 
-fn producer(addr: &str, transactional_id: &str) -> TransactionalProducer {
+async fn producer(addr: &str, transactional_id: &str) -> TransactionalProducer {
     let config = ProducerConfig::builder()
         .bootstrap_servers(addr)
         .transactional_id(transactional_id)
         .transaction_timeout(Duration::from_secs(30))
         .build()
         .unwrap();
-    TransactionalProducer::new(config).unwrap()
+    TransactionalProducer::new(config).await.unwrap()
 }
 
 async fn send_all(producer: &TransactionalProducer, topic: &str, values: &[String]) {
@@ -44,7 +45,7 @@ async fn send_all(producer: &TransactionalProducer, topic: &str, values: &[Strin
 async fn commit_visible_abort_invisible(addr: &str) {
     let topic = unique_name("txn-visibility");
     create_topic(addr, &topic, 3).await.unwrap();
-    let p = producer(addr, &unique_name("txn-visibility-id"));
+    let p = producer(addr, &unique_name("txn-visibility-id")).await;
     p.init_transactions().await.unwrap();
 
     p.begin_transaction().await.unwrap();
@@ -74,7 +75,7 @@ kafkatx_integration::on_both_protocols!(commit_is_visible_and_abort_is_not => co
 async fn back_to_back(addr: &str) {
     let topic = unique_name("txn-back-to-back");
     create_topic(addr, &topic, 3).await.unwrap();
-    let p = producer(addr, &unique_name("txn-back-to-back-id"));
+    let p = producer(addr, &unique_name("txn-back-to-back-id")).await;
     p.init_transactions().await.unwrap();
     let mut expected = Vec::new();
     for txn in 0..40 {
@@ -100,13 +101,13 @@ async fn fencing(addr: &str) {
     let topic = unique_name("txn-fencing");
     create_topic(addr, &topic, 1).await.unwrap();
     let id = unique_name("txn-fencing-id");
-    let first = producer(addr, &id);
+    let first = producer(addr, &id).await;
     first.init_transactions().await.unwrap();
     first.begin_transaction().await.unwrap();
     send_all(&first, &topic, &["zombie".to_owned()]).await;
     first.flush().await.unwrap();
 
-    let second = producer(addr, &id);
+    let second = producer(addr, &id).await;
     second.init_transactions().await.unwrap();
     let error = first.commit_transaction().await.unwrap_err();
     assert!(
@@ -180,7 +181,7 @@ async fn keyed_records_land_where_the_java_client_puts_them() {
     create_topic(&addr, &java, partitions).await.unwrap();
     let keys: Vec<String> = (0..40).map(|n| format!("key-{n}")).collect();
 
-    let p = producer(&addr, &unique_name("txn-keys-id"));
+    let p = producer(&addr, &unique_name("txn-keys-id")).await;
     p.init_transactions().await.unwrap();
     p.begin_transaction().await.unwrap();
     for key in &keys {
@@ -224,7 +225,7 @@ async fn every_compression_codec_commits_readably() {
             .unwrap()
             .build()
             .unwrap();
-        let p = TransactionalProducer::new(config).unwrap();
+        let p = TransactionalProducer::new(config).await.unwrap();
         p.init_transactions().await.unwrap();
         p.begin_transaction().await.unwrap();
         let values: Vec<String> = (0..50)

@@ -42,7 +42,7 @@ use kafkatx_integration::{
 };
 use kafkatx_server::cli::logging::{self, LogArgs, LogFormat};
 use kafkatx_txn::{
-    MetricsSnapshot, ProducerConfig, ProducerRecord, RecordMetadata, TransactionalProducer,
+    Action, MetricsSnapshot, ProducerConfig, ProducerRecord, RecordMetadata, TransactionalProducer,
     TxnError,
 };
 use kafkatx_wire::protocol::messages::create_topics_request::CreatableTopic;
@@ -437,8 +437,8 @@ where
 {
     let mut result = call().await;
     for _ in 0..5 {
-        match result {
-            Err(TxnError::Timeout { .. }) => result = call().await,
+        match &result {
+            Err(e) if e.action() == Action::Retry => result = call().await,
             _ => break,
         }
     }
@@ -446,7 +446,7 @@ where
 }
 
 async fn abort(p: &TransactionalProducer, index: usize) {
-    if let Err(e) = retry_timeouts(|| p.abort_transaction()).await {
+    if let Err(e) = retry_timeouts(|| p.end_transaction(false)).await {
         panic!(
             "txn {index}: abort failed: {e:?}; metrics {:?}",
             p.metrics()
@@ -454,15 +454,18 @@ async fn abort(p: &TransactionalProducer, index: usize) {
     }
 }
 
+/// Commits, or aborts a transaction that failed (`end_transaction` does both, and resumes a
+/// commit or abort that timed out).
 async fn finish(p: &TransactionalProducer, index: usize) -> Ended {
-    let ended = match retry_timeouts(|| p.commit_transaction()).await {
-        Ok(()) => return Ended::Committed,
-        Err(TxnError::OutcomeUnknown) => Ended::Unknown,
-        Err(e) if e.requires_abort() => Ended::Aborted,
+    match retry_timeouts(|| p.end_transaction(true)).await {
+        Ok(kafkatx_txn::Ended::Committed) => Ended::Committed,
+        Ok(kafkatx_txn::Ended::Aborted { .. }) => Ended::Aborted,
+        Err(e) if e.action() == Action::OutcomeUnknown => {
+            abort(p, index).await;
+            Ended::Unknown
+        }
         Err(e) => panic!("txn {index}: commit failed unrecoverably: {e:?}"),
-    };
-    abort(p, index).await;
-    ended
+    }
 }
 
 async fn run_transaction(
@@ -504,7 +507,8 @@ async fn run_transaction(
         match p.flush().await {
             Err(e) if e.requires_abort() => failure = failure.or(Some(e)),
             // A flush that timed out is finished by the commit.
-            Ok(()) | Err(TxnError::Timeout { .. }) => {}
+            Ok(()) => {}
+            Err(e) if e.action() == Action::Retry => {}
             Err(e) => panic!("txn {index}: flush failed unrecoverably: {e:?}"),
         }
         let _ = hook.reached.send(());
@@ -727,7 +731,7 @@ fn seed() -> u64 {
         })
 }
 
-fn producer(bootstrap: &str, transactional_id: &str, seed: u64) -> TransactionalProducer {
+async fn producer(bootstrap: &str, transactional_id: &str, seed: u64) -> TransactionalProducer {
     let config = ProducerConfig::builder()
         .bootstrap_servers(bootstrap)
         .transactional_id(transactional_id)
@@ -741,7 +745,7 @@ fn producer(bootstrap: &str, transactional_id: &str, seed: u64) -> Transactional
         .rng_seed(seed)
         .build()
         .unwrap();
-    TransactionalProducer::new(config).unwrap()
+    TransactionalProducer::new(config).await.unwrap()
 }
 
 async fn blocking(step: fn(i32) -> Result<(), String>, node: i32) -> Result<(), String> {
@@ -876,7 +880,7 @@ async fn failover_scenario(cluster: &Cluster, victim: Victim, restart: bool) {
     create_replicated_topic(bootstrap, &topic).await.unwrap();
     let transactional_id = unique_name("txn-cluster-id");
     let seed = seed();
-    let p = producer(bootstrap, &transactional_id, seed);
+    let p = producer(bootstrap, &transactional_id, seed).await;
     p.init_transactions().await.unwrap();
     let node = victim.holder(bootstrap, &topic, &transactional_id).await;
     let leaders: Vec<i32> = (partitions_of(bootstrap, &topic).await.unwrap().iter())

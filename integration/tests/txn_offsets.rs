@@ -32,14 +32,14 @@ const OFFSET_FETCH_VERSION: i16 = 7;
 /// The answer for a partition whose offset waits in an open transaction.
 const UNSTABLE_OFFSET_COMMIT: i16 = 88;
 
-fn producer(addr: &str) -> TransactionalProducer {
+async fn producer(addr: &str) -> TransactionalProducer {
     let config = ProducerConfig::builder()
         .bootstrap_servers(addr)
         .transactional_id(unique_name("txn-offsets-id"))
         .transaction_timeout(Duration::from_secs(30))
         .build()
         .unwrap();
-    TransactionalProducer::new(config).unwrap()
+    TransactionalProducer::new(config).await.unwrap()
 }
 
 fn text(value: &str) -> StrBytes {
@@ -117,7 +117,7 @@ async fn offsets_follow_the_transaction(addr: &str) {
     create_topic(addr, &input, 2).await.unwrap();
     let group = ConsumerGroupMetadata::new(unique_name("txn-offsets-group"));
     let at = |partition, offset| (TopicPartition::new(&input, partition), offset);
-    let p = producer(addr);
+    let p = producer(addr).await;
     p.init_transactions().await.unwrap();
 
     // Consumed input 0..42 and 0..7, produced one record: commit all of it at once.
@@ -176,7 +176,7 @@ async fn offsets_alone(addr: &str) {
     let input = unique_name("txn-offsets-only-in");
     create_topic(addr, &input, 2).await.unwrap();
     let group = ConsumerGroupMetadata::new(unique_name("txn-offsets-only-group"));
-    let p = producer(addr);
+    let p = producer(addr).await;
     p.init_transactions().await.unwrap();
     // KAFKA-18401: under KIP-890 a transaction holding only offsets is not empty.
     p.begin_transaction().await.unwrap();

@@ -35,7 +35,7 @@ async fn batches_in_flight_keep_their_order(addr: &str) {
         .max_in_flight(5)
         .build()
         .unwrap();
-    let producer = TransactionalProducer::new(config).unwrap();
+    let producer = TransactionalProducer::new(config).await.unwrap();
     producer.init_transactions().await.unwrap();
     let mut expected = Vec::new();
     for round in 0..ROUNDS {

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kafkatx_integration::{create_topic, in_ci, kafka, kcat_read_committed, unique_name};
-use kafkatx_txn::{ProducerConfig, ProducerRecord, TransactionalProducer, TxnError};
+use kafkatx_txn::{Action, ProducerConfig, ProducerRecord, TransactionalProducer, TxnError};
 
 /// Restart node 1, retrying while the killed process still holds the port.
 fn restart_broker(port: &str) -> Result<String, String> {
@@ -40,29 +40,31 @@ enum Ended {
     Unknown,
 }
 
-async fn finish(p: &TransactionalProducer) -> Ended {
-    let mut result = p.commit_transaction().await;
+/// `end_transaction`, called again while it times out (each call resumes the commit or abort
+/// under way).
+async fn end(p: &TransactionalProducer, commit: bool) -> Result<kafkatx_txn::Ended, TxnError> {
+    let mut result = p.end_transaction(commit).await;
     for _ in 0..5 {
         match &result {
-            Err(TxnError::Timeout { .. }) => result = p.commit_transaction().await,
+            Err(e) if e.action() == Action::Retry => result = p.end_transaction(commit).await,
             _ => break,
         }
     }
-    let ended = match result {
-        Ok(()) => return Ended::Committed,
-        Err(TxnError::OutcomeUnknown) => Ended::Unknown,
-        Err(e) if e.requires_abort() => Ended::Aborted,
+    result
+}
+
+/// Commits, or aborts a transaction that failed.
+async fn finish(p: &TransactionalProducer) -> Ended {
+    match end(p, true).await {
+        Ok(kafkatx_txn::Ended::Committed) => Ended::Committed,
+        Ok(kafkatx_txn::Ended::Aborted { .. }) => Ended::Aborted,
+        Err(e) if e.action() == Action::OutcomeUnknown => {
+            // Only an abort (an epoch bump) makes the producer usable again.
+            end(p, false).await.unwrap();
+            Ended::Unknown
+        }
         Err(e) => panic!("commit failed unrecoverably: {e:?}"),
-    };
-    let mut abort = p.abort_transaction().await;
-    for _ in 0..5 {
-        match &abort {
-            Err(TxnError::Timeout { .. }) => abort = p.abort_transaction().await,
-            _ => break,
-        }
     }
-    abort.unwrap();
-    ended
 }
 
 #[tokio::test]
@@ -94,7 +96,7 @@ async fn restart_mid_transaction(tv: &str, port: &'static str) {
         .max_block(Duration::from_secs(60))
         .build()
         .unwrap();
-    let p = TransactionalProducer::new(config).unwrap();
+    let p = TransactionalProducer::new(config).await.unwrap();
     p.init_transactions().await.unwrap();
 
     let mut outcomes: Vec<(Vec<String>, Ended)> = Vec::new();

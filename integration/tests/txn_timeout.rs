@@ -30,7 +30,7 @@ async fn stalled_transaction(
         .transaction_timeout(Duration::from_millis(1000))
         .build()
         .unwrap();
-    let p = TransactionalProducer::new(config).unwrap();
+    let p = TransactionalProducer::new(config).await.unwrap();
     p.init_transactions().await.unwrap();
     p.begin_transaction().await.unwrap();
     p.send(ProducerRecord::new(topic, Bytes::from("stalled-1")))

@@ -7,13 +7,13 @@ use std::time::Duration;
 
 /// xorshift64*: tiny, fast and good enough for jitter.
 #[derive(Debug, Clone)]
-pub struct SeededRng {
+pub(crate) struct SeededRng {
     state: u64,
 }
 
 impl SeededRng {
     /// A generator from `seed` (zero is remapped, xorshift cannot leave the zero state).
-    pub fn new(seed: u64) -> Self {
+    pub(crate) fn new(seed: u64) -> Self {
         Self {
             state: if seed == 0 {
                 0x9e37_79b9_7f4a_7c15
@@ -24,7 +24,7 @@ impl SeededRng {
     }
 
     /// Next pseudo-random 64-bit value.
-    pub fn next_u64(&mut self) -> u64 {
+    pub(crate) fn next_u64(&mut self) -> u64 {
         let mut x = self.state;
         x ^= x >> 12;
         x ^= x << 25;
@@ -34,7 +34,7 @@ impl SeededRng {
     }
 
     /// Uniform-ish value in `[0, bound)`; 0 when `bound` is 0.
-    pub fn below(&mut self, bound: u64) -> u64 {
+    pub(crate) fn below(&mut self, bound: u64) -> u64 {
         if bound == 0 {
             0
         } else {
@@ -45,7 +45,7 @@ impl SeededRng {
 
 /// Exponential backoff: `base * 2^(attempt-1)` capped at `max`, then ±20% jitter.
 #[derive(Debug, Clone)]
-pub struct Backoff {
+pub(crate) struct Backoff {
     base: Duration,
     max: Duration,
     rng: SeededRng,
@@ -53,7 +53,7 @@ pub struct Backoff {
 
 impl Backoff {
     /// A backoff policy from `retry.backoff.ms` / `retry.backoff.max.ms` and a seed.
-    pub fn new(base: Duration, max: Duration, seed: u64) -> Self {
+    pub(crate) fn new(base: Duration, max: Duration, seed: u64) -> Self {
         Self {
             base,
             max: max.max(base),
@@ -62,12 +62,12 @@ impl Backoff {
     }
 
     /// Delay before retry number `attempt` (1 = first retry).
-    pub fn delay(&mut self, attempt: u32) -> Duration {
+    pub(crate) fn delay(&mut self, attempt: u32) -> Duration {
         self.jittered(self.base, attempt)
     }
 
     /// Delay for a retry that should start from a custom base (e.g. 20 ms after commit).
-    pub fn delay_from(&mut self, base: Duration, attempt: u32) -> Duration {
+    pub(crate) fn delay_from(&mut self, base: Duration, attempt: u32) -> Duration {
         self.jittered(base.min(self.max), attempt)
     }
 

@@ -10,7 +10,7 @@ use crate::types::{ProducerIdentity, ProducerRecord, RecordToken};
 
 /// An encoded batch and the records it carries.
 #[derive(Debug)]
-pub struct BuiltBatch {
+pub(crate) struct BuiltBatch {
     /// The record batch bytes.
     pub bytes: Bytes,
     /// Tokens of its records, in order.
@@ -21,7 +21,7 @@ pub struct BuiltBatch {
 
 /// Encoding failed; the records must be failed.
 #[derive(Debug)]
-pub struct BuildFailure {
+pub(crate) struct BuildFailure {
     /// Why.
     pub reason: String,
     /// Tokens of the records that cannot be sent.
@@ -30,7 +30,7 @@ pub struct BuildFailure {
 
 /// Records of one partition being collected into a batch (no sequence yet).
 #[derive(Debug)]
-pub struct BatchDraft {
+pub(crate) struct BatchDraft {
     builder: BatchBuilder,
     tokens: Vec<RecordToken>,
     created_at: Instant,
@@ -54,7 +54,7 @@ fn wire_record(record: &ProducerRecord) -> Record {
 
 impl BatchDraft {
     /// An empty draft.
-    pub fn new(codec: Compression, created_at: Instant) -> Self {
+    pub(crate) fn new(codec: Compression, created_at: Instant) -> Self {
         Self {
             builder: BatchBuilder::new(codec),
             tokens: Vec::new(),
@@ -64,49 +64,49 @@ impl BatchDraft {
 
     /// Whether `record` still fits under `batch_size` (an empty draft takes anything, so
     /// a record larger than the batch size goes out alone).
-    pub fn fits(&self, record: &ProducerRecord, batch_size: usize) -> bool {
+    pub(crate) fn fits(&self, record: &ProducerRecord, batch_size: usize) -> bool {
         self.tokens.is_empty() || self.size_with(record) <= batch_size
     }
 
     /// Estimated encoded size once `record` is added (what `fits` compares with the batch
     /// size; `usize::MAX` if the record cannot be encoded).
-    pub fn size_with(&self, record: &ProducerRecord) -> usize {
+    pub(crate) fn size_with(&self, record: &ProducerRecord) -> usize {
         self.builder.estimated_size_with(&wire_record(record))
     }
 
     /// Estimated encoded size of a new batch holding only `record`, header included.
-    pub fn size_alone(record: &ProducerRecord, codec: Compression) -> usize {
+    pub(crate) fn size_alone(record: &ProducerRecord, codec: Compression) -> usize {
         BatchBuilder::new(codec).estimated_size_with(&wire_record(record))
     }
 
     /// Add a record.
-    pub fn push(&mut self, token: RecordToken, record: &ProducerRecord) {
+    pub(crate) fn push(&mut self, token: RecordToken, record: &ProducerRecord) {
         self.builder.push(&wire_record(record));
         self.tokens.push(token);
     }
 
     /// Estimated encoded size.
-    pub fn size_in_bytes(&self) -> usize {
+    pub(crate) fn size_in_bytes(&self) -> usize {
         self.builder.size_in_bytes()
     }
 
     /// When the first record arrived.
-    pub fn created_at(&self) -> Instant {
+    pub(crate) fn created_at(&self) -> Instant {
         self.created_at
     }
 
     /// Number of records.
-    pub fn record_count(&self) -> i32 {
+    pub(crate) fn record_count(&self) -> i32 {
         i32::try_from(self.tokens.len()).unwrap_or(i32::MAX)
     }
 
     /// The tokens, giving up the draft.
-    pub fn into_tokens(self) -> Vec<RecordToken> {
+    pub(crate) fn into_tokens(self) -> Vec<RecordToken> {
         self.tokens
     }
 
     /// Encode with identity and base sequence stamped.
-    pub fn build(
+    pub(crate) fn build(
         self,
         identity: ProducerIdentity,
         base_sequence: i32,
@@ -131,7 +131,7 @@ impl BatchDraft {
 
 /// The same encoded batch under a new producer identity and base sequence (CRC recomputed,
 /// records untouched): how waiting batches move to a new producer id.
-pub fn restamp(
+pub(crate) fn restamp(
     bytes: &Bytes,
     identity: ProducerIdentity,
     base_sequence: i32,

@@ -1,8 +1,10 @@
 //! THE error table: every (request, error code or transport failure, context) maps to one
-//! [`Disposition`]. No other code decides how a broker failure is handled.
+//! [`Disposition`]. No other code decides how a broker failure is handled. What an error the
+//! engine reports means to its caller ([`action`], behind [`TxnError::action`]) is decided
+//! here too, so no caller interprets variants or Kafka error codes on its own.
 //!
-//! Rows follow the Java `TransactionManager` handlers (txn-reference §3.2) with the
-//! franz-go refinement quoted in house-style §8 that a produce whose answer was lost is
+//! Rows follow the Java `TransactionManager` handlers (`TxnRequestHandler` subclasses and
+//! `canRetry`) with franz-go's refinement (`txn.go`) that a produce whose answer was lost is
 //! `RetryUnsure`. A lost EndTxn answer is resent to the coordinator found again, as Java does
 //! (the coordinator answers a repeated EndTxn of a finished transaction with success): on the
 //! classic protocol, declaring it unknown and recovering by an epoch bump gets the producer
@@ -11,9 +13,11 @@
 
 use kafkatx_wire::protocol::error::ResponseError;
 
+use crate::error::{Action, Operation, TxnError};
+
 /// The request a failure belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RequestKind {
+pub(crate) enum RequestKind {
     /// Cluster metadata.
     Metadata,
     /// FindCoordinator, for the transaction coordinator or a consumer group's coordinator
@@ -39,6 +43,8 @@ pub enum RequestKind {
 
 /// How a request failed on the transport.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(feature = "test-util"), allow(unreachable_pub))]
+#[non_exhaustive]
 pub enum TransportFailure {
     /// The request never left this process (connect failed, encode failed): not applied.
     NotSent,
@@ -52,7 +58,7 @@ pub enum TransportFailure {
 
 /// A failed outcome to classify.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Failure {
+pub(crate) enum Failure {
     /// A non-zero Kafka error code.
     Code(i16),
     /// A transport failure.
@@ -61,7 +67,7 @@ pub enum Failure {
 
 /// Facts about the producer the table needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Context {
+pub(crate) struct Context {
     /// A transactional producer (else idempotent-only).
     pub transactional: bool,
     /// The coordinator can bump epochs for us (InitProducerId >= v3, KIP-360).
@@ -77,7 +83,7 @@ pub struct Context {
 
 /// How an aborted transaction gets the producer back to a clean state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Recovery {
+pub(crate) enum Recovery {
     /// EndTxn(abort) is enough.
     EndTxn,
     /// EndTxn(abort), then InitProducerId(pid, epoch) to bump the epoch (TV1, KIP-360).
@@ -89,7 +95,7 @@ pub enum Recovery {
 
 /// What to do about a failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Disposition {
+pub(crate) enum Disposition {
     /// Retry against the same destination after a backoff (`short`: ~20 ms, used for
     /// CONCURRENT_TRANSACTIONS which clears as soon as the markers are written).
     Retry {
@@ -130,7 +136,7 @@ use Disposition::*;
 use ResponseError as E;
 
 /// Classify one failure. This is the only place failure handling is decided.
-pub fn classify(kind: RequestKind, failure: Failure, ctx: Context) -> Disposition {
+pub(crate) fn classify(kind: RequestKind, failure: Failure, ctx: Context) -> Disposition {
     match failure {
         Failure::Transport(transport) => classify_transport(kind, transport, ctx),
         Failure::Code(code) => {
@@ -178,7 +184,8 @@ fn classify_transport(kind: RequestKind, failure: TransportFailure, ctx: Context
 }
 
 /// Produce retries ran out: the batch may or may not be in the log, so the partition's
-/// sequence is unresolved. Recover by an epoch bump where possible (txn-reference §3.2).
+/// sequence is unresolved. Recover by an epoch bump where possible (KIP-360; Java's
+/// `TransactionManager.handleFailedBatch`).
 fn retries_exhausted(ctx: Context) -> Disposition {
     match (ctx.transactional, ctx.tv2, ctx.can_bump_epoch) {
         (false, _, _) => FailBatch {
@@ -357,7 +364,7 @@ fn produce(error: E, ctx: Context) -> Disposition {
         E::InvalidProducerEpoch if !ctx.transactional => RetryWithNewProducerId,
         // KIP-588: on Produce a stale epoch is abortable (a coordinator timeout or a new
         // instance). The abort's EndTxn tells the two apart: TV2 treats it as a retry of the
-        // timeout abort, a real fence answers PRODUCER_FENCED (txn-reference §2.5).
+        // timeout abort, a real fence answers PRODUCER_FENCED (KIP-588, KIP-890).
         E::InvalidProducerEpoch => abortable_or_bump(ctx),
         E::ProducerFenced => Fenced,
         E::ClusterAuthorizationFailed
@@ -370,7 +377,61 @@ fn produce(error: E, ctx: Context) -> Disposition {
             reset_producer_id: false,
         },
         // INVALID_TXN_STATE (KAFKA-19177), TRANSACTION_ABORTABLE, MESSAGE_TOO_LARGE,
-        // INVALID_RECORD, TOPIC_AUTHORIZATION_FAILED and anything unknown.
-        _ => Abortable(Recovery::EndTxn),
+        // INVALID_RECORD, TOPIC_AUTHORIZATION_FAILED and anything unknown. The batch took
+        // sequences it will never use; on the classic protocol the epoch survives the abort,
+        // so the abort also bumps it (Java's `clientSideEpochBumpRequired`).
+        _ => abortable_or_bump(ctx),
     }
+}
+
+/// What the caller of an operation that failed with `error` does now: the one mapping from
+/// errors to [`Action`]s ([`TxnError::action`]).
+pub(crate) fn action(error: &TxnError) -> Action {
+    match error {
+        TxnError::Timeout {
+            op: Operation::Close,
+        } => Action::ReplaceProducer,
+        TxnError::Timeout { .. } => Action::Retry,
+        TxnError::BufferExhausted { .. } => Action::RetryLater,
+        TxnError::InvalidPartition { .. } | TxnError::RecordTooLarge { .. } => {
+            Action::RecordRefused
+        }
+        TxnError::UnknownTopic { .. } => Action::UnknownTopic,
+        TxnError::Abortable { code, .. } | TxnError::Delivery { code, .. }
+            if refuses_the_records(*code) =>
+        {
+            Action::AbortThenFixRecords
+        }
+        TxnError::Abortable { .. } | TxnError::Delivery { .. } | TxnError::TransactionAborted => {
+            Action::AbortThenRetry
+        }
+        TxnError::OutcomeUnknown => Action::OutcomeUnknown,
+        TxnError::Fenced => Action::Fenced,
+        TxnError::Fatal { .. }
+        | TxnError::BrokerUnusable { .. }
+        | TxnError::Internal { .. }
+        | TxnError::Closed
+        | TxnError::Config(_)
+        | TxnError::NoRuntime => Action::ReplaceProducer,
+        TxnError::Usage(_) => Action::FixUsage,
+    }
+}
+
+/// Broker errors that refuse records for what they are, not because of the cluster or the
+/// transaction: sending the same records again fails the same way.
+fn refuses_the_records(code: i16) -> bool {
+    matches!(
+        ResponseError::try_from_code(code),
+        Some(
+            E::UnknownTopicOrPartition
+                | E::MessageTooLarge
+                | E::InvalidTopicException
+                | E::RecordListTooLarge
+                | E::TopicAuthorizationFailed
+                // A timestamp outside the topic's message.timestamp.{before,after}.max.ms
+                // (Kafka's default refuses more than an hour ahead).
+                | E::InvalidTimestamp
+                | E::InvalidRecord
+        )
+    )
 }

@@ -5,6 +5,7 @@
 
 /// Where the producer is in its life cycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum TxnState {
     /// No producer id yet.
     Uninitialized,
@@ -62,21 +63,61 @@ impl TxnState {
     }
 }
 
+/// Every state, in declaration order (the order `StateCell` encodes them in).
+#[cfg(any(test, feature = "runtime"))]
+const ALL_STATES: [TxnState; 9] = [
+    TxnState::Uninitialized,
+    TxnState::Initializing,
+    TxnState::Ready,
+    TxnState::InTransaction,
+    TxnState::Committing,
+    TxnState::Aborting,
+    TxnState::AbortableError,
+    TxnState::OutcomeUnknown,
+    TxnState::FatalError,
+];
+
+/// The machine's state as the driver last published it, read by the handles without asking
+/// the driver: a snapshot that may already be stale, never a torn value.
+#[cfg(feature = "runtime")]
+#[derive(Debug)]
+pub(crate) struct StateCell(std::sync::atomic::AtomicU8);
+
+#[cfg(feature = "runtime")]
+impl StateCell {
+    pub(crate) fn new(state: TxnState) -> Self {
+        Self(std::sync::atomic::AtomicU8::new(state as u8))
+    }
+
+    pub(crate) fn set(&self, state: TxnState) {
+        self.0
+            .store(state as u8, std::sync::atomic::Ordering::Release);
+    }
+
+    pub(crate) fn get(&self) -> TxnState {
+        let encoded = self.0.load(std::sync::atomic::Ordering::Acquire);
+        ALL_STATES
+            .get(usize::from(encoded))
+            .copied()
+            .unwrap_or(TxnState::FatalError)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::TxnState::{self, *};
 
-    const ALL: [TxnState; 9] = [
-        Uninitialized,
-        Initializing,
-        Ready,
-        InTransaction,
-        Committing,
-        Aborting,
-        AbortableError,
-        OutcomeUnknown,
-        FatalError,
-    ];
+    const ALL: [TxnState; 9] = super::ALL_STATES;
+
+    #[cfg(feature = "runtime")]
+    #[test]
+    fn the_state_cell_round_trips_every_state() {
+        let cell = super::StateCell::new(Uninitialized);
+        for state in ALL {
+            cell.set(state);
+            assert_eq!(cell.get(), state);
+        }
+    }
 
     #[test]
     fn fatal_is_reachable_from_everywhere_and_leads_nowhere() {

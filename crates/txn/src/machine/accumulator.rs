@@ -16,7 +16,7 @@ use crate::types::{ProducerIdentity, ProducerRecord, RecordToken, RequestId, Top
 
 /// A record whose partition is not known yet (topic metadata missing).
 #[derive(Debug)]
-pub struct Unrouted {
+pub(super) struct Unrouted {
     /// Token of the record.
     pub token: RecordToken,
     /// The record.
@@ -27,7 +27,7 @@ pub struct Unrouted {
 
 /// Where a sent batch is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SentStatus {
+pub(super) enum SentStatus {
     /// A Produce request carrying it is in flight.
     InFlight(RequestId),
     /// It must be resent (same bytes) once `not_before` passed.
@@ -39,7 +39,7 @@ pub enum SentStatus {
 
 /// A batch with its sequence assigned and bytes built.
 #[derive(Debug, Clone)]
-pub struct SentBatch {
+pub(super) struct SentBatch {
     /// Tokens of its records, in order.
     pub tokens: Vec<RecordToken>,
     /// Encoded record batch (identity and sequence stamped).
@@ -62,7 +62,7 @@ pub struct SentBatch {
 
 /// Everything about one partition's outgoing data.
 #[derive(Debug, Default)]
-pub struct PartitionQueue {
+pub(super) struct PartitionQueue {
     /// Draft accepting records.
     pub open: Option<BatchDraft>,
     /// Closed drafts waiting for a sequence.
@@ -72,7 +72,7 @@ pub struct PartitionQueue {
     /// Sequence bookkeeping.
     pub sequence: SequenceState,
     /// More than one request may be in flight: the current leader already acknowledged a
-    /// batch of the current identity (franz-go's `okOnSink` gate, txn-reference §4.3).
+    /// batch of the current identity (franz-go's `okOnSink` gate in `sink.go`).
     pub pipeline_ok: bool,
     /// Leader the last request went to; a change closes the pipeline again.
     pub last_leader: Option<i32>,
@@ -85,12 +85,12 @@ pub struct PartitionQueue {
 
 impl PartitionQueue {
     /// Nothing to send and nothing in flight.
-    pub fn is_idle(&self) -> bool {
+    pub(super) fn is_idle(&self) -> bool {
         self.open.is_none() && self.sealed.is_empty() && self.sent.is_empty()
     }
 
     /// Number of requests in flight for this partition.
-    pub fn in_flight(&self) -> usize {
+    pub(super) fn in_flight(&self) -> usize {
         self.sent
             .iter()
             .filter(|b| matches!(b.status, SentStatus::InFlight(_)))
@@ -101,7 +101,7 @@ impl PartitionQueue {
     /// in their original order, so they can be resent under a new producer id. Batches that
     /// may already be in the log are removed instead (re-stamped they could be written
     /// twice); their tokens are returned so the caller reports the unknown outcome.
-    pub fn restamp(
+    pub(super) fn restamp(
         &mut self,
         identity: ProducerIdentity,
         transactional: bool,
@@ -123,7 +123,7 @@ impl PartitionQueue {
     }
 
     /// Some sent batch waits for a resend.
-    pub fn has_waiting_retry(&self) -> bool {
+    pub(super) fn has_waiting_retry(&self) -> bool {
         self.sent
             .iter()
             .any(|b| matches!(b.status, SentStatus::AwaitingRetry { .. }))
@@ -131,7 +131,7 @@ impl PartitionQueue {
 
     /// The first batch waiting for a resend, once it is due and nothing else of this
     /// partition is in flight: (base sequence, bytes).
-    pub fn next_retry(&self, now: Instant) -> Option<(i32, Bytes)> {
+    pub(super) fn next_retry(&self, now: Instant) -> Option<(i32, Bytes)> {
         if self.in_flight() > 0 {
             return None;
         }
@@ -149,7 +149,7 @@ impl PartitionQueue {
 
     /// Stamp the next sealed draft with `identity` and the next sequence and move it to
     /// `sent`, unless the pipeline is full or batches of an older identity are still out.
-    pub fn next_new_batch(
+    pub(super) fn next_new_batch(
         &mut self,
         identity: ProducerIdentity,
         transactional: bool,
@@ -186,8 +186,20 @@ impl PartitionQueue {
         Ok(Some((base, bytes)))
     }
 
+    /// Approximate encoded size of the batch this partition would send next.
+    pub(super) fn next_batch_len(&self) -> Option<usize> {
+        if let Some(retry) = self
+            .sent
+            .iter()
+            .find(|b| matches!(b.status, SentStatus::AwaitingRetry { .. }))
+        {
+            return Some(retry.bytes.len());
+        }
+        self.sealed.front().map(BatchDraft::size_in_bytes)
+    }
+
     /// Position of a sent batch by base sequence.
-    pub fn sent_index(&self, base_sequence: i32) -> Option<usize> {
+    pub(super) fn sent_index(&self, base_sequence: i32) -> Option<usize> {
         self.sent
             .iter()
             .position(|b| b.base_sequence == base_sequence)
@@ -196,7 +208,7 @@ impl PartitionQueue {
 
 /// All partitions' queues.
 #[derive(Debug)]
-pub struct Accumulator {
+pub(super) struct Accumulator {
     /// Per-partition state.
     pub partitions: BTreeMap<TopicPartition, PartitionQueue>,
     /// Records waiting for their topic's metadata.
@@ -208,7 +220,7 @@ pub struct Accumulator {
 
 impl Accumulator {
     /// An empty accumulator.
-    pub fn new(batch_size: usize, linger: Duration, compression: Compression) -> Self {
+    pub(super) fn new(batch_size: usize, linger: Duration, compression: Compression) -> Self {
         Self {
             partitions: BTreeMap::new(),
             unrouted: VecDeque::new(),
@@ -222,7 +234,7 @@ impl Accumulator {
     /// would overflow `batch.size`. Returns the bytes it added by the estimate that decides
     /// when a batch is full, a new batch's header included (Java's `appendedBytes`), so the
     /// sticky partitioner moves on when about a batch's worth went to a partition.
-    pub fn append(
+    pub(super) fn append(
         &mut self,
         now: Instant,
         tp: TopicPartition,
@@ -253,7 +265,7 @@ impl Accumulator {
 
     /// The bytes `record` would add to `tp` if appended now: what [`append`](Self::append)
     /// would return.
-    pub fn bytes_if_appended(&self, tp: &TopicPartition, record: &ProducerRecord) -> usize {
+    pub(super) fn bytes_if_appended(&self, tp: &TopicPartition, record: &ProducerRecord) -> usize {
         let open = self
             .partitions
             .get(tp)
@@ -267,7 +279,7 @@ impl Accumulator {
     }
 
     /// Seal drafts whose linger passed, or all of them when `flush`.
-    pub fn seal_ready(&mut self, now: Instant, flush: bool) {
+    pub(super) fn seal_ready(&mut self, now: Instant, flush: bool) {
         for queue in self.partitions.values_mut() {
             let ready = queue
                 .open
@@ -282,7 +294,7 @@ impl Accumulator {
     }
 
     /// Earliest time an open draft's linger expires.
-    pub fn next_linger_deadline(&self) -> Option<Instant> {
+    pub(super) fn next_linger_deadline(&self) -> Option<Instant> {
         self.partitions
             .values()
             .filter_map(|q| q.open.as_ref().map(|d| d.created_at() + self.linger))
@@ -290,7 +302,7 @@ impl Accumulator {
     }
 
     /// Earliest creation time of any unsent data (for the delivery timeout).
-    pub fn oldest_unsent(&self) -> Option<Instant> {
+    pub(super) fn oldest_unsent(&self) -> Option<Instant> {
         let drafts = self
             .partitions
             .values()
@@ -302,17 +314,17 @@ impl Accumulator {
     }
 
     /// Nothing buffered and nothing in flight.
-    pub fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.unrouted.is_empty() && self.partitions.values().all(PartitionQueue::is_idle)
     }
 
     /// Some produce request is in flight or waiting for a retry.
-    pub fn has_sent(&self) -> bool {
+    pub(super) fn has_sent(&self) -> bool {
         self.partitions.values().any(|q| !q.sent.is_empty())
     }
 
     /// Remove every record not yet sent, returning their tokens grouped per batch.
-    pub fn take_unsent(&mut self) -> Vec<Vec<RecordToken>> {
+    pub(super) fn take_unsent(&mut self) -> Vec<Vec<RecordToken>> {
         let mut groups: Vec<Vec<RecordToken>> = Vec::new();
         for queue in self.partitions.values_mut() {
             groups.extend(queue.open.take().map(BatchDraft::into_tokens));
@@ -325,7 +337,11 @@ impl Accumulator {
     }
 
     /// Remove unsent drafts and unrouted records older than `deadline_age`.
-    pub fn take_expired(&mut self, now: Instant, max_age: Duration) -> Vec<Vec<RecordToken>> {
+    pub(super) fn take_expired(
+        &mut self,
+        now: Instant,
+        max_age: Duration,
+    ) -> Vec<Vec<RecordToken>> {
         let expired = |created: Instant| now.saturating_duration_since(created) >= max_age;
         let mut groups = Vec::new();
         for queue in self.partitions.values_mut() {
@@ -359,7 +375,7 @@ impl Accumulator {
     /// A new producer id or epoch: sequences restart at 0. Partitions that still have
     /// batches of the old identity keep its state until those finish (new batches wait for
     /// them, then `SequenceState::assign` restarts at 0).
-    pub fn reset_sequences(&mut self) {
+    pub(super) fn reset_sequences(&mut self) {
         for queue in self.partitions.values_mut() {
             if queue.sent.is_empty() {
                 queue.sequence.reset();

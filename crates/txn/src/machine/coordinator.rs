@@ -2,12 +2,14 @@
 //! and the slot they share with the offsets of `send_offsets` (built in `offsets.rs`).
 //!
 //! At most one is in flight, chosen by priority FindCoordinator > InitProducerId >
-//! AddPartitions > offsets > EndTxn (txn-reference §1.2). EndTxn waits until every batch
+//! AddPartitions > offsets > EndTxn (the `Priority` order of Java's `TransactionManager`
+//! request queue). EndTxn waits until every batch
 //! finished and the offsets are committed.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
+use kafkatx_wire::protocol::error::ResponseError;
 use kafkatx_wire::protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
 use kafkatx_wire::protocol::messages::{
     AddPartitionsToTxnRequest, ApiKey, EndTxnRequest, FindCoordinatorRequest,
@@ -29,16 +31,16 @@ pub(super) fn str_bytes(value: &str) -> StrBytes {
 
 impl TxnMachine {
     /// What the coordinator must be asked next, if anything.
-    fn next_coordinator_work(&mut self) -> Option<CoordKind> {
+    fn next_coordinator_work(&mut self, now: Instant) -> Option<CoordKind> {
         match self.state {
             TxnState::Initializing => Some(CoordKind::InitProducerId),
             TxnState::InTransaction => self
-                .partitions_to_add()
+                .partitions_to_add(now)
                 .or_else(|| self.next_offsets_work()),
             TxnState::Committing => {
                 // Offsets go before EndTxn: the commit must include them (Java's priorities).
                 if let Some(work) = self
-                    .partitions_to_add()
+                    .partitions_to_add(now)
                     .or_else(|| self.next_offsets_work())
                 {
                     return Some(work);
@@ -59,7 +61,7 @@ impl TxnMachine {
                     return None;
                 }
                 if let Some(work) = self
-                    .partitions_to_add()
+                    .partitions_to_add(now)
                     .or_else(|| self.group_to_add_again())
                 {
                     return Some(work);
@@ -80,10 +82,21 @@ impl TxnMachine {
         }
     }
 
-    /// TV1: partitions waiting for AddPartitionsToTxn.
-    fn partitions_to_add(&self) -> Option<CoordKind> {
-        (!self.txn.tv2 && !self.txn.to_add.is_empty())
-            .then(|| CoordKind::AddPartitions(self.txn.to_add.iter().cloned().collect()))
+    /// TV1: partitions waiting for AddPartitionsToTxn. The transaction's first one waits for
+    /// the settle pause after the previous transaction (`settle.rs`).
+    fn partitions_to_add(&mut self, now: Instant) -> Option<CoordKind> {
+        if self.txn.tv2 || self.txn.to_add.is_empty() {
+            return None;
+        }
+        if !self.txn.first_add_sent {
+            if let Some(until) = self.settle.wait_until(now) {
+                self.settle_until = Some(until);
+                return None;
+            }
+        }
+        Some(CoordKind::AddPartitions(
+            self.txn.to_add.iter().cloned().collect(),
+        ))
     }
 
     /// Where a coordinator request goes; `None` while that coordinator is unknown.
@@ -113,7 +126,7 @@ impl TxnMachine {
             return;
         }
         self.coord_retry_at = None;
-        let Some(kind) = self.next_coordinator_work() else {
+        let Some(kind) = self.next_coordinator_work(now) else {
             return;
         };
         // The transaction coordinator comes first whatever the work (Java's priorities).
@@ -138,7 +151,7 @@ impl TxnMachine {
         };
         let Some((request, version)) = built else {
             self.enter_fatal(TxnError::Fatal {
-                code: 35,
+                code: ResponseError::UnsupportedVersion.code(),
                 reason: format!("the broker supports no usable version for {kind:?}"),
             });
             return;
@@ -148,6 +161,10 @@ impl TxnMachine {
             CoordKind::FindCoordinator | CoordKind::FindGroupCoordinator { .. }
         ) {
             self.metrics.incr(Counter::CoordinatorLookups);
+        }
+        if matches!(kind, CoordKind::AddPartitions(_)) && !self.txn.first_add_sent {
+            self.txn.first_add_sent = true;
+            self.settle.first_request_sent(now);
         }
         let id = self.next_id();
         tracing::debug!(parent: &self.txn_span, ?kind, version, "coordinator request");

@@ -147,6 +147,8 @@ impl TxnMachine {
                 None => worst = Some(self.worse_code(worst, -1)),
             }
         }
+        // CONCURRENT_TRANSACTIONS: the previous transaction was still being completed.
+        self.settle.add_partitions_answered(worst == Some(51));
         match worst {
             None => self.coord_attempts = 0,
             Some(code) => self.apply_coordinator_disposition(
@@ -185,6 +187,7 @@ impl TxnMachine {
             return;
         }
         self.coord_attempts = 0;
+        self.settle.transaction_ended(now);
         // KIP-890: EndTxn v5 returns the bumped epoch (or a new id at epoch 0 on exhaustion).
         if self.txn.tv2 && resp.producer_id.0 >= 0 {
             self.set_identity(ProducerIdentity {
@@ -318,7 +321,10 @@ impl TxnMachine {
                 self.identity = None;
                 self.transition(TxnState::Uninitialized);
                 self.last_error = Some(error.clone());
-                self.complete_op(Operation::Init, Err(error));
+                // Init, or the commit or abort whose epoch bump this was: it ends here.
+                if let Some(op) = self.pending_op.as_ref().map(|p| p.op) {
+                    self.complete_op(op, Err(error));
+                }
             }
             Disposition::Fenced => self.enter_fatal(TxnError::Fenced),
             Disposition::Fatal => self.enter_fatal(TxnError::Fatal {

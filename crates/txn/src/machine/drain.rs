@@ -1,6 +1,6 @@
 //! Draining batches into Produce requests.
 //!
-//! Ordering rules (txn-reference §4.3): sequences are assigned at drain; at most
+//! Ordering rules (Java's `RecordAccumulator.drain` and `Sender`, KIP-98): sequences are assigned at drain; at most
 //! `max.in.flight` requests per partition, and only one until the leader acknowledged a batch
 //! of the current identity; a batch that must be retried is resent alone, after everything
 //! in flight for its partition came back, so the broker sees sequences in order.
@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use bytes::Bytes;
+use kafkatx_wire::protocol::error::ResponseError;
 use kafkatx_wire::protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafkatx_wire::protocol::messages::{ApiKey, ProduceRequest, TopicName, TransactionalId};
 use kafkatx_wire::protocol::protocol::StrBytes;
@@ -28,7 +29,7 @@ struct Outgoing {
 }
 
 impl TxnMachine {
-    /// Data may be drained in this state.
+    /// New data may be drained in this state.
     pub(super) fn may_drain(&self) -> bool {
         if self.identity.is_none() {
             return false;
@@ -40,10 +41,24 @@ impl TxnMachine {
         }
     }
 
-    /// Retries are allowed in this state (an aborting transaction resends nothing).
+    /// Batches that already carry sequences may be resent in this state. A failed or
+    /// aborting transaction keeps resending them until they are answered (Java's
+    /// `RecordAccumulator` only aborts batches never drained): dropped, their sequences
+    /// would be a gap the broker refuses to step over on the classic protocol, and a copy
+    /// still on its way could land after the abort and be committed with the next
+    /// transaction.
     pub(super) fn may_retry(&self) -> bool {
+        if self.identity.is_none() {
+            return false;
+        }
         if self.is_transactional() {
-            matches!(self.state, TxnState::InTransaction | TxnState::Committing)
+            matches!(
+                self.state,
+                TxnState::InTransaction
+                    | TxnState::Committing
+                    | TxnState::AbortableError
+                    | TxnState::Aborting
+            )
         } else {
             !matches!(self.state, TxnState::FatalError)
         }
@@ -51,13 +66,30 @@ impl TxnMachine {
 
     pub(super) fn drain(&mut self, now: Instant) {
         if !self.may_drain() {
+            // Only resends of batches that already carry sequences.
+            if self.may_retry() {
+                for _ in 0..self.config.max_in_flight {
+                    if !self.drain_round(now, false) {
+                        break;
+                    }
+                }
+            }
             return;
         }
         let flush = self.flush_requested || self.state == TxnState::Committing;
         self.accumulator.seal_ready(now, flush);
+        // KIP-890: the first Produce makes the leader add the partitions; it waits for the
+        // settle pause after the previous transaction (`settle.rs`). Drafts are sealed
+        // first, so an expired linger does not stay due while it waits.
+        if self.is_transactional() && self.txn.tv2 && !self.txn.first_add_sent {
+            if let Some(until) = self.settle.wait_until(now) {
+                self.settle_until = Some(until);
+                return;
+            }
+        }
         // Each round adds at most one batch per partition; rounds repeat to fill the pipeline.
         for _ in 0..self.config.max_in_flight {
-            if !self.drain_round(now) {
+            if !self.drain_round(now, true) {
                 break;
             }
         }
@@ -70,7 +102,8 @@ impl TxnMachine {
             .count()
     }
 
-    fn drain_round(&mut self, now: Instant) -> bool {
+    /// One batch per partition at most; `new_batches` false sends only resends.
+    fn drain_round(&mut self, now: Instant, new_batches: bool) -> bool {
         let Some(identity) = self.identity else {
             return false;
         };
@@ -96,6 +129,23 @@ impl TxnMachine {
             {
                 continue;
             }
+            if self.throttled_until.contains_key(&leader.node_id) {
+                continue;
+            }
+            // A request stays within max.request.size (Java's drain stops there too); the
+            // partition's batch goes in the next request.
+            let request_bytes = outgoing.get(&leader.node_id).map_or(0, |o| {
+                o.batches.iter().map(|(_, _, b)| b.len()).sum::<usize>()
+            });
+            let next_bytes = self
+                .accumulator
+                .partitions
+                .get(&tp)
+                .and_then(|q| q.next_batch_len())
+                .unwrap_or(0);
+            if request_bytes > 0 && request_bytes + next_bytes > self.config.max_request_size {
+                continue;
+            }
             let Some(queue) = self.accumulator.partitions.get_mut(&tp) else {
                 continue;
             };
@@ -112,13 +162,18 @@ impl TxnMachine {
                         for tokens in uncertain {
                             let reason =
                                 format!("outcome unknown when the producer state of {tp} was lost");
-                            self.fail_tokens(tokens, TxnError::Delivery { code: 59, reason });
+                            self.fail_tokens(
+                                tokens,
+                                TxnError::Delivery {
+                                    code: ResponseError::UnknownProducerId.code(),
+                                    reason,
+                                },
+                            );
                         }
                         continue;
                     }
                     Err(reason) => {
-                        let error = TxnError::Fatal {
-                            code: -1,
+                        let error = TxnError::Internal {
                             reason: format!("cannot re-stamp batches of {tp}: {reason}"),
                         };
                         self.enter_fatal(error);
@@ -129,12 +184,13 @@ impl TxnMachine {
             let chosen = if queue.has_waiting_retry() {
                 // Retries go alone and in sequence order.
                 queue.next_retry(now)
+            } else if !new_batches {
+                None
             } else {
                 match queue.next_new_batch(identity, transactional, max_in_flight, now) {
                     Ok(batch) => batch,
                     Err(crate::batch::BuildFailure { reason, tokens }) => {
-                        let error = TxnError::Fatal {
-                            code: -1,
+                        let error = TxnError::Internal {
                             reason: format!("cannot encode batch: {reason}"),
                         };
                         self.fail_tokens(tokens, error.clone());
@@ -168,12 +224,12 @@ impl TxnMachine {
         let sent_any = !outgoing.is_empty();
         for (node_id, request) in outgoing {
             self.next_request_id = self.next_request_id.max(request.id.0);
-            self.send_produce(node_id, request);
+            self.send_produce(now, node_id, request);
         }
         sent_any
     }
 
-    fn send_produce(&mut self, node_id: i32, outgoing: Outgoing) {
+    fn send_produce(&mut self, now: Instant, node_id: i32, outgoing: Outgoing) {
         let destination = Destination::Broker {
             node_id,
             address: outgoing.address.clone(),
@@ -183,7 +239,7 @@ impl TxnMachine {
                 .negotiate(&destination, ApiKey::Produce, self.produce_cap())
         else {
             self.enter_fatal(TxnError::Fatal {
-                code: 35,
+                code: ResponseError::UnsupportedVersion.code(),
                 reason: "the broker supports no usable Produce version".into(),
             });
             return;
@@ -220,8 +276,21 @@ impl TxnMachine {
             .into_iter()
             .map(|(tp, base, _)| (tp, base))
             .collect();
-        self.produce_requests
-            .insert(outgoing.id, ProduceInFlight { node_id, batches });
+        let first_of_transaction =
+            self.is_transactional() && self.txn.tv2 && !self.txn.first_add_sent;
+        if first_of_transaction {
+            self.txn.first_add_sent = true;
+            self.settle.first_request_sent(now);
+        }
+        self.produce_requests.insert(
+            outgoing.id,
+            ProduceInFlight {
+                node_id,
+                sent_at: now,
+                first_of_transaction,
+                batches,
+            },
+        );
         self.metrics.incr(Counter::ProduceRequests);
         self.emit_transmit(
             outgoing.id,

@@ -7,6 +7,7 @@
 //! carries a monotonically non-decreasing `now`.
 
 mod accumulator;
+mod buffer;
 mod coordinator;
 mod coordinator_replies;
 mod drain;
@@ -18,6 +19,7 @@ mod produce;
 mod pump;
 mod routing;
 pub(crate) mod sequence;
+mod settle;
 mod versions;
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
@@ -39,6 +41,8 @@ use crate::types::{
 };
 
 use accumulator::{Accumulator, SentStatus};
+use buffer::BufferUse;
+use settle::Settle;
 use versions::VersionBook;
 
 /// Backoff base for CONCURRENT_TRANSACTIONS, which clears as soon as the previous
@@ -49,7 +53,7 @@ use versions::VersionBook;
 /// measured on the classic protocol at 16 connections, 250 -> 510-750 txns/s.
 const SHORT_RETRY: Duration = Duration::from_millis(5);
 
-/// Coordinator-bound request kinds (one in flight at a time, txn-reference §1.2). The
+/// Coordinator-bound request kinds (one in flight at a time, as in Java's `TransactionManager`). The
 /// offsets of `send_offsets` go through the same slot, as in Java: EndTxn can then never
 /// overtake them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,6 +85,9 @@ struct CoordInFlight {
 #[derive(Debug, Clone)]
 struct ProduceInFlight {
     node_id: i32,
+    sent_at: Instant,
+    /// It carries the transaction's first records (KIP-890: the leader adds the partitions).
+    first_of_transaction: bool,
     /// (partition, base sequence) of each batch in the request.
     batches: Vec<(TopicPartition, i32)>,
 }
@@ -117,6 +124,9 @@ struct TxnProgress {
     /// An EndTxn(commit) of this transaction was sent and its answer lost: it may have been
     /// applied, so a later refusal of the resent one does not prove the commit failed.
     commit_maybe_applied: bool,
+    /// The first request that asks the coordinator to add partitions (classic:
+    /// AddPartitionsToTxn; KIP-890: the first Produce) was sent; see `settle.rs`.
+    first_add_sent: bool,
 }
 
 impl TxnProgress {
@@ -129,6 +139,7 @@ impl TxnProgress {
             recovery: Recovery::EndTxn,
             add_unconfirmed: false,
             commit_maybe_applied: false,
+            first_add_sent: false,
             offsets: None,
             groups_added: BTreeSet::new(),
             groups_unconfirmed: BTreeSet::new(),
@@ -138,7 +149,7 @@ impl TxnProgress {
 
 /// Protocol state and logic of one producer. See the module documentation.
 #[derive(Debug)]
-pub struct TxnMachine {
+pub(crate) struct TxnMachine {
     config: Arc<ProducerConfig>,
     state: TxnState,
     identity: Option<ProducerIdentity>,
@@ -164,11 +175,24 @@ pub struct TxnMachine {
     flush_requested: bool,
     last_error: Option<TxnError>,
     closed: bool,
+    /// `close` was called: finishing what is under way, then closed.
+    close_requested: bool,
     next_request_id: u64,
     next_token: u64,
     outbox: VecDeque<Transmit>,
     events: VecDeque<TxnEvent>,
     backoff: Backoff,
+    /// Partitions whose last Produce refusal named their new leader (KIP-951).
+    leader_hinted: BTreeSet<TopicPartition>,
+    /// Brokers that asked us (`throttle_time_ms` in a Produce answer, KIP-219) to send them
+    /// nothing more until then.
+    throttled_until: HashMap<i32, Instant>,
+    /// Bytes of records not yet answered, against `buffer.memory`.
+    buffer: BufferUse,
+    /// The learned pause between an EndTxn answer and the next transaction's first add.
+    settle: Settle,
+    /// The first add of this transaction waits for `settle` until then.
+    settle_until: Option<Instant>,
     partitioner: Partitioner,
     metrics: Arc<Metrics>,
     txn_span: tracing::Span,
@@ -176,7 +200,7 @@ pub struct TxnMachine {
 
 impl TxnMachine {
     /// A machine for `config`, in state `Uninitialized`.
-    pub fn new(config: Arc<ProducerConfig>, metrics: Arc<Metrics>) -> Self {
+    pub(crate) fn new(config: Arc<ProducerConfig>, metrics: Arc<Metrics>) -> Self {
         let backoff = Backoff::new(
             config.retry_backoff,
             config.retry_backoff_max,
@@ -203,11 +227,17 @@ impl TxnMachine {
             flush_requested: false,
             last_error: None,
             closed: false,
+            close_requested: false,
             next_request_id: 0,
             next_token: 0,
             outbox: VecDeque::new(),
             events: VecDeque::new(),
             backoff,
+            settle: Settle::default(),
+            buffer: BufferUse::default(),
+            throttled_until: HashMap::new(),
+            leader_hinted: BTreeSet::new(),
+            settle_until: None,
             partitioner: Partitioner::new(&config),
             metrics,
             txn_span: tracing::Span::none(),
@@ -218,36 +248,37 @@ impl TxnMachine {
     // ----- A. getters -----
 
     /// Current state.
-    pub fn state(&self) -> TxnState {
+    pub(crate) fn state(&self) -> TxnState {
         self.state
     }
 
     /// Producer id and epoch, once assigned.
-    pub fn identity(&self) -> Option<ProducerIdentity> {
+    #[cfg(test)]
+    pub(crate) fn identity(&self) -> Option<ProducerIdentity> {
         self.identity
     }
 
     /// Whether the current (or next) transaction uses the KIP-890 protocol.
-    pub fn uses_tv2(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn uses_tv2(&self) -> bool {
         self.txn.tv2
     }
 
     /// The configuration.
-    pub fn config(&self) -> &ProducerConfig {
+    pub(crate) fn config(&self) -> &ProducerConfig {
         &self.config
     }
 
     /// The last abortable or fatal error.
-    pub fn last_error(&self) -> Option<&TxnError> {
+    #[cfg(test)]
+    pub(crate) fn last_error(&self) -> Option<&TxnError> {
         self.last_error.as_ref()
     }
 
-    /// Nothing buffered, nothing in flight.
-    pub fn is_quiet(&self) -> bool {
-        self.accumulator.is_empty()
-            && self.produce_requests.is_empty()
-            && self.coord_request.is_none()
-            && self.metadata_request.is_none()
+    /// Closed: gracefully after `close`, or by `force_close`. Nothing is sent any more.
+    #[cfg(test)]
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed
     }
 
     #[cfg(test)]
@@ -293,7 +324,7 @@ impl TxnMachine {
     // ----- B. inputs -----
 
     /// The driver connected to `address` and learned its API versions and features.
-    pub fn handle_broker_versions(
+    pub(crate) fn handle_broker_versions(
         &mut self,
         now: Instant,
         address: &str,
@@ -309,7 +340,7 @@ impl TxnMachine {
     }
 
     /// The answer to request `id`.
-    pub fn handle_response(&mut self, now: Instant, id: RequestId, response: Response) {
+    pub(crate) fn handle_response(&mut self, now: Instant, id: RequestId, response: Response) {
         match response {
             Response::Metadata(resp) if self.metadata_request == Some(id) => {
                 self.metadata_request = None;
@@ -333,7 +364,7 @@ impl TxnMachine {
     }
 
     /// Request `id` failed on the transport.
-    pub fn handle_transport_failure(
+    pub(crate) fn handle_transport_failure(
         &mut self,
         now: Instant,
         id: RequestId,
@@ -360,7 +391,7 @@ impl TxnMachine {
     /// producer cannot work with this cluster as configured and becomes fatal (Java: an
     /// AuthenticationException ends the producer's operation). Other connect failures are
     /// ordinary: the requests waiting for them fail as not sent and are retried.
-    pub fn handle_unusable_broker(
+    pub(crate) fn handle_unusable_broker(
         &mut self,
         now: Instant,
         failure: TransportFailure,
@@ -374,12 +405,12 @@ impl TxnMachine {
             TransportFailure::Unsupported => format!("the broker cannot be used: {detail}"),
             TransportFailure::NotSent | TransportFailure::Lost => return,
         };
-        self.enter_fatal(TxnError::Fatal { code: -1, reason });
+        self.enter_fatal(TxnError::BrokerUnusable { reason });
         self.pump(now);
     }
 
     /// Time passed; timers may have expired.
-    pub fn handle_timeout(&mut self, now: Instant) {
+    pub(crate) fn handle_timeout(&mut self, now: Instant) {
         if let Some(pending) = self.pending_op.as_mut() {
             if !pending.timed_out && now >= pending.deadline {
                 pending.timed_out = true;
@@ -397,19 +428,23 @@ impl TxnMachine {
 
     /// Next request to send.
     #[must_use]
-    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+    pub(crate) fn poll_transmit(&mut self) -> Option<Transmit> {
         self.outbox.pop_front()
     }
 
     /// Next application event.
     #[must_use]
-    pub fn poll_event(&mut self) -> Option<TxnEvent> {
-        self.events.pop_front()
+    pub(crate) fn poll_event(&mut self) -> Option<TxnEvent> {
+        let event = self.events.pop_front()?;
+        if let TxnEvent::RecordsDone { tokens, .. } = &event {
+            self.buffer.release(tokens);
+        }
+        Some(event)
     }
 
     /// When `handle_timeout` must be called next.
     #[must_use]
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         self.deadlines().into_iter().map(|(_, at)| at).min()
     }
 
@@ -422,6 +457,10 @@ impl TxnMachine {
         let pending_op = self.pending_op.as_ref().filter(|p| !p.timed_out);
         deadlines.extend(pending_op.map(|p| ("operation", p.deadline)));
         deadlines.extend(self.coord_retry_at.map(|at| ("coordinator retry", at)));
+        deadlines.extend(
+            self.settle_until
+                .map(|at| ("settle after the last transaction", at)),
+        );
         if self.metadata_request.is_none() {
             deadlines.extend(self.metadata.next_refresh_at().map(|at| ("metadata", at)));
         }
@@ -444,7 +483,7 @@ impl TxnMachine {
                 let leader_has_room = self.metadata.leader(tp).is_some_and(|leader| {
                     self.requests_in_flight_to(leader.node_id) < self.config.max_in_flight
                 });
-                self.may_drain() && q.in_flight() == 0 && leader_has_room
+                self.may_retry() && q.in_flight() == 0 && leader_has_room
             })
             .map(|(_, q)| q);
         for queue in resendable {

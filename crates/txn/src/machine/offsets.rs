@@ -81,7 +81,7 @@ impl TxnMachine {
     /// `OperationDone(SendOffsets)` once the group coordinator holds them (pending until the
     /// transaction ends). After a `Timeout`, the same call resumes it; commit and abort take
     /// it over (commit still waits for the offsets, abort drops what was not sent).
-    pub fn send_offsets(
+    pub(crate) fn send_offsets(
         &mut self,
         now: Instant,
         offsets: Vec<(TopicPartition, OffsetAndMetadata)>,

@@ -8,7 +8,8 @@
 
 use std::time::Instant;
 
-use super::{PendingOp, TxnMachine, TxnProgress};
+use super::accumulator::SentStatus;
+use super::{CoordKind, PendingOp, TxnMachine, TxnProgress};
 use crate::classify::Recovery;
 use crate::error::{Operation, TxnError, UsageError};
 use crate::state::TxnState;
@@ -59,7 +60,7 @@ impl TxnMachine {
 
     /// Get a producer id (transactional: find the coordinator, InitProducerId, which also
     /// fences older instances and aborts their open transaction).
-    pub fn init(&mut self, now: Instant) -> Result<(), TxnError> {
+    pub(crate) fn init(&mut self, now: Instant) -> Result<(), TxnError> {
         if self.start_op(now, Operation::Init)? {
             return Ok(());
         }
@@ -74,8 +75,8 @@ impl TxnMachine {
     }
 
     /// Start a transaction. Local only: nothing is sent until records are.
-    pub fn begin(&mut self, now: Instant) -> Result<(), TxnError> {
-        if self.closed {
+    pub(crate) fn begin(&mut self, now: Instant) -> Result<(), TxnError> {
+        if self.closed || self.close_requested {
             return Err(TxnError::Closed);
         }
         if !self.is_transactional() {
@@ -87,7 +88,20 @@ impl TxnMachine {
         if self.state != TxnState::Ready || self.pending_op.is_some() {
             return Err(self.usage(Operation::Begin, None));
         }
-        self.unacked = None;
+        // A commit or abort whose caller timed out finished meanwhile: its caller must learn
+        // the result by calling it again (Java refuses beginTransaction the same way).
+        if let Some((op, _)) = self.unacked {
+            return Err(self.usage(
+                Operation::Begin,
+                Some(match op {
+                    Operation::Commit => {
+                        "the last commit timed out: call commit again for its result"
+                    }
+                    Operation::Abort => "the last abort timed out: call abort again for its result",
+                    _ => "an earlier operation timed out: call it again for its result",
+                }),
+            ));
+        }
         self.txn = TxnProgress::new(self.txn.tv2);
         let identity = self.identity.unwrap_or(crate::types::ProducerIdentity {
             producer_id: -1,
@@ -106,8 +120,12 @@ impl TxnMachine {
     }
 
     /// Queue a record. Transactional producers need an open transaction.
-    pub fn send(&mut self, now: Instant, record: ProducerRecord) -> Result<RecordToken, TxnError> {
-        if self.closed {
+    pub(crate) fn send(
+        &mut self,
+        now: Instant,
+        record: ProducerRecord,
+    ) -> Result<RecordToken, TxnError> {
+        if self.closed || self.close_requested {
             return Err(TxnError::Closed);
         }
         match (self.is_transactional(), self.state) {
@@ -129,7 +147,14 @@ impl TxnMachine {
         if let Some(error) = self.invalid_partition(&record) {
             return Err(error);
         }
+        let size = crate::batch::BatchDraft::size_alone(&record, self.config.compression);
+        self.buffer.admit(
+            size,
+            self.config.max_request_size,
+            self.config.buffer_memory,
+        )?;
         let token = self.next_token();
+        self.buffer.hold(token, size);
         self.metadata.want_topic(&record.topic);
         self.route_new(now, token, record);
         self.pump(now);
@@ -138,7 +163,7 @@ impl TxnMachine {
 
     /// Flush, wait for the offsets of `send_offsets`, and commit. Refused (with the cause)
     /// after an abortable error.
-    pub fn commit(&mut self, now: Instant) -> Result<(), TxnError> {
+    pub(crate) fn commit(&mut self, now: Instant) -> Result<(), TxnError> {
         self.release_timed_out_send_offsets();
         if self.start_op(now, Operation::Commit)? {
             return Ok(());
@@ -167,7 +192,7 @@ impl TxnMachine {
 
     /// Abort: unsent records fail, in-flight ones finish, then EndTxn(abort) (or an epoch
     /// bump when the coordinator state is unknown or already fenced us).
-    pub fn abort(&mut self, now: Instant) -> Result<(), TxnError> {
+    pub(crate) fn abort(&mut self, now: Instant) -> Result<(), TxnError> {
         self.release_timed_out_send_offsets();
         if self.start_op(now, Operation::Abort)? {
             return Ok(());
@@ -179,8 +204,9 @@ impl TxnMachine {
         }
         self.transition(TxnState::Aborting);
         self.set_pending(now, Operation::Abort);
+        // Batches already sent (or waiting for a resend) carry sequences: they are resent
+        // until answered, and EndTxn waits for them (see `may_retry`).
         self.fail_unsent(&TxnError::TransactionAborted);
-        self.fail_waiting_retries(&TxnError::TransactionAborted);
         if !self.txn.add_unconfirmed {
             self.txn.to_add.clear();
         }
@@ -191,8 +217,36 @@ impl TxnMachine {
         Ok(())
     }
 
+    /// End the transaction, the way franz-go's `EndTransaction` does: the operation run (or
+    /// resumed) and whether it started. A commit or abort already under way, because its
+    /// caller timed out, is resumed (or its finished result collected) whatever `commit`
+    /// asks for; otherwise `commit` picks commit or abort. A commit refused because the
+    /// transaction failed returns that failure: the caller aborts next.
+    pub(crate) fn end_transaction(
+        &mut self,
+        now: Instant,
+        commit: bool,
+    ) -> (Operation, Result<(), TxnError>) {
+        let under_way = self
+            .unacked
+            .as_ref()
+            .map(|(op, _)| *op)
+            .or_else(|| self.pending_op.as_ref().map(|p| p.op))
+            .filter(|op| matches!(op, Operation::Commit | Operation::Abort));
+        let op = under_way.unwrap_or(if commit {
+            Operation::Commit
+        } else {
+            Operation::Abort
+        });
+        let started = match op {
+            Operation::Commit => self.commit(now),
+            _ => self.abort(now),
+        };
+        (op, started)
+    }
+
     /// Send everything buffered now and report when all of it is acknowledged or failed.
-    pub fn flush(&mut self, now: Instant) -> Result<(), TxnError> {
+    pub(crate) fn flush(&mut self, now: Instant) -> Result<(), TxnError> {
         if self.start_op(now, Operation::Flush)? {
             return Ok(());
         }
@@ -202,13 +256,94 @@ impl TxnMachine {
         Ok(())
     }
 
-    /// Stop: everything pending fails with `Closed`; nothing is sent any more.
-    pub fn close(&mut self, _now: Instant) {
+    /// Start closing gracefully, as Java's `close` does: no new records or transactions;
+    /// buffered records are sent (idempotent producer) or the open transaction is aborted
+    /// (transactional: read_committed consumers must not wait for its timeout); a commit or
+    /// abort under way finishes. `OperationDone { op: Close }` follows once nothing is left
+    /// in flight. `force_close` ends it at any time.
+    pub(crate) fn close(&mut self, now: Instant) {
+        if self.closed || self.close_requested {
+            return;
+        }
+        self.close_requested = true;
+        if self.is_transactional() {
+            let open = matches!(
+                self.state,
+                TxnState::InTransaction | TxnState::AbortableError | TxnState::OutcomeUnknown
+            );
+            if open && self.pending_op.is_none() {
+                // Best effort: a refusal leaves the transaction to the coordinator's timeout.
+                let _ = self.abort(now);
+            }
+        } else {
+            self.flush_requested = true;
+        }
+        self.pump(now);
+        self.maybe_finish_close();
+    }
+
+    /// Stop now. Records never sent fail with `Closed`; records whose request was sent and
+    /// not answered, and a commit whose EndTxn was not answered, may have been applied: they
+    /// fail with `OutcomeUnknown`, never as failed.
+    pub(crate) fn force_close(&mut self, _now: Instant) {
         if self.closed {
             return;
         }
-        self.fail_everything(TxnError::Closed);
+        self.fail_unsent(&TxnError::Closed);
+        let batches: Vec<_> = self
+            .accumulator
+            .partitions
+            .values_mut()
+            .flat_map(|q| q.sent.drain(..))
+            .collect();
+        for batch in batches {
+            let in_doubt = batch.maybe_persisted || matches!(batch.status, SentStatus::InFlight(_));
+            let error = if in_doubt {
+                TxnError::OutcomeUnknown
+            } else {
+                TxnError::Closed
+            };
+            self.fail_tokens(batch.tokens, error);
+        }
+        let commit_in_flight = self
+            .coord_request
+            .as_ref()
+            .is_some_and(|c| c.kind == CoordKind::EndTxn { commit: true });
+        if let Some(op) = self.pending_op.as_ref().map(|p| p.op) {
+            let error =
+                if op == Operation::Commit && (commit_in_flight || self.txn.commit_maybe_applied) {
+                    TxnError::OutcomeUnknown
+                } else {
+                    TxnError::Closed
+                };
+            self.complete_op(op, Err(error));
+        }
+        self.produce_requests.clear();
+        self.coord_request = None;
         self.closed = true;
         self.outbox.clear();
+    }
+
+    /// A graceful close is done once nothing is pending or in flight.
+    pub(super) fn maybe_finish_close(&mut self) {
+        if !self.close_requested || self.closed {
+            return;
+        }
+        let settled = self.pending_op.is_none()
+            && self.accumulator.is_empty()
+            && self.coord_request.is_none()
+            && !matches!(
+                self.state,
+                TxnState::Committing | TxnState::Aborting | TxnState::Initializing
+            );
+        if settled || self.state == TxnState::FatalError {
+            self.fail_unsent(&TxnError::Closed);
+            self.closed = true;
+            self.outbox.clear();
+            self.events.push_back(TxnEvent::OperationDone {
+                op: Operation::Close,
+                result: Ok(()),
+            });
+        }
     }
 }

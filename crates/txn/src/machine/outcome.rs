@@ -26,8 +26,7 @@ impl TxnMachine {
         if !self.state.can_transition_to(to) {
             tracing::error!(from = ?self.state, ?to, "invalid transaction state transition");
             self.state = TxnState::FatalError;
-            let error = TxnError::Fatal {
-                code: -1,
+            let error = TxnError::Internal {
                 reason: format!("invalid transition to {to:?}"),
             };
             self.fail_everything(error);
@@ -94,9 +93,10 @@ impl TxnMachine {
                 self.transition(TxnState::AbortableError);
                 self.last_error = Some(error.clone());
                 self.fail_unsent(&error);
-                self.fail_waiting_retries(&error);
                 self.complete_op(Operation::Commit, Err(error.clone()));
                 self.complete_op(Operation::SendOffsets, Err(error.clone()));
+                // From Initializing, the epoch bump that ends an abort can fail too.
+                self.complete_op(Operation::Abort, Err(error.clone()));
                 self.complete_op(Operation::Init, Err(error));
             }
             _ => {}

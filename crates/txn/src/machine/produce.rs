@@ -1,6 +1,6 @@
 //! Answers to Produce requests, per batch, acted on through the classification table.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use kafkatx_wire::protocol::messages::ProduceResponse;
 
@@ -8,9 +8,13 @@ use super::accumulator::SentStatus;
 use super::{ProduceInFlight, SHORT_RETRY, TxnMachine};
 use crate::classify::{Context, Disposition, Failure, RequestKind, classify};
 use crate::error::TxnError;
+use crate::metadata::Broker;
 use crate::metrics::Counter;
 use crate::state::TxnState;
 use crate::types::{RecordMetadata, TopicPartition, TxnEvent};
+
+/// Kafka's NOT_LEADER_OR_FOLLOWER.
+const NOT_LEADER_OR_FOLLOWER: i16 = 6;
 
 impl TxnMachine {
     pub(super) fn on_produce_response(
@@ -19,6 +23,14 @@ impl TxnMachine {
         request: ProduceInFlight,
         resp: &ProduceResponse,
     ) {
+        self.settle
+            .produce_answered(request.sent_at, now, request.first_of_transaction);
+        // KIP-219: the broker answers at once and expects no request for this long.
+        if resp.throttle_time_ms > 0 {
+            let until =
+                now + Duration::from_millis(u64::try_from(resp.throttle_time_ms).unwrap_or(0));
+            self.throttled_until.insert(request.node_id, until);
+        }
         for (tp, base) in request.batches {
             let answer = resp
                 .responses
@@ -28,7 +40,12 @@ impl TxnMachine {
                 .find(|p| p.index == tp.partition);
             match answer {
                 Some(p) if p.error_code == 0 => self.on_batch_success(&tp, base, p.base_offset),
-                Some(p) => self.on_batch_failure(now, &tp, base, Failure::Code(p.error_code)),
+                Some(p) => {
+                    if p.error_code == NOT_LEADER_OR_FOLLOWER {
+                        self.take_leader_hint(&tp, p.current_leader.leader_id.0, resp);
+                    }
+                    self.on_batch_failure(now, &tp, base, Failure::Code(p.error_code))
+                }
                 // The broker skipped our partition: we cannot know what happened to it.
                 None => self.on_batch_failure(
                     now,
@@ -37,6 +54,22 @@ impl TxnMachine {
                     Failure::Transport(crate::classify::TransportFailure::Lost),
                 ),
             }
+        }
+    }
+
+    /// KIP-951 (Produce v10+): the refusing broker names the partition's current leader and
+    /// that broker's address; with it the batch is resent there at once.
+    fn take_leader_hint(&mut self, tp: &TopicPartition, leader: i32, resp: &ProduceResponse) {
+        let endpoint = resp
+            .node_endpoints
+            .iter()
+            .find(|e| e.node_id.0 == leader)
+            .map(|e| Broker {
+                node_id: leader,
+                address: format!("{}:{}", e.host.as_str(), e.port),
+            });
+        if self.metadata.apply_leader_hint(tp, leader, endpoint) {
+            self.leader_hinted.insert(tp.clone());
         }
     }
 
@@ -57,6 +90,21 @@ impl TxnMachine {
                 .acked(batch.base_sequence, batch.record_count);
         }
         queue.pipeline_ok = true;
+        // Written, but into a transaction that is being aborted: the records will never be
+        // visible, and their callers must not be told otherwise.
+        if self.is_transactional()
+            && matches!(self.state, TxnState::Aborting | TxnState::AbortableError)
+        {
+            let error = match self.state {
+                TxnState::AbortableError => self
+                    .last_error
+                    .clone()
+                    .unwrap_or(TxnError::TransactionAborted),
+                _ => TxnError::TransactionAborted,
+            };
+            self.fail_tokens(batch.tokens, error);
+            return;
+        }
         self.metrics.add(
             Counter::RecordsSent,
             u64::try_from(batch.tokens.len()).unwrap_or(0),
@@ -90,9 +138,11 @@ impl TxnMachine {
         };
         let ctx = Context {
             retries_exhausted: now.saturating_duration_since(batch.created_at) >= delivery_timeout,
+            // After a batch before it failed for good, nothing is collateral any more: the
+            // batch the broker waits for will never come.
             next_expected_batch: index == 0
                 && queue.sequence.identity == Some(batch.identity)
-                && queue.sequence.is_next_expected(base),
+                && (queue.sequence.is_next_expected(base) || queue.sequence.broken),
             ..context
         };
         let disposition = classify(RequestKind::Produce, failure, ctx);
@@ -110,7 +160,7 @@ impl TxnMachine {
                     .last_error
                     .clone()
                     .unwrap_or(TxnError::TransactionAborted);
-                self.fail_batch(tp, base, error);
+                self.fail_batch(tp, base, failure, error);
             }
             Disposition::Retry { short } => self.schedule_batch_retry(now, tp, base, short),
             Disposition::RetryUnsure => {
@@ -124,6 +174,10 @@ impl TxnMachine {
                 }
                 self.schedule_batch_retry(now, tp, base, false);
             }
+            Disposition::RefreshMetadata if self.leader_hinted.remove(tp) => {
+                // The new leader is known already: resend there now, no refresh, no backoff.
+                self.schedule_batch_retry_at(tp, base, now);
+            }
             Disposition::RefreshMetadata | Disposition::RefindCoordinator => {
                 self.metadata.request_refresh();
                 self.schedule_batch_retry(now, tp, base, false);
@@ -133,7 +187,7 @@ impl TxnMachine {
                     code,
                     reason: format!("produce to {tp} failed"),
                 };
-                self.fail_batch(tp, base, error.clone());
+                self.fail_batch(tp, base, failure, error.clone());
                 self.enter_abortable(error, recovery);
             }
             Disposition::RetryWithNewProducerId => {
@@ -149,7 +203,7 @@ impl TxnMachine {
                     // Re-stamping could write it twice: report the unknown outcome instead.
                     let reason =
                         format!("producer state for {tp} lost after an unanswered attempt");
-                    self.fail_batch(tp, base, TxnError::Delivery { code, reason });
+                    self.fail_batch(tp, base, failure, TxnError::Delivery { code, reason });
                 } else {
                     self.schedule_batch_retry(now, tp, base, false);
                 }
@@ -159,6 +213,7 @@ impl TxnMachine {
                 self.fail_batch(
                     tp,
                     base,
+                    failure,
                     TxnError::Delivery {
                         code,
                         reason: format!("produce to {tp} failed"),
@@ -176,6 +231,18 @@ impl TxnMachine {
                 });
             }
         }
+    }
+
+    fn schedule_batch_retry_at(&mut self, tp: &TopicPartition, base: i32, at: Instant) {
+        let Some(queue) = self.accumulator.partitions.get_mut(tp) else {
+            return;
+        };
+        let Some(batch) = queue.sent.iter_mut().find(|b| b.base_sequence == base) else {
+            return;
+        };
+        batch.status = SentStatus::AwaitingRetry { not_before: at };
+        queue.pipeline_ok = false;
+        self.metrics.incr(Counter::Retries);
     }
 
     fn schedule_batch_retry(&mut self, now: Instant, tp: &TopicPartition, base: i32, short: bool) {
@@ -197,33 +264,32 @@ impl TxnMachine {
         self.metrics.incr(Counter::Retries);
     }
 
-    fn fail_batch(&mut self, tp: &TopicPartition, base: i32, error: TxnError) {
+    /// The batch fails and leaves the partition's queue. Its sequences are then a gap: given
+    /// back when no later batch took sequences and the batch was certainly not written (an
+    /// error answer to every attempt), else the partition's sequences count as broken until
+    /// the next producer identity, so later batches refused as out of order are not
+    /// mistaken for collateral damage of a batch that will still come.
+    fn fail_batch(&mut self, tp: &TopicPartition, base: i32, failure: Failure, error: TxnError) {
         let Some(queue) = self.accumulator.partitions.get_mut(tp) else {
             return;
         };
         let Some(index) = queue.sent_index(base) else {
             return;
         };
-        if let Some(batch) = queue.sent.remove(index) {
-            self.fail_tokens(batch.tokens, error);
+        let Some(batch) = queue.sent.remove(index) else {
+            return;
+        };
+        let not_written = matches!(failure, Failure::Code(_)) && !batch.maybe_persisted;
+        let same_identity = queue.sequence.identity == Some(batch.identity);
+        if same_identity
+            && !(not_written
+                && queue
+                    .sequence
+                    .give_back(batch.base_sequence, batch.record_count))
+        {
+            queue.sequence.broken = true;
         }
-    }
-
-    /// Batches waiting for a resend fail when the transaction is abandoned; the abort (and
-    /// its epoch bump where needed) takes care of a copy that may have landed.
-    pub(super) fn fail_waiting_retries(&mut self, error: &TxnError) {
-        let mut failed = Vec::new();
-        for queue in self.accumulator.partitions.values_mut() {
-            let (waiting, keep): (Vec<_>, Vec<_>) = queue
-                .sent
-                .drain(..)
-                .partition(|b| matches!(b.status, SentStatus::AwaitingRetry { .. }));
-            queue.sent = keep.into();
-            failed.extend(waiting.into_iter().map(|b| b.tokens));
-        }
-        for tokens in failed {
-            self.fail_tokens(tokens, error.clone());
-        }
+        self.fail_tokens(batch.tokens, error);
     }
 
     /// Idempotent producer: ask for a fresh producer id (sequences then restart at 0). Only

@@ -3,6 +3,8 @@
 
 use std::time::Instant;
 
+use kafkatx_wire::protocol::error::ResponseError;
+
 use super::TxnMachine;
 use super::accumulator::SentStatus;
 use crate::classify::{Failure, Recovery, TransportFailure};
@@ -15,8 +17,13 @@ impl TxnMachine {
     /// Run everything that can make progress at `now`.
     pub(super) fn pump(&mut self, now: Instant) {
         if self.closed || self.state == TxnState::FatalError || !self.versions.any_known() {
+            // A close waiting for the producer to settle ends here once it turned fatal.
+            self.maybe_finish_close();
             return;
         }
+        // Set again below by whatever is still waiting for the settle pause.
+        self.settle_until = None;
+        self.throttled_until.retain(|_, until| *until > now);
         self.expire_unsent(now);
         self.route_unrouted(now);
         self.maybe_send_coordinator_request(now);
@@ -24,6 +31,7 @@ impl TxnMachine {
         // Last, so a refresh asked for by routing or draining goes out in this same pass.
         self.maybe_refresh_metadata(now);
         self.maybe_finish_flush();
+        self.maybe_finish_close();
     }
 
     fn maybe_refresh_metadata(&mut self, now: Instant) {
@@ -73,7 +81,7 @@ impl TxnMachine {
             return;
         }
         let error = TxnError::Delivery {
-            code: 7,
+            code: ResponseError::RequestTimedOut.code(),
             reason: "delivery.timeout.ms expired before sending".into(),
         };
         for tokens in expired {
@@ -81,7 +89,7 @@ impl TxnMachine {
         }
         if self.is_transactional() {
             let abortable = TxnError::Abortable {
-                code: 7,
+                code: ResponseError::RequestTimedOut.code(),
                 reason: "records expired before sending".into(),
             };
             self.enter_abortable(abortable, Recovery::EndTxn);

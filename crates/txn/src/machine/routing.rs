@@ -12,8 +12,10 @@ use std::time::Instant;
 
 use super::TxnMachine;
 use super::accumulator::Unrouted;
+use crate::classify::{Disposition, Failure, Recovery, RequestKind, classify};
 use crate::error::TxnError;
 use crate::partitioner::Choice;
+use crate::state::TxnState;
 use crate::types::{ProducerRecord, RecordToken, TopicPartition};
 
 /// Where a record goes, given what metadata knows now.
@@ -22,7 +24,8 @@ enum Placement {
     Partition(Choice),
     /// Its topic's partition count is not known yet.
     Wait,
-    /// It names a partition the topic does not have.
+    /// It names a partition the topic does not have, or a topic the cluster does not have
+    /// while auto-creation is off.
     Refuse(TxnError),
 }
 
@@ -40,9 +43,48 @@ impl TxnMachine {
         })
     }
 
+    /// A record refused after `send` accepted it (its topic's metadata came later): it fails,
+    /// and so does its transaction, which must not commit without it (Java makes the
+    /// transaction abortable when a send fails the same way).
+    fn refuse_record(&mut self, token: RecordToken, error: TxnError) {
+        tracing::debug!(parent: &self.txn_span, %error, "record refused");
+        let reason = format!("a record of the transaction was refused: {error}");
+        let code = error.code().unwrap_or(-1);
+        self.fail_tokens(vec![token], error);
+        if self.is_transactional() {
+            self.enter_abortable(TxnError::Abortable { code, reason }, Recovery::EndTxn);
+        }
+    }
+
+    /// The error for records of a topic the cluster refuses (e.g. TOPIC_AUTHORIZATION_FAILED
+    /// in its metadata), as the one table classifies that error; `None` while waiting may
+    /// still help (unknown topic, no leader yet).
+    fn topic_refusal(&self, topic: &str) -> Option<TxnError> {
+        let code = self.metadata.topic_error(topic)?;
+        let disposition = classify(RequestKind::Metadata, Failure::Code(code), self.context());
+        matches!(disposition, Disposition::Abortable(_) | Disposition::Fatal).then(|| {
+            let reason = format!("the cluster refuses topic `{topic}`");
+            if self.is_transactional() {
+                TxnError::Abortable { code, reason }
+            } else {
+                TxnError::Delivery { code, reason }
+            }
+        })
+    }
+
     fn placement(&mut self, record: &ProducerRecord) -> Placement {
         if let Some(error) = self.invalid_partition(record) {
             return Placement::Refuse(error);
+        }
+        if let Some(error) = self.topic_refusal(&record.topic) {
+            return Placement::Refuse(error);
+        }
+        // With auto-creation off, waiting for the topic would only end at delivery.timeout.ms:
+        // fail its records once metadata has said twice that it does not exist.
+        if self.metadata.topic_absent(&record.topic) {
+            return Placement::Refuse(TxnError::UnknownTopic {
+                topic: record.topic.clone(),
+            });
         }
         let Some(count) = self.metadata.partition_count(&record.topic) else {
             return Placement::Wait;
@@ -71,6 +113,9 @@ impl TxnMachine {
     /// Place a record accepted by `send` (its partition already checked), or queue it until
     /// its topic's metadata arrives.
     pub(super) fn route_new(&mut self, now: Instant, token: RecordToken, record: ProducerRecord) {
+        // Every record passes here before its topic's first metadata request is built.
+        self.metadata
+            .set_allow_auto_create(self.config.allow_auto_create_topics);
         // Records of one topic keep their call order: this one must not overtake an earlier
         // one still waiting for metadata.
         let waits_behind = self
@@ -92,7 +137,7 @@ impl TxnMachine {
             }),
             // `send` refuses a known-invalid partition synchronously before calling this;
             // should one get here anyway, its delivery fails and nothing else is touched.
-            Placement::Refuse(error) => self.fail_tokens(vec![token], error),
+            Placement::Refuse(error) => self.refuse_record(token, error),
         }
     }
 
@@ -103,11 +148,25 @@ impl TxnMachine {
         token: RecordToken,
         record: &ProducerRecord,
     ) {
+        // A record placed after its transaction failed (an earlier record of the same batch
+        // of waiting records was refused) fails with it instead of sitting in a draft that no
+        // state drains.
+        if self.is_transactional()
+            && !matches!(self.state, TxnState::InTransaction | TxnState::Committing)
+        {
+            let error = self
+                .last_error
+                .clone()
+                .unwrap_or(TxnError::TransactionAborted);
+            self.fail_tokens(vec![token], error);
+            return;
+        }
         let tp = TopicPartition::new(record.topic.clone(), choice.partition);
         if self.is_transactional() {
             if self.txn.tv2 {
                 // TV2: the leader adds the partition; the transaction counts as started as
-                // soon as a send is attempted (txn-reference §1.1).
+                // soon as a send is attempted (KIP-890; Java's
+                // `TransactionManager.maybeAddPartition` under transaction version 2).
                 self.txn.started = true;
                 self.txn.added.insert(tp.clone());
             } else if !self.txn.added.contains(&tp) {
@@ -144,12 +203,12 @@ impl TxnMachine {
                     blocked.insert(unrouted.record.topic.clone());
                     self.accumulator.unrouted.push_back(unrouted);
                 }
-                Placement::Refuse(error) => {
-                    tracing::debug!(parent: &self.txn_span, %error, "record refused");
-                    self.fail_tokens(vec![unrouted.token], error);
-                }
+                Placement::Refuse(error) => self.refuse_record(unrouted.token, error),
             }
         }
+        // Every waiting record of a topic found absent was refused in the loop above; a later
+        // record of it must look again rather than be refused on an old answer.
+        self.metadata.forget_absent_topics();
         if !self.accumulator.unrouted.is_empty() {
             self.metadata.request_refresh();
         }

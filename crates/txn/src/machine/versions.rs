@@ -10,23 +10,23 @@ use super::TxnMachine;
 use crate::types::Destination;
 
 /// Produce cap without KIP-890: v12 would make the broker add partitions implicitly.
-pub const PRODUCE_CAP_TV1: i16 = 11;
+pub(super) const PRODUCE_CAP_TV1: i16 = 11;
 /// Produce cap with KIP-890: never v13, it needs topic ids.
-pub const PRODUCE_CAP_TV2: i16 = 12;
+pub(super) const PRODUCE_CAP_TV2: i16 = 12;
 /// EndTxn cap without KIP-890 (v5 bumps the epoch).
-pub const END_TXN_CAP_TV1: i16 = 4;
+pub(super) const END_TXN_CAP_TV1: i16 = 4;
 /// TxnOffsetCommit cap without KIP-890: v5 makes the group coordinator add the offsets
 /// partition to the transaction itself.
-pub const TXN_OFFSET_COMMIT_CAP_TV1: i16 = 4;
+pub(super) const TXN_OFFSET_COMMIT_CAP_TV1: i16 = 4;
 /// FindCoordinator cap: v4+ replaces the single `key` by a batch.
-pub const FIND_COORDINATOR_CAP: i16 = 3;
+pub(super) const FIND_COORDINATOR_CAP: i16 = 3;
 /// AddPartitionsToTxn cap: v4+ is the broker-to-broker form.
-pub const ADD_PARTITIONS_CAP: i16 = 3;
+pub(super) const ADD_PARTITIONS_CAP: i16 = 3;
 
 /// API versions per broker address, plus the cluster-wide view used when a broker's own
 /// answer is not known yet.
 #[derive(Debug, Default)]
-pub struct VersionBook {
+pub(super) struct VersionBook {
     by_address: HashMap<String, BrokerVersions>,
     cluster: Option<BrokerVersions>,
 }
@@ -34,7 +34,7 @@ pub struct VersionBook {
 impl VersionBook {
     /// Remember what `address` supports. The cluster view follows the newest finalized
     /// features (a higher features epoch is newer information).
-    pub fn record(&mut self, address: &str, versions: BrokerVersions) {
+    pub(super) fn record(&mut self, address: &str, versions: BrokerVersions) {
         let newer = self
             .cluster
             .as_ref()
@@ -46,12 +46,12 @@ impl VersionBook {
     }
 
     /// At least one broker answered ApiVersions.
-    pub fn any_known(&self) -> bool {
+    pub(super) fn any_known(&self) -> bool {
         self.cluster.is_some()
     }
 
     /// The cluster-wide view.
-    pub fn cluster(&self) -> Option<&BrokerVersions> {
+    pub(super) fn cluster(&self) -> Option<&BrokerVersions> {
         self.cluster.as_ref()
     }
 
@@ -65,7 +65,7 @@ impl VersionBook {
     }
 
     /// Version for a request to `destination`.
-    pub fn negotiate(
+    pub(super) fn negotiate(
         &self,
         destination: &Destination,
         api: ApiKey,
@@ -75,14 +75,15 @@ impl VersionBook {
     }
 
     /// Version for a request to any broker.
-    pub fn negotiate_any(&self, api: ApiKey, cap: Option<i16>) -> Option<i16> {
+    pub(super) fn negotiate_any(&self, api: ApiKey, cap: Option<i16>) -> Option<i16> {
         self.cluster.as_ref()?.negotiate(api, cap)
     }
 }
 
 impl TxnMachine {
     /// KIP-890 only when the feature is *finalized* at level 2+ and the versions exist
-    /// (txn-reference §8.1; inferring it from API versions alone broke franz-go, #1017).
+    /// (KIP-890, KIP-584 features; inferring it from API versions alone broke franz-go,
+    /// twmb/franz-go#1017).
     pub(super) fn tv2_available(&self) -> bool {
         let Some(cluster) = self.versions.cluster() else {
             return false;

@@ -1,6 +1,7 @@
-//! One test per row of the classification table (txn-reference §3.2), each checking every
+//! One test per row of the classification table (`src/classify.rs`), each checking every
 //! column of its row, plus the transport-failure and context-dependent cells.
 
+use super::codes::*;
 use crate::classify::Disposition::{self, *};
 use crate::classify::{Context, Failure, Recovery, RequestKind, TransportFailure, classify};
 
@@ -51,13 +52,13 @@ fn find_coordinator_row() {
         kind,
         TXN_TV1,
         &[
-            (14, RETRY),
-            (15, RETRY),
-            (7, RETRY),
-            (30, ABORT),
-            (120, ABORT),
-            (53, Fatal),
-            (42, Fatal),
+            (COORDINATOR_LOAD_IN_PROGRESS, RETRY),
+            (COORDINATOR_NOT_AVAILABLE, RETRY),
+            (REQUEST_TIMED_OUT, RETRY),
+            (GROUP_AUTHORIZATION_FAILED, ABORT),
+            (TRANSACTION_ABORTABLE, ABORT),
+            (TRANSACTIONAL_ID_AUTHORIZATION_FAILED, Fatal),
+            (INVALID_REQUEST, Fatal),
         ],
     );
     assert_eq!(
@@ -73,17 +74,17 @@ fn init_producer_id_row() {
         kind,
         TXN_TV1,
         &[
-            (14, RETRY),
-            (51, SHORT),
-            (16, RefindCoordinator),
-            (15, RefindCoordinator),
-            (53, Uninitialize),
-            (31, Uninitialize),
-            (120, Abortable(Recovery::Reinit)),
-            (47, Fenced),
-            (90, Fenced),
-            (50, Fatal),
-            (-1, Fatal),
+            (COORDINATOR_LOAD_IN_PROGRESS, RETRY),
+            (CONCURRENT_TRANSACTIONS, SHORT),
+            (NOT_COORDINATOR, RefindCoordinator),
+            (COORDINATOR_NOT_AVAILABLE, RefindCoordinator),
+            (TRANSACTIONAL_ID_AUTHORIZATION_FAILED, Uninitialize),
+            (CLUSTER_AUTHORIZATION_FAILED, Uninitialize),
+            (TRANSACTION_ABORTABLE, Abortable(Recovery::Reinit)),
+            (INVALID_PRODUCER_EPOCH, Fenced),
+            (PRODUCER_FENCED, Fenced),
+            (INVALID_TRANSACTION_TIMEOUT, Fatal),
+            (UNKNOWN_SERVER_ERROR, Fatal),
         ],
     );
     assert_eq!(
@@ -103,25 +104,25 @@ fn add_partitions_to_txn_row() {
         kind,
         TXN_TV1,
         &[
-            (51, SHORT),
-            (14, RETRY),
-            (3, RETRY),
-            (16, RefindCoordinator),
-            (15, RefindCoordinator),
-            (29, ABORT),
-            (55, ABORT),
-            (120, ABORT),
-            (59, ABORT_BUMP),
-            (47, Fenced),
-            (90, Fenced),
-            (53, Fatal),
-            (48, Fatal),
-            (49, Fatal),
-            (87, ABORT),
+            (CONCURRENT_TRANSACTIONS, SHORT),
+            (COORDINATOR_LOAD_IN_PROGRESS, RETRY),
+            (UNKNOWN_TOPIC_OR_PARTITION, RETRY),
+            (NOT_COORDINATOR, RefindCoordinator),
+            (COORDINATOR_NOT_AVAILABLE, RefindCoordinator),
+            (TOPIC_AUTHORIZATION_FAILED, ABORT),
+            (OPERATION_NOT_ATTEMPTED, ABORT),
+            (TRANSACTION_ABORTABLE, ABORT),
+            (UNKNOWN_PRODUCER_ID, ABORT_BUMP),
+            (INVALID_PRODUCER_EPOCH, Fenced),
+            (PRODUCER_FENCED, Fenced),
+            (TRANSACTIONAL_ID_AUTHORIZATION_FAILED, Fatal),
+            (INVALID_TXN_STATE, Fatal),
+            (INVALID_PRODUCER_ID_MAPPING, Fatal),
+            (INVALID_RECORD, ABORT),
         ],
     );
     // abortable* without KIP-360 support is fatal.
-    assert_eq!(code(kind, 59, TXN_NO_BUMP), Fatal);
+    assert_eq!(code(kind, UNKNOWN_PRODUCER_ID, TXN_NO_BUMP), Fatal);
     assert_eq!(
         classify(kind, Failure::Transport(TransportFailure::Lost), TXN_TV1),
         RefindCoordinator
@@ -136,25 +137,25 @@ fn add_offsets_to_txn_row() {
         kind,
         TXN_TV1,
         &[
-            (16, RefindCoordinator),
-            (15, RefindCoordinator),
-            (51, SHORT),
-            (14, RETRY),
-            (59, ABORT_BUMP),
-            (49, Abortable(Recovery::Reinit)),
-            (47, Fenced),
-            (90, Fenced),
-            (53, Fatal),
-            (48, Fatal),
-            (30, ABORT),
-            (120, ABORT),
-            (42, Fatal),
-            (-1, Fatal),
+            (NOT_COORDINATOR, RefindCoordinator),
+            (COORDINATOR_NOT_AVAILABLE, RefindCoordinator),
+            (CONCURRENT_TRANSACTIONS, SHORT),
+            (COORDINATOR_LOAD_IN_PROGRESS, RETRY),
+            (UNKNOWN_PRODUCER_ID, ABORT_BUMP),
+            (INVALID_PRODUCER_ID_MAPPING, Abortable(Recovery::Reinit)),
+            (INVALID_PRODUCER_EPOCH, Fenced),
+            (PRODUCER_FENCED, Fenced),
+            (TRANSACTIONAL_ID_AUTHORIZATION_FAILED, Fatal),
+            (INVALID_TXN_STATE, Fatal),
+            (GROUP_AUTHORIZATION_FAILED, ABORT),
+            (TRANSACTION_ABORTABLE, ABORT),
+            (INVALID_REQUEST, Fatal),
+            (UNKNOWN_SERVER_ERROR, Fatal),
         ],
     );
     // abortable* without KIP-360 support is fatal.
-    assert_eq!(code(kind, 59, TXN_NO_BUMP), Fatal);
-    assert_eq!(code(kind, 49, TXN_NO_BUMP), Fatal);
+    assert_eq!(code(kind, UNKNOWN_PRODUCER_ID, TXN_NO_BUMP), Fatal);
+    assert_eq!(code(kind, INVALID_PRODUCER_ID_MAPPING, TXN_NO_BUMP), Fatal);
     for failure in [TransportFailure::Lost, TransportFailure::NotSent] {
         assert_eq!(
             classify(kind, Failure::Transport(failure), TXN_TV1),
@@ -172,25 +173,25 @@ fn txn_offset_commit_row() {
             kind,
             ctx,
             &[
-                (15, RefindCoordinator),
-                (16, RefindCoordinator),
-                (7, RefindCoordinator),
-                (14, RETRY),
-                (3, RETRY),
-                (51, SHORT),
-                (30, ABORT),
-                (82, ABORT),
-                (120, ABORT),
-                (25, ABORT),
-                (22, ABORT),
-                (69, ABORT),
-                (113, ABORT),
-                (47, Fenced),
-                (90, Fenced),
-                (53, Fatal),
-                (43, Fatal),
-                (24, Fatal),
-                (-1, Fatal),
+                (COORDINATOR_NOT_AVAILABLE, RefindCoordinator),
+                (NOT_COORDINATOR, RefindCoordinator),
+                (REQUEST_TIMED_OUT, RefindCoordinator),
+                (COORDINATOR_LOAD_IN_PROGRESS, RETRY),
+                (UNKNOWN_TOPIC_OR_PARTITION, RETRY),
+                (CONCURRENT_TRANSACTIONS, SHORT),
+                (GROUP_AUTHORIZATION_FAILED, ABORT),
+                (FENCED_INSTANCE_ID, ABORT),
+                (TRANSACTION_ABORTABLE, ABORT),
+                (UNKNOWN_MEMBER_ID, ABORT),
+                (ILLEGAL_GENERATION, ABORT),
+                (GROUP_ID_NOT_FOUND, ABORT),
+                (STALE_MEMBER_EPOCH, ABORT),
+                (INVALID_PRODUCER_EPOCH, Fenced),
+                (PRODUCER_FENCED, Fenced),
+                (TRANSACTIONAL_ID_AUTHORIZATION_FAILED, Fatal),
+                (UNSUPPORTED_FOR_MESSAGE_FORMAT, Fatal),
+                (INVALID_GROUP_ID, Fatal),
+                (UNKNOWN_SERVER_ERROR, Fatal),
             ],
         );
     }
@@ -210,24 +211,24 @@ fn end_txn_row() {
         commit,
         TXN_TV1,
         &[
-            (51, SHORT),
-            (14, RETRY),
-            (16, RefindCoordinator),
-            (15, RefindCoordinator),
-            (59, ABORT_BUMP),
-            (120, ABORT),
-            (47, Fenced),
-            (90, Fenced),
-            (53, Fatal),
-            (48, Fatal),
-            (49, Fatal),
-            (-1, Unconfirmed),
-            (42, Fatal),
+            (CONCURRENT_TRANSACTIONS, SHORT),
+            (COORDINATOR_LOAD_IN_PROGRESS, RETRY),
+            (NOT_COORDINATOR, RefindCoordinator),
+            (COORDINATOR_NOT_AVAILABLE, RefindCoordinator),
+            (UNKNOWN_PRODUCER_ID, ABORT_BUMP),
+            (TRANSACTION_ABORTABLE, ABORT),
+            (INVALID_PRODUCER_EPOCH, Fenced),
+            (PRODUCER_FENCED, Fenced),
+            (TRANSACTIONAL_ID_AUTHORIZATION_FAILED, Fatal),
+            (INVALID_TXN_STATE, Fatal),
+            (INVALID_PRODUCER_ID_MAPPING, Fatal),
+            (UNKNOWN_SERVER_ERROR, Unconfirmed),
+            (INVALID_REQUEST, Fatal),
         ],
     );
     // KAFKA-19250: TRANSACTION_ABORTABLE while aborting is fatal.
-    assert_eq!(code(abort, 120, TXN_TV1), Fatal);
-    assert_eq!(code(commit, 59, TXN_TV2), ABORT);
+    assert_eq!(code(abort, TRANSACTION_ABORTABLE, TXN_TV1), Fatal);
+    assert_eq!(code(commit, UNKNOWN_PRODUCER_ID, TXN_TV2), ABORT);
     // A lost answer: the same EndTxn goes to the coordinator found again (Java does so).
     for ctx in [TXN_TV1, TXN_TV2] {
         assert_eq!(
@@ -252,40 +253,47 @@ fn produce_row_transactional() {
         kind,
         TXN_TV1,
         &[
-            (46, TreatAsSuccess),
-            (7, RetryUnsure),
-            (20, RetryUnsure),
-            (6, RefreshMetadata),
-            (3, RefreshMetadata),
-            (13, RefreshMetadata),
-            (56, RefreshMetadata),
-            (19, RETRY),
-            (51, SHORT),
-            (45, ABORT_BUMP),
-            (59, ABORT_BUMP),
-            (47, ABORT_BUMP),
-            (48, ABORT),
-            (120, ABORT),
-            (10, ABORT),
-            (87, ABORT),
-            (29, ABORT),
-            (90, Fenced),
-            (31, Fatal),
-            (53, Fatal),
-            (35, Fatal),
-            (49, Fatal),
+            (DUPLICATE_SEQUENCE_NUMBER, TreatAsSuccess),
+            (REQUEST_TIMED_OUT, RetryUnsure),
+            (NOT_ENOUGH_REPLICAS_AFTER_APPEND, RetryUnsure),
+            (NOT_LEADER_OR_FOLLOWER, RefreshMetadata),
+            (UNKNOWN_TOPIC_OR_PARTITION, RefreshMetadata),
+            (NETWORK_EXCEPTION, RefreshMetadata),
+            (KAFKA_STORAGE_ERROR, RefreshMetadata),
+            (NOT_ENOUGH_REPLICAS, RETRY),
+            (CONCURRENT_TRANSACTIONS, SHORT),
+            (OUT_OF_ORDER_SEQUENCE_NUMBER, ABORT_BUMP),
+            (UNKNOWN_PRODUCER_ID, ABORT_BUMP),
+            (INVALID_PRODUCER_EPOCH, ABORT_BUMP),
+            // A batch refused for good took sequences it never uses: on the classic protocol
+            // the abort bumps the epoch so the next transaction does not start past a gap.
+            (INVALID_TXN_STATE, ABORT_BUMP),
+            (TRANSACTION_ABORTABLE, ABORT_BUMP),
+            (MESSAGE_TOO_LARGE, ABORT_BUMP),
+            (INVALID_RECORD, ABORT_BUMP),
+            (TOPIC_AUTHORIZATION_FAILED, ABORT_BUMP),
+            (PRODUCER_FENCED, Fenced),
+            (CLUSTER_AUTHORIZATION_FAILED, Fatal),
+            (TRANSACTIONAL_ID_AUTHORIZATION_FAILED, Fatal),
+            (UNSUPPORTED_VERSION, Fatal),
+            (INVALID_PRODUCER_ID_MAPPING, Fatal),
         ],
     );
     // Under TV2 EndTxn bumps by itself.
-    assert_eq!(code(kind, 45, TXN_TV2), ABORT);
-    assert_eq!(code(kind, 47, TXN_TV2), ABORT);
-    assert_eq!(code(kind, 47, TXN_NO_BUMP), ABORT);
+    assert_eq!(code(kind, OUT_OF_ORDER_SEQUENCE_NUMBER, TXN_TV2), ABORT);
+    assert_eq!(code(kind, INVALID_PRODUCER_EPOCH, TXN_TV2), ABORT);
+    assert_eq!(code(kind, INVALID_PRODUCER_EPOCH, TXN_NO_BUMP), ABORT);
+    for refused in [48, 120, 10, 87, 29] {
+        assert_eq!(code(kind, refused, TXN_TV2), ABORT);
+        // Without KIP-360 there is no bump; the engine gives the sequences back instead.
+        assert_eq!(code(kind, refused, TXN_NO_BUMP), ABORT);
+    }
     // Sequence errors of a batch that is not next in line are collateral: retry.
     let collateral = Context {
         next_expected_batch: false,
         ..TXN_TV1
     };
-    assert_eq!(code(kind, 45, collateral), RETRY);
+    assert_eq!(code(kind, OUT_OF_ORDER_SEQUENCE_NUMBER, collateral), RETRY);
     // Lost answers: maybe persisted, resend the same bytes; never sent: refresh and resend.
     assert_eq!(
         classify(kind, Failure::Transport(TransportFailure::Lost), TXN_TV1),
@@ -304,7 +312,7 @@ fn produce_retries_exhausted_become_abortable_or_fatal() {
         retries_exhausted: true,
         ..TXN_TV1
     };
-    assert_eq!(code(kind, 6, exhausted), ABORT_BUMP);
+    assert_eq!(code(kind, NOT_LEADER_OR_FOLLOWER, exhausted), ABORT_BUMP);
     assert_eq!(
         code(
             kind,
@@ -348,18 +356,18 @@ fn produce_row_idempotent() {
         RequestKind::Produce,
         IDEMPOTENT,
         &[
-            (46, TreatAsSuccess),
-            (6, RefreshMetadata),
-            (45, RetryWithNewProducerId),
-            (59, RetryWithNewProducerId),
-            (47, RetryWithNewProducerId),
+            (DUPLICATE_SEQUENCE_NUMBER, TreatAsSuccess),
+            (NOT_LEADER_OR_FOLLOWER, RefreshMetadata),
+            (OUT_OF_ORDER_SEQUENCE_NUMBER, RetryWithNewProducerId),
+            (UNKNOWN_PRODUCER_ID, RetryWithNewProducerId),
+            (INVALID_PRODUCER_EPOCH, RetryWithNewProducerId),
             (
                 10,
                 FailBatch {
                     reset_producer_id: false,
                 },
             ),
-            (31, Fatal),
+            (CLUSTER_AUTHORIZATION_FAILED, Fatal),
         ],
     );
 }

@@ -21,12 +21,13 @@ use kafkatx_wire::protocol::messages::*;
 use kafkatx_wire::protocol::protocol::{Encodable, StrBytes};
 use kafkatx_wire::versions::OUR_VERSIONS;
 
+use super::codes::*;
 use crate::classify::TransportFailure;
 use crate::types::{Destination, Request, Response, Transmit};
 
 /// A fault applied to the next request of one API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fault {
+pub(super) enum Fault {
     /// Answer with this error code without applying the request.
     Error(i16),
     /// The connection breaks before the broker reads the request.
@@ -37,7 +38,7 @@ pub enum Fault {
 
 /// What the broker sends back.
 #[derive(Debug, Clone)]
-pub enum Reply {
+pub(super) enum Reply {
     /// A response.
     Response(Response),
     /// A transport failure.
@@ -105,7 +106,7 @@ pub(super) struct PendingOffset {
 
 /// The fake cluster.
 #[derive(Debug)]
-pub struct FakeCluster {
+pub(super) struct FakeCluster {
     /// Finalized `transaction.version`.
     pub transaction_version: i16,
     /// Highest InitProducerId version advertised.
@@ -131,7 +132,31 @@ pub struct FakeCluster {
     pub(super) offset_faults: Vec<(String, i32, i16)>,
     /// Highest version advertised per API key, where lower than ours (older brokers).
     pub(super) version_caps: HashMap<i16, i16>,
+    /// How long the coordinator keeps completing a transaction (writing its markers) after
+    /// it answered the EndTxn; zero completes it at once.
+    pub completion_time: Duration,
+    /// Transactions still being completed, by transactional id: until when.
+    pub(super) completing_until: HashMap<String, Instant>,
+    /// AddPartitionsToTxn requests refused with CONCURRENT_TRANSACTIONS because the previous
+    /// transaction was still being completed.
+    pub refused_adds: u32,
+    /// KIP-890 Produce requests the leader held because the coordinator was still completing
+    /// the previous transaction.
+    pub held_produces: u32,
+    /// Extra delay of the reply to the request just handled (a held Produce).
+    pub(super) reply_hold: Duration,
+    /// Topics this client may not write: metadata answers TOPIC_AUTHORIZATION_FAILED.
+    pub denied_topics: BTreeSet<String>,
+    /// `throttle_time_ms` of the next Produce answer (a quota was exceeded), then 0.
+    pub next_produce_throttle_ms: i32,
+    /// A Produce refused with NOT_LEADER_OR_FOLLOWER names the current leader (KIP-951, as
+    /// Kafka does from Produce v10).
+    pub leader_hints: bool,
 }
+
+/// The leader's wait between two attempts to add a partition for a held Produce (Kafka's
+/// `add.partitions.to.txn.retry.backoff.ms` default).
+pub(super) const LEADER_ADD_RETRY: Duration = Duration::from_millis(20);
 
 pub(super) fn name(value: &str) -> StrBytes {
     StrBytes::from_string(value.to_owned())
@@ -171,7 +196,7 @@ fn assert_encodable(request: &Request, version: i16) {
 
 impl FakeCluster {
     /// `brokers` live brokers (ids 0..n), coordinator on broker 0.
-    pub fn new(brokers: i32, transaction_version: i16) -> Self {
+    pub(super) fn new(brokers: i32, transaction_version: i16) -> Self {
         Self {
             transaction_version,
             init_producer_id_max: 5,
@@ -188,21 +213,74 @@ impl FakeCluster {
             group_generations: HashMap::new(),
             offset_faults: Vec::new(),
             version_caps: HashMap::new(),
+            completion_time: Duration::ZERO,
+            completing_until: HashMap::new(),
+            refused_adds: 0,
+            held_produces: 0,
+            reply_hold: Duration::ZERO,
+            denied_topics: BTreeSet::new(),
+            next_produce_throttle_ms: 0,
+            leader_hints: true,
+        }
+    }
+
+    /// The hold of the reply to the request just handled, reset to zero.
+    pub(super) fn take_reply_hold(&mut self) -> Duration {
+        std::mem::take(&mut self.reply_hold)
+    }
+
+    /// When `transactional_id`'s previous transaction will be completed, if still later than
+    /// `now`.
+    fn completing(&self, transactional_id: &str, now: Instant) -> Option<Instant> {
+        self.completing_until
+            .get(transactional_id)
+            .copied()
+            .filter(|until| *until > now)
+    }
+
+    /// The coordinator refuses to add partitions while it completes the previous transaction
+    /// (classic: CONCURRENT_TRANSACTIONS to the client; KIP-890: the leader holds the Produce
+    /// and asks again every `LEADER_ADD_RETRY`).
+    fn concurrent_transaction(
+        &mut self,
+        now: Instant,
+        request: &Request,
+        version: i16,
+    ) -> Option<Reply> {
+        match request {
+            Request::AddPartitionsToTxn(r) => {
+                self.completing(r.v3_and_below_transactional_id.0.as_str(), now)?;
+                self.refused_adds += 1;
+                Some(Reply::Response(
+                    self.error_response(request, CONCURRENT_TRANSACTIONS),
+                ))
+            }
+            Request::Produce(r) if version >= 12 => {
+                let until = self.completing(r.transactional_id.as_ref()?.0.as_str(), now)?;
+                self.held_produces += 1;
+                let mut hold = LEADER_ADD_RETRY;
+                while now + hold < until {
+                    hold += LEADER_ADD_RETRY;
+                }
+                self.reply_hold = hold;
+                None
+            }
+            _ => None,
         }
     }
 
     /// Broker address as reported in metadata.
-    pub fn address(node: i32) -> String {
+    pub(super) fn address(node: i32) -> String {
         format!("broker-{node}:9092")
     }
 
     /// Node ids of all brokers.
-    pub fn nodes(&self) -> Vec<i32> {
+    pub(super) fn nodes(&self) -> Vec<i32> {
         self.alive.keys().copied().collect()
     }
 
     /// What every broker reports in ApiVersions.
-    pub fn versions(&self) -> BrokerVersions {
+    pub(super) fn versions(&self) -> BrokerVersions {
         let apis: Vec<(ApiKey, i16, i16)> = OUR_VERSIONS
             .iter()
             .map(|&(key, min, max)| {
@@ -223,12 +301,12 @@ impl FakeCluster {
     }
 
     /// Advertise at most version `max` of `api`, as an older broker would.
-    pub fn cap_version(&mut self, api: ApiKey, max: i16) {
+    pub(super) fn cap_version(&mut self, api: ApiKey, max: i16) {
         self.version_caps.insert(api as i16, max);
     }
 
     /// Create a topic, leaders spread round-robin.
-    pub fn create_topic(&mut self, topic: &str, partitions: i32) {
+    pub(super) fn create_topic(&mut self, topic: &str, partitions: i32) {
         let brokers = i32::try_from(self.alive.len()).unwrap().max(1);
         let parts = (0..partitions)
             .map(|p| FakePartition {
@@ -242,23 +320,23 @@ impl FakeCluster {
     }
 
     /// Queue a fault for the next request of `api`.
-    pub fn inject(&mut self, api: ApiKey, fault: Fault) {
+    pub(super) fn inject(&mut self, api: ApiKey, fault: Fault) {
         self.faults.entry(api as i16).or_default().push_back(fault);
     }
 
     /// Move a partition's leadership.
-    pub fn move_leader(&mut self, topic: &str, partition: i32, node: i32) {
+    pub(super) fn move_leader(&mut self, topic: &str, partition: i32, node: i32) {
         let p = self.partition_mut(topic, partition).unwrap();
         p.leader = node;
     }
 
     /// Move the transaction coordinator.
-    pub fn move_coordinator(&mut self, node: i32) {
+    pub(super) fn move_coordinator(&mut self, node: i32) {
         self.coordinator = node;
     }
 
     /// Move every leadership and the coordinator away from `dead` to `heir`.
-    pub fn fail_over(&mut self, dead: i32, heir: i32) {
+    pub(super) fn fail_over(&mut self, dead: i32, heir: i32) {
         for partitions in self.topics.values_mut() {
             for partition in partitions.iter_mut().filter(|p| p.leader == dead) {
                 partition.leader = heir;
@@ -270,17 +348,17 @@ impl FakeCluster {
     }
 
     /// Whether a broker is up.
-    pub fn is_alive(&self, node: i32) -> bool {
+    pub(super) fn is_alive(&self, node: i32) -> bool {
         self.alive.get(&node).copied().unwrap_or(false)
     }
 
     /// Stop or start a broker.
-    pub fn set_alive(&mut self, node: i32, alive: bool) {
+    pub(super) fn set_alive(&mut self, node: i32, alive: bool) {
         self.alive.insert(node, alive);
     }
 
     /// Let the coordinator time out `transactional_id`'s open transaction now.
-    pub fn expire_transaction(&mut self, transactional_id: &str) {
+    pub(super) fn expire_transaction(&mut self, transactional_id: &str) {
         if let Some(txn) = self.txns.get(transactional_id).cloned() {
             if txn.status == TxnStatus::Ongoing {
                 self.complete_txn(transactional_id, false);
@@ -300,7 +378,7 @@ impl FakeCluster {
     }
 
     /// Values a read_committed consumer sees, per partition, in offset order.
-    pub fn committed_values(&self, topic: &str) -> Vec<Vec<Bytes>> {
+    pub(super) fn committed_values(&self, topic: &str) -> Vec<Vec<Bytes>> {
         let Some(parts) = self.topics.get(topic) else {
             return Vec::new();
         };
@@ -335,7 +413,7 @@ impl FakeCluster {
     }
 
     /// All data values in the log of a partition (committed, aborted or open).
-    pub fn all_values(&self, topic: &str, partition: i32) -> Vec<Bytes> {
+    pub(super) fn all_values(&self, topic: &str, partition: i32) -> Vec<Bytes> {
         let Some(p) = self
             .topics
             .get(topic)
@@ -354,7 +432,7 @@ impl FakeCluster {
     }
 
     /// Requests of one API received so far.
-    pub fn received_of(&self, api: ApiKey) -> Vec<(i32, Request, i16)> {
+    pub(super) fn received_of(&self, api: ApiKey) -> Vec<(i32, Request, i16)> {
         self.received
             .iter()
             .filter(|(_, r, _)| api_of(r) == api)
@@ -363,14 +441,14 @@ impl FakeCluster {
     }
 
     /// Current coordinator-side producer id and epoch of a transactional id.
-    pub fn txn_identity(&self, transactional_id: &str) -> Option<(i64, i16)> {
+    pub(super) fn txn_identity(&self, transactional_id: &str) -> Option<(i64, i16)> {
         self.txns
             .get(transactional_id)
             .map(|t| (t.producer_id, t.epoch))
     }
 
     /// Handle one request at `now`.
-    pub fn handle(&mut self, now: Instant, transmit: &Transmit) -> Reply {
+    pub(super) fn handle(&mut self, now: Instant, transmit: &Transmit) -> Reply {
         assert_encodable(&transmit.request, transmit.version);
         let node = match &transmit.destination {
             Destination::AnyBroker => match self.alive.iter().find(|(_, alive)| **alive) {
@@ -404,7 +482,18 @@ impl FakeCluster {
             }
             _ => {}
         }
+        if let Some(refusal) = self.concurrent_transaction(now, &transmit.request, transmit.version)
+        {
+            return refusal;
+        }
         let response = self.apply(now, node, &transmit.request, transmit.version);
+        if let (Request::EndTxn(r), Response::EndTxn(answer)) = (&transmit.request, &response) {
+            if answer.error_code == 0 && !self.completion_time.is_zero() {
+                let until = now + self.completion_time;
+                self.completing_until
+                    .insert(r.transactional_id.0.as_str().to_owned(), until);
+            }
+        }
         if fault == Some(Fault::LoseReply) {
             Reply::Failure(TransportFailure::Lost)
         } else {
@@ -455,7 +544,13 @@ impl FakeCluster {
                 Response::TxnOffsetCommit(self.txn_offset_commit(now, node, r, version))
             }
             Request::EndTxn(r) => Response::EndTxn(self.end_txn(node, r, version)),
-            Request::Produce(r) => Response::Produce(self.produce(now, node, r, version)),
+            Request::Produce(r) => {
+                let throttle = std::mem::take(&mut self.next_produce_throttle_ms);
+                Response::Produce(
+                    self.produce(now, node, r, version)
+                        .with_throttle_time_ms(throttle),
+                )
+            }
         }
     }
 
@@ -546,9 +641,12 @@ impl FakeCluster {
         let topics = wanted
             .iter()
             .map(|topic| match self.topics.get(topic) {
+                _ if self.denied_topics.contains(topic) => MetadataResponseTopic::default()
+                    .with_name(Some(TopicName(name(topic))))
+                    .with_error_code(TOPIC_AUTHORIZATION_FAILED),
                 None => MetadataResponseTopic::default()
                     .with_name(Some(TopicName(name(topic))))
-                    .with_error_code(3),
+                    .with_error_code(UNKNOWN_TOPIC_OR_PARTITION),
                 Some(parts) => {
                     let partitions = parts
                         .iter()

@@ -1,5 +1,5 @@
 //! The fake transaction coordinator: InitProducerId, AddPartitionsToTxn (v<=3) and EndTxn
-//! with the TV1 and TV2 rules (txn-reference §2.3 matrix), epoch bumps and exhaustion. Ending
+//! with the TV1 and TV2 rules (KIP-98, KIP-890), epoch bumps and exhaustion. Ending
 //! a transaction also applies (commit) or drops (abort) its transactional offsets.
 
 use std::collections::BTreeSet;
@@ -10,6 +10,7 @@ use kafkatx_wire::protocol::messages::add_partitions_to_txn_response::{
 };
 use kafkatx_wire::protocol::messages::*;
 
+use super::codes::*;
 use super::fake_cluster::{FakeCluster, FakeTxn, LogEntry, TxnStatus};
 
 impl FakeCluster {
@@ -89,7 +90,7 @@ impl FakeCluster {
                 .with_producer_epoch(0);
         };
         if node != self.coordinator {
-            return InitProducerIdResponse::default().with_error_code(16);
+            return InitProducerIdResponse::default().with_error_code(NOT_COORDINATOR);
         }
         if !self.txns.contains_key(&tid) {
             let pid = self.new_producer_id();

@@ -17,24 +17,24 @@ const OFFSETS_PARTITION: (&str, i32) = ("__consumer_offsets", 0);
 
 impl FakeCluster {
     /// Move every group's coordinator to `node`.
-    pub fn move_group_coordinator(&mut self, node: i32) {
+    pub(super) fn move_group_coordinator(&mut self, node: i32) {
         self.group_coordinator = node;
     }
 
     /// Give `group` members of `generation`: commits naming another generation are refused.
-    pub fn set_group_generation(&mut self, group: &str, generation: i32) {
+    pub(super) fn set_group_generation(&mut self, group: &str, generation: i32) {
         self.group_generations.insert(group.to_owned(), generation);
     }
 
     /// The offset a consumer of `group` would resume `topic`/`partition` from.
-    pub fn committed_offset(&self, group: &str, topic: &str, partition: i32) -> Option<i64> {
+    pub(super) fn committed_offset(&self, group: &str, topic: &str, partition: i32) -> Option<i64> {
         self.committed_offsets
             .get(&(group.to_owned(), topic.to_owned(), partition))
             .copied()
     }
 
     /// Offsets written into `transactional_id`'s open transaction, not yet committed.
-    pub fn pending_offsets(&self, transactional_id: &str) -> usize {
+    pub(super) fn pending_offsets(&self, transactional_id: &str) -> usize {
         self.txns
             .get(transactional_id)
             .map_or(0, |txn| txn.offsets.len())
@@ -142,7 +142,7 @@ impl FakeCluster {
 
     /// Make the next TxnOffsetCommit of `topic`/`partition` fail with `code` (that partition
     /// only; the others of the same request succeed).
-    pub fn fail_offset_commit_once(&mut self, topic: &str, partition: i32, code: i16) {
+    pub(super) fn fail_offset_commit_once(&mut self, topic: &str, partition: i32, code: i16) {
         self.offset_faults.push((topic.to_owned(), partition, code));
     }
 

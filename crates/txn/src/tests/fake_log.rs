@@ -5,11 +5,12 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use kafkatx_wire::protocol::messages::produce_response::{
-    PartitionProduceResponse, TopicProduceResponse,
+    self, PartitionProduceResponse, TopicProduceResponse,
 };
 use kafkatx_wire::protocol::messages::*;
 use kafkatx_wire::record::decode_batches;
 
+use super::codes::*;
 use super::fake_cluster::{FakeCluster, LogEntry, TxnStatus};
 use crate::machine::sequence::advance;
 
@@ -24,6 +25,7 @@ impl FakeCluster {
         assert_eq!(r.acks, -1, "acks=all");
         let tid = r.transactional_id.as_ref().map(|t| t.0.as_str().to_owned());
         let mut topics = Vec::new();
+        let mut endpoints: Vec<i32> = Vec::new();
         for topic in &r.topic_data {
             let mut parts = Vec::new();
             for data in &topic.partition_data {
@@ -36,12 +38,24 @@ impl FakeCluster {
                     data.records.as_ref(),
                     version,
                 );
-                parts.push(
-                    PartitionProduceResponse::default()
-                        .with_index(data.index)
-                        .with_error_code(code)
-                        .with_base_offset(offset),
-                );
+                let mut part = PartitionProduceResponse::default()
+                    .with_index(data.index)
+                    .with_error_code(code)
+                    .with_base_offset(offset);
+                // KIP-951: a broker that is not the leader names the one that is.
+                if code == NOT_LEADER_OR_FOLLOWER && version >= 10 && self.leader_hints {
+                    if let Some(leader) = self.live_leader(topic.name.0.as_str(), data.index) {
+                        part = part.with_current_leader(
+                            produce_response::LeaderIdAndEpoch::default()
+                                .with_leader_id(BrokerId(leader))
+                                .with_leader_epoch(0),
+                        );
+                        if !endpoints.contains(&leader) {
+                            endpoints.push(leader);
+                        }
+                    }
+                }
+                parts.push(part);
             }
             topics.push(
                 TopicProduceResponse::default()
@@ -49,7 +63,24 @@ impl FakeCluster {
                     .with_partition_responses(parts),
             );
         }
-        ProduceResponse::default().with_responses(topics)
+        let node_endpoints = endpoints
+            .into_iter()
+            .map(|id| {
+                produce_response::NodeEndpoint::default()
+                    .with_node_id(BrokerId(id))
+                    .with_host(super::fake_cluster::name(&format!("broker-{id}")))
+                    .with_port(9092)
+            })
+            .collect();
+        ProduceResponse::default()
+            .with_responses(topics)
+            .with_node_endpoints(node_endpoints)
+    }
+
+    /// The leader of a partition, if it is alive.
+    fn live_leader(&mut self, topic: &str, partition: i32) -> Option<i32> {
+        let leader = self.partition_mut(topic, partition)?.leader;
+        self.is_alive(leader).then_some(leader)
     }
 
     #[allow(clippy::too_many_arguments)]

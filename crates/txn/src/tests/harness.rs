@@ -23,7 +23,7 @@ use crate::types::{
 };
 
 /// Transactional id used by the scenarios.
-pub const TXN_ID: &str = "txn-1";
+pub(super) const TXN_ID: &str = "txn-1";
 
 #[derive(Debug)]
 struct Delivery {
@@ -36,7 +36,7 @@ struct Delivery {
 
 /// Virtual-time driver.
 #[derive(Debug)]
-pub struct Harness {
+pub(super) struct Harness {
     pub m: TxnMachine,
     pub cluster: FakeCluster,
     pub now: Instant,
@@ -53,25 +53,30 @@ pub struct Harness {
 }
 
 /// Default scenario configuration.
-pub fn txn_config() -> ProducerConfigBuilder {
+pub(super) fn txn_config() -> ProducerConfigBuilder {
     ProducerConfig::builder()
         .bootstrap_servers("broker-0:9092")
         .transactional_id(TXN_ID)
         .linger(Duration::from_millis(5))
         .request_timeout(Duration::from_secs(30))
         .max_block(Duration::from_secs(60))
+        .rng_seed(0x6b61_666b_6174_7821)
 }
 
 impl Harness {
     /// A harness with `brokers` brokers, one 3-partition topic "t", and `config`.
-    pub fn new(config: ProducerConfigBuilder, brokers: i32, transaction_version: i16) -> Self {
+    pub(super) fn new(
+        config: ProducerConfigBuilder,
+        brokers: i32,
+        transaction_version: i16,
+    ) -> Self {
         let mut cluster = FakeCluster::new(brokers, transaction_version);
         cluster.create_topic("t", 3);
         Self::with_cluster(config, cluster)
     }
 
     /// A harness over a prepared cluster.
-    pub fn with_cluster(config: ProducerConfigBuilder, cluster: FakeCluster) -> Self {
+    pub(super) fn with_cluster(config: ProducerConfigBuilder, cluster: FakeCluster) -> Self {
         let config = Arc::new(config.build().unwrap());
         let metrics = Arc::new(Metrics::default());
         let now = Instant::now();
@@ -95,13 +100,13 @@ impl Harness {
     }
 
     /// Randomize reply latencies from `seed`.
-    pub fn with_chaos(mut self, seed: u64) -> Self {
+    pub(super) fn with_chaos(mut self, seed: u64) -> Self {
         self.rng = Some(SeededRng::new(seed));
         self
     }
 
     /// A second machine with the same configuration on the same cluster (fencing tests).
-    pub fn new_machine(&self) -> TxnMachine {
+    pub(super) fn new_machine(&self) -> TxnMachine {
         let mut m = TxnMachine::new(self.config.clone(), Arc::new(Metrics::default()));
         for node in self.cluster.nodes() {
             m.handle_broker_versions(
@@ -156,6 +161,7 @@ impl Harness {
                 }
             }
             let reply = self.cluster.handle(self.now, &transmit);
+            let hold = self.cluster.take_reply_hold();
             let node = match &transmit.destination {
                 Destination::AnyBroker => "any".to_owned(),
                 Destination::Broker { address, .. } => address.clone(),
@@ -166,7 +172,7 @@ impl Harness {
                 Reply::Response(_) => {
                     let latency = self.latency();
                     let earliest = self.last_per_node.get(&node).copied().unwrap_or(self.now);
-                    (self.now + latency).max(earliest)
+                    (self.now + latency + hold).max(earliest)
                 }
             };
             self.last_per_node.insert(node, at);
@@ -241,12 +247,12 @@ impl Harness {
 
     /// Run until nothing is scheduled within `request.timeout.ms` + 5 s (so lost answers
     /// surface) of virtual time.
-    pub fn settle(&mut self) {
+    pub(super) fn settle(&mut self) {
         self.run_idle(self.config.request_timeout + Duration::from_secs(5));
     }
 
     /// Run until nothing is scheduled within `horizon`.
-    pub fn run_idle(&mut self, horizon: Duration) {
+    pub(super) fn run_idle(&mut self, horizon: Duration) {
         for _ in 0..200_000 {
             if !self.step(horizon) {
                 return;
@@ -265,7 +271,7 @@ impl Harness {
     }
 
     /// Advance virtual time by `by`, processing everything due on the way.
-    pub fn advance(&mut self, by: Duration) {
+    pub(super) fn advance(&mut self, by: Duration) {
         let until = self.now + by;
         for _ in 0..200_000 {
             self.flush_transmits();
@@ -287,11 +293,16 @@ impl Harness {
                 }
             }
         }
-        panic!("advance did not finish");
+        panic!(
+            "advance did not finish: now {:?} deadlines {:?} state {:?}",
+            self.now,
+            self.m.deadlines(),
+            self.m.state()
+        );
     }
 
     /// The result of the last completion of `op`.
-    pub fn op_result(&self, op: Operation) -> Option<Result<(), TxnError>> {
+    pub(super) fn op_result(&self, op: Operation) -> Option<Result<(), TxnError>> {
         self.events.iter().rev().find_map(|e| match e {
             TxnEvent::OperationDone { op: done, result } if *done == op => Some(result.clone()),
             _ => None,
@@ -300,7 +311,7 @@ impl Harness {
 
     /// Run commit or abort to completion, calling it again after each `max.block.ms`
     /// timeout (the resumable-operation contract).
-    pub fn run_op_resuming(&mut self, op: Operation) -> Result<(), TxnError> {
+    pub(super) fn run_op_resuming(&mut self, op: Operation) -> Result<(), TxnError> {
         for _ in 0..10 {
             self.clear_events();
             let started = match op {
@@ -320,12 +331,12 @@ impl Harness {
     }
 
     /// Forget collected events.
-    pub fn clear_events(&mut self) {
+    pub(super) fn clear_events(&mut self) {
         self.events.clear();
     }
 
     /// init + settle, asserting success.
-    pub fn init_ok(&mut self) {
+    pub(super) fn init_ok(&mut self) {
         self.m.init(self.now).unwrap();
         self.settle();
         assert_eq!(
@@ -337,12 +348,16 @@ impl Harness {
     }
 
     /// Send a value to topic "t" partition `partition`.
-    pub fn send(&mut self, partition: i32, value: &str) -> RecordToken {
+    pub(super) fn send(&mut self, partition: i32, value: &str) -> RecordToken {
         self.try_send(partition, value).unwrap()
     }
 
     /// Send, returning the machine's refusal (e.g. the transaction already failed).
-    pub fn try_send(&mut self, partition: i32, value: &str) -> Result<RecordToken, TxnError> {
+    pub(super) fn try_send(
+        &mut self,
+        partition: i32,
+        value: &str,
+    ) -> Result<RecordToken, TxnError> {
         let record =
             ProducerRecord::new("t", Bytes::from(value.to_owned())).with_partition(partition);
         let token = self.m.send(self.now, record);
@@ -352,7 +367,7 @@ impl Harness {
 
     /// Call `send_offsets` for `group` with `(topic, partition, offset)` triples, sending what
     /// it emits; returns the machine's immediate answer.
-    pub fn send_offsets_as(
+    pub(super) fn send_offsets_as(
         &mut self,
         group: ConsumerGroupMetadata,
         offsets: &[(&str, i32, i64)],
@@ -372,7 +387,7 @@ impl Harness {
     }
 
     /// `send_offsets_as` for a group without members (manual assignment).
-    pub fn send_offsets(
+    pub(super) fn send_offsets(
         &mut self,
         group: &str,
         offsets: &[(&str, i32, i64)],
@@ -381,7 +396,7 @@ impl Harness {
     }
 
     /// begin + send values + commit + settle; returns the commit result.
-    pub fn transaction(
+    pub(super) fn transaction(
         &mut self,
         values: &[(i32, &str)],
         commit: bool,
@@ -405,7 +420,7 @@ impl Harness {
     }
 
     /// Committed values of topic "t" (all partitions, each in order).
-    pub fn committed(&self) -> Vec<Vec<String>> {
+    pub(super) fn committed(&self) -> Vec<Vec<String>> {
         self.cluster
             .committed_values("t")
             .into_iter()
@@ -419,7 +434,7 @@ impl Harness {
     }
 
     /// Record outcomes seen: (acked tokens, failed tokens).
-    pub fn record_outcomes(&self) -> (Vec<RecordToken>, Vec<RecordToken>) {
+    pub(super) fn record_outcomes(&self) -> (Vec<RecordToken>, Vec<RecordToken>) {
         let mut acked = Vec::new();
         let mut failed = Vec::new();
         for event in &self.events {

@@ -8,29 +8,39 @@ use std::time::Duration;
 
 use kafkatx_wire::protocol::messages::ApiKey;
 
+use super::codes::*;
 use super::fake_cluster::{FakeCluster, Fault};
 use super::harness::{Harness, txn_config};
 use crate::backoff::SeededRng;
 use crate::error::{Operation, TxnError};
 
 const FAULTS: &[(ApiKey, Fault)] = &[
-    (ApiKey::Produce, Fault::Error(6)),
-    (ApiKey::Produce, Fault::Error(7)),
-    (ApiKey::Produce, Fault::Error(19)),
+    (ApiKey::Produce, Fault::Error(NOT_LEADER_OR_FOLLOWER)),
+    (ApiKey::Produce, Fault::Error(REQUEST_TIMED_OUT)),
+    (ApiKey::Produce, Fault::Error(NOT_ENOUGH_REPLICAS)),
     (ApiKey::Produce, Fault::LoseReply),
     (ApiKey::Produce, Fault::Disconnect),
-    (ApiKey::AddPartitionsToTxn, Fault::Error(51)),
-    (ApiKey::AddPartitionsToTxn, Fault::Error(16)),
+    (
+        ApiKey::AddPartitionsToTxn,
+        Fault::Error(CONCURRENT_TRANSACTIONS),
+    ),
+    (ApiKey::AddPartitionsToTxn, Fault::Error(NOT_COORDINATOR)),
     (ApiKey::AddPartitionsToTxn, Fault::Disconnect),
-    (ApiKey::EndTxn, Fault::Error(51)),
-    (ApiKey::EndTxn, Fault::Error(16)),
+    (ApiKey::EndTxn, Fault::Error(CONCURRENT_TRANSACTIONS)),
+    (ApiKey::EndTxn, Fault::Error(NOT_COORDINATOR)),
     (ApiKey::EndTxn, Fault::LoseReply),
-    (ApiKey::FindCoordinator, Fault::Error(15)),
-    (ApiKey::Produce, Fault::Error(45)),
-    (ApiKey::Produce, Fault::Error(47)),
-    (ApiKey::Produce, Fault::Error(48)),
-    (ApiKey::InitProducerId, Fault::Error(51)),
-    (ApiKey::EndTxn, Fault::Error(14)),
+    (
+        ApiKey::FindCoordinator,
+        Fault::Error(COORDINATOR_NOT_AVAILABLE),
+    ),
+    (ApiKey::Produce, Fault::Error(OUT_OF_ORDER_SEQUENCE_NUMBER)),
+    (ApiKey::Produce, Fault::Error(INVALID_PRODUCER_EPOCH)),
+    (ApiKey::Produce, Fault::Error(INVALID_TXN_STATE)),
+    (
+        ApiKey::InitProducerId,
+        Fault::Error(CONCURRENT_TRANSACTIONS),
+    ),
+    (ApiKey::EndTxn, Fault::Error(COORDINATOR_LOAD_IN_PROGRESS)),
 ];
 
 /// What a transaction's values must look like in the committed view.
@@ -208,11 +218,11 @@ fn randomized_faults_keep_exactly_once() {
 }
 
 const IDEMPOTENT_FAULTS: &[Fault] = &[
-    Fault::Error(6),
-    Fault::Error(7),
-    Fault::Error(19),
-    Fault::Error(45),
-    Fault::Error(59),
+    Fault::Error(NOT_LEADER_OR_FOLLOWER),
+    Fault::Error(REQUEST_TIMED_OUT),
+    Fault::Error(NOT_ENOUGH_REPLICAS),
+    Fault::Error(OUT_OF_ORDER_SEQUENCE_NUMBER),
+    Fault::Error(UNKNOWN_PRODUCER_ID),
     Fault::LoseReply,
     Fault::Disconnect,
 ];

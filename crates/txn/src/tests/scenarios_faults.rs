@@ -1,9 +1,11 @@
-//! The failure scenarios the issue lists, each against the fake cluster in virtual time.
+//! Failure scenarios (lost answers, coordinator moves, fencing, timeouts), each against the
+//! fake cluster in virtual time.
 
 use std::time::Duration;
 
 use kafkatx_wire::protocol::messages::ApiKey;
 
+use super::codes::*;
 use super::fake_cluster::{FakeCluster, Fault};
 use super::harness::{Harness, TXN_ID, txn_config};
 use crate::error::{Operation, TxnError};
@@ -90,9 +92,12 @@ fn concurrent_transactions_is_retried_with_a_short_backoff() {
     let mut h = Harness::new(txn_config(), 1, 1);
     h.init_ok();
     for _ in 0..3 {
+        h.cluster.inject(
+            ApiKey::AddPartitionsToTxn,
+            Fault::Error(CONCURRENT_TRANSACTIONS),
+        );
         h.cluster
-            .inject(ApiKey::AddPartitionsToTxn, Fault::Error(51));
-        h.cluster.inject(ApiKey::EndTxn, Fault::Error(51));
+            .inject(ApiKey::EndTxn, Fault::Error(CONCURRENT_TRANSACTIONS));
     }
     let start = h.now;
     assert_eq!(
@@ -192,7 +197,8 @@ fn a_refused_resend_after_a_lost_commit_answer_is_outcome_unknown() {
         h.send(0, "maybe");
         h.settle();
         h.cluster.inject(ApiKey::EndTxn, Fault::LoseReply);
-        h.cluster.inject(ApiKey::EndTxn, Fault::Error(90));
+        h.cluster
+            .inject(ApiKey::EndTxn, Fault::Error(PRODUCER_FENCED));
         h.m.commit(h.now).unwrap();
         h.settle();
         assert_eq!(
@@ -350,7 +356,8 @@ fn tv1_sequence_error_aborts_then_bumps_the_epoch() {
     let mut h = Harness::new(txn_config(), 1, 1);
     h.init_ok();
     let epoch = h.m.identity().unwrap().epoch;
-    h.cluster.inject(ApiKey::Produce, Fault::Error(45));
+    h.cluster
+        .inject(ApiKey::Produce, Fault::Error(OUT_OF_ORDER_SEQUENCE_NUMBER));
     assert_eq!(
         h.transaction(&[(0, "x")], true)
             .map(|r| r.map_err(|e| e.requires_abort())),

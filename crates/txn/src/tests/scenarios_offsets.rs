@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use kafkatx_wire::protocol::messages::ApiKey;
 
+use super::codes::*;
 use super::fake_cluster::{FakeCluster, TxnStatus};
 use super::harness::{Harness, TXN_ID, txn_config};
 use crate::config::ProducerConfig;
@@ -397,8 +398,10 @@ fn calls_during_a_commit_or_after_a_failure_are_refused() {
     assert_eq!(h.op_result(Operation::Commit), Some(Ok(())));
 
     // A failed transaction answers with its cause.
-    h.cluster
-        .inject(ApiKey::Produce, super::fake_cluster::Fault::Error(87));
+    h.cluster.inject(
+        ApiKey::Produce,
+        super::fake_cluster::Fault::Error(INVALID_RECORD),
+    );
     h.m.begin(h.now).unwrap();
     h.send(0, "bad");
     h.settle();
@@ -417,8 +420,10 @@ fn calls_during_a_commit_or_after_a_failure_are_refused() {
 fn a_record_failure_fails_a_waiting_send_offsets() {
     let mut h = harness(1, 1);
     h.m.begin(h.now).unwrap();
-    h.cluster
-        .inject(ApiKey::Produce, super::fake_cluster::Fault::Error(87));
+    h.cluster.inject(
+        ApiKey::Produce,
+        super::fake_cluster::Fault::Error(INVALID_RECORD),
+    );
     h.send(0, "bad");
     h.cluster.set_alive(1, false);
     h.send_offsets("g", &[("in", 0, 1)]).unwrap();
@@ -440,7 +445,10 @@ fn a_record_failure_fails_a_waiting_send_offsets() {
         matches!(
             done.as_slice(),
             [TxnEvent::OperationDone {
-                result: Err(TxnError::Abortable { code: 87, .. }),
+                result: Err(TxnError::Abortable {
+                    code: INVALID_RECORD,
+                    ..
+                }),
                 ..
             }]
         ),

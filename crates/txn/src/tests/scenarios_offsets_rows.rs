@@ -4,6 +4,7 @@
 
 use kafkatx_wire::protocol::messages::ApiKey;
 
+use super::codes::*;
 use super::fake_cluster::{FakeCluster, Fault, TxnStatus};
 use super::harness::{Harness, TXN_ID, txn_config};
 use super::scenarios_offsets::lookups;
@@ -62,7 +63,13 @@ fn txn_offset_commit_membership_and_authorization_errors_are_abortable() {
     // UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION (CommitFailed), FENCED_INSTANCE_ID,
     // GROUP_AUTHORIZATION_FAILED, TRANSACTION_ABORTABLE.
     for tv in [1, 2] {
-        for code in [25, 22, 82, 30, 120] {
+        for code in [
+            UNKNOWN_MEMBER_ID,
+            ILLEGAL_GENERATION,
+            FENCED_INSTANCE_ID,
+            GROUP_AUTHORIZATION_FAILED,
+            TRANSACTION_ABORTABLE,
+        ] {
             let mut h = harness(tv);
             h.cluster
                 .inject(ApiKey::TxnOffsetCommit, Fault::Error(code));
@@ -89,7 +96,10 @@ fn a_zombie_group_member_is_fenced_by_the_group_coordinator() {
     h.settle();
     assert!(matches!(
         h.op_result(Operation::SendOffsets),
-        Some(Err(TxnError::Abortable { code: 22, .. }))
+        Some(Err(TxnError::Abortable {
+            code: ILLEGAL_GENERATION,
+            ..
+        }))
     ));
     let commits = h.cluster.received_of(ApiKey::TxnOffsetCommit);
     let (_, Request::TxnOffsetCommit(request), version) = &commits[0] else {
@@ -119,7 +129,11 @@ fn a_zombie_group_member_is_fenced_by_the_group_coordinator() {
 #[test]
 fn txn_offset_commit_retriable_errors_are_retried_on_the_same_coordinator() {
     // COORDINATOR_LOAD_IN_PROGRESS, CONCURRENT_TRANSACTIONS, UNKNOWN_TOPIC_OR_PARTITION.
-    for code in [14, 51, 3] {
+    for code in [
+        COORDINATOR_LOAD_IN_PROGRESS,
+        CONCURRENT_TRANSACTIONS,
+        UNKNOWN_TOPIC_OR_PARTITION,
+    ] {
         let mut h = harness(2);
         h.cluster
             .inject(ApiKey::TxnOffsetCommit, Fault::Error(code));
@@ -135,9 +149,9 @@ fn txn_offset_commit_retriable_errors_are_retried_on_the_same_coordinator() {
 fn txn_offset_commit_coordinator_errors_look_the_group_coordinator_up_again() {
     // NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE, REQUEST_TIMED_OUT; and a lost answer.
     for fault in [
-        Fault::Error(16),
-        Fault::Error(15),
-        Fault::Error(7),
+        Fault::Error(NOT_COORDINATOR),
+        Fault::Error(COORDINATOR_NOT_AVAILABLE),
+        Fault::Error(REQUEST_TIMED_OUT),
         Fault::LoseReply,
     ] {
         let mut h = harness(1);
@@ -185,7 +199,12 @@ fn only_the_partitions_that_failed_are_sent_again() {
 
 #[test]
 fn txn_offset_commit_fencing_and_authorization_errors_are_fatal() {
-    for (code, expected_fenced) in [(90, true), (47, true), (53, false), (43, false)] {
+    for (code, expected_fenced) in [
+        (PRODUCER_FENCED, true),
+        (INVALID_PRODUCER_EPOCH, true),
+        (TRANSACTIONAL_ID_AUTHORIZATION_FAILED, false),
+        (UNSUPPORTED_FOR_MESSAGE_FORMAT, false),
+    ] {
         let mut h = harness(1);
         h.cluster
             .inject(ApiKey::TxnOffsetCommit, Fault::Error(code));
@@ -199,11 +218,17 @@ fn txn_offset_commit_fencing_and_authorization_errors_are_fatal() {
 #[test]
 fn a_group_lookup_refused_by_authorization_is_abortable() {
     let mut h = harness(2);
-    h.cluster.inject(ApiKey::FindCoordinator, Fault::Error(30));
+    h.cluster.inject(
+        ApiKey::FindCoordinator,
+        Fault::Error(GROUP_AUTHORIZATION_FAILED),
+    );
     let result = offsets_transaction(&mut h, 1);
     assert!(matches!(
         result,
-        Some(Err(TxnError::Abortable { code: 30, .. }))
+        Some(Err(TxnError::Abortable {
+            code: GROUP_AUTHORIZATION_FAILED,
+            ..
+        }))
     ));
     assert_abortable_then_recovers(&mut h, 30);
 }
@@ -211,7 +236,7 @@ fn a_group_lookup_refused_by_authorization_is_abortable() {
 #[test]
 fn add_offsets_to_txn_rows() {
     // Retried: CONCURRENT_TRANSACTIONS, COORDINATOR_LOAD_IN_PROGRESS.
-    for code in [51, 14] {
+    for code in [CONCURRENT_TRANSACTIONS, COORDINATOR_LOAD_IN_PROGRESS] {
         let mut h = harness(1);
         h.cluster
             .inject(ApiKey::AddOffsetsToTxn, Fault::Error(code));
@@ -221,11 +246,16 @@ fn add_offsets_to_txn_rows() {
     }
     // The transaction coordinator moved: looked up again.
     let mut h = harness(1);
-    h.cluster.inject(ApiKey::AddOffsetsToTxn, Fault::Error(16));
+    h.cluster
+        .inject(ApiKey::AddOffsetsToTxn, Fault::Error(NOT_COORDINATOR));
     assert_eq!(offsets_transaction(&mut h, 2), Some(Ok(())));
     assert_eq!(lookups(&h, 1), 2);
     // Abortable: GROUP_AUTHORIZATION_FAILED, TRANSACTION_ABORTABLE, UNKNOWN_PRODUCER_ID.
-    for code in [30, 120, 59] {
+    for code in [
+        GROUP_AUTHORIZATION_FAILED,
+        TRANSACTION_ABORTABLE,
+        UNKNOWN_PRODUCER_ID,
+    ] {
         let mut h = harness(1);
         h.cluster
             .inject(ApiKey::AddOffsetsToTxn, Fault::Error(code));
@@ -238,7 +268,12 @@ fn add_offsets_to_txn_rows() {
         assert_abortable_then_recovers(&mut h, code);
     }
     // Fatal: fenced, or a coordinator state we cannot explain.
-    for (code, fenced) in [(90, true), (47, true), (48, false), (53, false)] {
+    for (code, fenced) in [
+        (PRODUCER_FENCED, true),
+        (INVALID_PRODUCER_EPOCH, true),
+        (INVALID_TXN_STATE, false),
+        (TRANSACTIONAL_ID_AUTHORIZATION_FAILED, false),
+    ] {
         let mut h = harness(1);
         h.cluster
             .inject(ApiKey::AddOffsetsToTxn, Fault::Error(code));
@@ -256,7 +291,8 @@ fn unknown_producer_id_on_add_offsets_bumps_the_epoch_when_aborting() {
     h.send(0, "out");
     // The record's partition is in the transaction first, so the abort needs an EndTxn.
     h.settle();
-    h.cluster.inject(ApiKey::AddOffsetsToTxn, Fault::Error(59));
+    h.cluster
+        .inject(ApiKey::AddOffsetsToTxn, Fault::Error(UNKNOWN_PRODUCER_ID));
     h.send_offsets("g", &[("in", 0, 2)]).unwrap();
     h.settle();
     assert_eq!(h.m.state(), TxnState::AbortableError);
@@ -275,11 +311,17 @@ fn unknown_producer_id_on_add_offsets_bumps_the_epoch_when_aborting() {
 #[test]
 fn invalid_producer_id_mapping_on_add_offsets_recovers_by_reinitialising() {
     let mut h = harness(1);
-    h.cluster.inject(ApiKey::AddOffsetsToTxn, Fault::Error(49));
+    h.cluster.inject(
+        ApiKey::AddOffsetsToTxn,
+        Fault::Error(INVALID_PRODUCER_ID_MAPPING),
+    );
     let result = offsets_transaction(&mut h, 2);
     assert!(matches!(
         result,
-        Some(Err(TxnError::Abortable { code: 49, .. }))
+        Some(Err(TxnError::Abortable {
+            code: INVALID_PRODUCER_ID_MAPPING,
+            ..
+        }))
     ));
     let inits = h.cluster.received_of(ApiKey::InitProducerId).len();
     h.m.abort(h.now).unwrap();
@@ -375,6 +417,9 @@ fn a_broker_too_old_for_group_members_refuses_them_but_not_plain_offsets() {
     h.settle();
     assert!(matches!(
         h.op_result(Operation::SendOffsets),
-        Some(Err(TxnError::Fatal { code: 35, .. }))
+        Some(Err(TxnError::Fatal {
+            code: UNSUPPORTED_VERSION,
+            ..
+        }))
     ));
 }

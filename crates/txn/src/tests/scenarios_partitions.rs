@@ -75,12 +75,14 @@ fn a_partition_beyond_the_known_count_is_refused_at_send_and_the_rest_commits() 
 }
 
 #[test]
-fn a_partition_found_missing_when_metadata_arrives_fails_alone() {
+fn a_partition_found_missing_when_metadata_arrives_fails_its_transaction() {
     for tv in [1, 2] {
         let mut h = Harness::new(txn_config(), 2, tv);
         h.init_ok();
         h.m.begin(h.now).unwrap();
-        // The topic's partition count is not known yet: both records wait for metadata.
+        // The topic's partition count is not known yet: both records wait for metadata, and
+        // send accepted the first. Refused later, it fails its transaction too (as in Java: a
+        // transaction must not commit without a record whose send it accepted).
         let bogus = h.try_send(MISSING, "bogus").unwrap();
         let valid = h.send(0, "ok");
         h.m.flush(h.now).unwrap();
@@ -101,26 +103,23 @@ fn a_partition_found_missing_when_metadata_arrives_fails_alone() {
                 _ => None,
             })
             .collect();
+        assert_eq!(failures.len(), 2, "tv{tv}: {failures:?}");
         assert_eq!(
-            failures,
-            vec![(vec![bogus], invalid(MISSING, Some(3)))],
+            failures[0],
+            (vec![bogus], invalid(MISSING, Some(3))),
             "tv{tv}"
         );
-        assert_eq!(h.record_outcomes().0, vec![valid], "tv{tv}");
-        assert_eq!(h.m.state(), TxnState::InTransaction, "tv{tv}");
-
-        h.m.commit(h.now).unwrap();
-        h.settle();
-        assert_eq!(
-            h.op_result(Operation::Commit),
-            Some(Ok(())),
+        assert_eq!(failures[1].0, vec![valid], "tv{tv}");
+        assert!(
+            failures[1].1.requires_abort(),
             "tv{tv}: {:?}",
-            h.events
+            failures[1].1
         );
-        assert_eq!(h.committed(), vec![vec!["ok"], vec![], vec![]], "tv{tv}");
+        assert_eq!(h.m.state(), TxnState::AbortableError, "tv{tv}");
+        assert!(h.m.commit(h.now).is_err(), "tv{tv}");
+        assert_eq!(h.run_op_resuming(Operation::Abort), Ok(()), "tv{tv}");
+        assert_eq!(h.committed(), vec![Vec::<String>::new(); 3], "tv{tv}");
         assert!(!some_request_names(&h, MISSING), "tv{tv}");
-        let metrics = h.metrics.snapshot();
-        assert_eq!((metrics.records_sent, metrics.records_failed), (1, 1));
     }
 }
 

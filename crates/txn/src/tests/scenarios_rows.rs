@@ -6,6 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use kafkatx_wire::protocol::messages::ApiKey;
 
+use super::codes::*;
 use super::fake_cluster::{FakeCluster, Fault};
 use super::harness::{Harness, txn_config};
 use crate::error::{Operation, TxnError};
@@ -16,7 +17,10 @@ use crate::types::{ProducerRecord, TxnEvent};
 #[test]
 fn find_coordinator_retriable_error_is_retried() {
     let mut h = Harness::new(txn_config(), 1, 1);
-    h.cluster.inject(ApiKey::FindCoordinator, Fault::Error(15));
+    h.cluster.inject(
+        ApiKey::FindCoordinator,
+        Fault::Error(COORDINATOR_NOT_AVAILABLE),
+    );
     h.cluster.inject(ApiKey::FindCoordinator, Fault::Disconnect);
     h.init_ok();
     assert_eq!(h.cluster.received_of(ApiKey::FindCoordinator).len(), 3);
@@ -25,12 +29,18 @@ fn find_coordinator_retriable_error_is_retried() {
 #[test]
 fn find_coordinator_authorization_failure_is_fatal() {
     let mut h = Harness::new(txn_config(), 1, 1);
-    h.cluster.inject(ApiKey::FindCoordinator, Fault::Error(53));
+    h.cluster.inject(
+        ApiKey::FindCoordinator,
+        Fault::Error(TRANSACTIONAL_ID_AUTHORIZATION_FAILED),
+    );
     h.m.init(h.now).unwrap();
     h.settle();
     assert!(matches!(
         h.op_result(Operation::Init),
-        Some(Err(TxnError::Fatal { code: 53, .. }))
+        Some(Err(TxnError::Fatal {
+            code: TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+            ..
+        }))
     ));
     assert_eq!(h.m.state(), TxnState::FatalError);
 }
@@ -38,8 +48,14 @@ fn find_coordinator_authorization_failure_is_fatal() {
 #[test]
 fn init_producer_id_load_in_progress_and_concurrent_transactions_are_retried() {
     let mut h = Harness::new(txn_config(), 1, 1);
-    h.cluster.inject(ApiKey::InitProducerId, Fault::Error(14));
-    h.cluster.inject(ApiKey::InitProducerId, Fault::Error(51));
+    h.cluster.inject(
+        ApiKey::InitProducerId,
+        Fault::Error(COORDINATOR_LOAD_IN_PROGRESS),
+    );
+    h.cluster.inject(
+        ApiKey::InitProducerId,
+        Fault::Error(CONCURRENT_TRANSACTIONS),
+    );
     h.init_ok();
     assert_eq!(h.cluster.received_of(ApiKey::InitProducerId).len(), 3);
 }
@@ -47,7 +63,8 @@ fn init_producer_id_load_in_progress_and_concurrent_transactions_are_retried() {
 #[test]
 fn init_producer_id_not_coordinator_refinds_the_coordinator() {
     let mut h = Harness::new(txn_config(), 2, 1);
-    h.cluster.inject(ApiKey::InitProducerId, Fault::Error(16));
+    h.cluster
+        .inject(ApiKey::InitProducerId, Fault::Error(NOT_COORDINATOR));
     h.init_ok();
     assert_eq!(h.cluster.received_of(ApiKey::FindCoordinator).len(), 2);
 }
@@ -55,12 +72,18 @@ fn init_producer_id_not_coordinator_refinds_the_coordinator() {
 #[test]
 fn init_producer_id_authorization_failure_returns_to_uninitialized() {
     let mut h = Harness::new(txn_config(), 1, 1);
-    h.cluster.inject(ApiKey::InitProducerId, Fault::Error(53));
+    h.cluster.inject(
+        ApiKey::InitProducerId,
+        Fault::Error(TRANSACTIONAL_ID_AUTHORIZATION_FAILED),
+    );
     h.m.init(h.now).unwrap();
     h.settle();
     assert!(matches!(
         h.op_result(Operation::Init),
-        Some(Err(TxnError::Fatal { code: 53, .. }))
+        Some(Err(TxnError::Fatal {
+            code: TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+            ..
+        }))
     ));
     assert_eq!(
         h.m.state(),
@@ -73,12 +96,16 @@ fn init_producer_id_authorization_failure_returns_to_uninitialized() {
 #[test]
 fn init_producer_id_transaction_abortable_is_recovered_by_abort() {
     let mut h = Harness::new(txn_config(), 1, 1);
-    h.cluster.inject(ApiKey::InitProducerId, Fault::Error(120));
+    h.cluster
+        .inject(ApiKey::InitProducerId, Fault::Error(TRANSACTION_ABORTABLE));
     h.m.init(h.now).unwrap();
     h.settle();
     assert!(matches!(
         h.op_result(Operation::Init),
-        Some(Err(TxnError::Abortable { code: 120, .. }))
+        Some(Err(TxnError::Abortable {
+            code: TRANSACTION_ABORTABLE,
+            ..
+        }))
     ));
     assert_eq!(h.m.state(), TxnState::AbortableError);
     h.m.abort(h.now).unwrap();
@@ -96,12 +123,18 @@ fn init_producer_id_transaction_abortable_is_recovered_by_abort() {
 #[test]
 fn init_producer_id_invalid_timeout_is_fatal() {
     let mut h = Harness::new(txn_config(), 1, 1);
-    h.cluster.inject(ApiKey::InitProducerId, Fault::Error(50));
+    h.cluster.inject(
+        ApiKey::InitProducerId,
+        Fault::Error(INVALID_TRANSACTION_TIMEOUT),
+    );
     h.m.init(h.now).unwrap();
     h.settle();
     assert!(matches!(
         h.op_result(Operation::Init),
-        Some(Err(TxnError::Fatal { code: 50, .. }))
+        Some(Err(TxnError::Fatal {
+            code: INVALID_TRANSACTION_TIMEOUT,
+            ..
+        }))
     ));
 }
 
@@ -109,8 +142,10 @@ fn init_producer_id_invalid_timeout_is_fatal() {
 fn add_partitions_topic_authorization_failure_is_abortable() {
     let mut h = Harness::new(txn_config(), 1, 1);
     h.init_ok();
-    h.cluster
-        .inject(ApiKey::AddPartitionsToTxn, Fault::Error(29));
+    h.cluster.inject(
+        ApiKey::AddPartitionsToTxn,
+        Fault::Error(TOPIC_AUTHORIZATION_FAILED),
+    );
     h.m.begin(h.now).unwrap();
     let token = h.send(0, "denied");
     h.settle();
@@ -132,7 +167,7 @@ fn add_partitions_fenced_is_fatal() {
     let mut h = Harness::new(txn_config(), 1, 1);
     h.init_ok();
     h.cluster
-        .inject(ApiKey::AddPartitionsToTxn, Fault::Error(90));
+        .inject(ApiKey::AddPartitionsToTxn, Fault::Error(PRODUCER_FENCED));
     h.m.begin(h.now).unwrap();
     h.send(0, "x");
     h.settle();
@@ -144,9 +179,11 @@ fn add_partitions_fenced_is_fatal() {
 fn end_txn_fenced_is_fatal_and_not_coordinator_is_retried() {
     let mut h = Harness::new(txn_config(), 2, 1);
     h.init_ok();
-    h.cluster.inject(ApiKey::EndTxn, Fault::Error(16));
+    h.cluster
+        .inject(ApiKey::EndTxn, Fault::Error(NOT_COORDINATOR));
     assert_eq!(h.transaction(&[(0, "a")], true), Some(Ok(())));
-    h.cluster.inject(ApiKey::EndTxn, Fault::Error(90));
+    h.cluster
+        .inject(ApiKey::EndTxn, Fault::Error(PRODUCER_FENCED));
     assert_eq!(
         h.transaction(&[(0, "b")], true),
         Some(Err(TxnError::Fenced))
@@ -159,10 +196,17 @@ fn end_txn_unknown_producer_id_is_abortable_with_bump() {
     let mut h = Harness::new(txn_config(), 1, 1);
     h.init_ok();
     let epoch = h.m.identity().unwrap().epoch;
-    h.cluster.inject(ApiKey::EndTxn, Fault::Error(59));
+    h.cluster
+        .inject(ApiKey::EndTxn, Fault::Error(UNKNOWN_PRODUCER_ID));
     let result = h.transaction(&[(0, "a")], true);
     assert!(
-        matches!(result, Some(Err(TxnError::Abortable { code: 59, .. }))),
+        matches!(
+            result,
+            Some(Err(TxnError::Abortable {
+                code: UNKNOWN_PRODUCER_ID,
+                ..
+            }))
+        ),
         "{result:?}"
     );
     h.m.abort(h.now).unwrap();
@@ -175,7 +219,8 @@ fn end_txn_unknown_producer_id_is_abortable_with_bump() {
 fn produce_duplicate_sequence_counts_as_success() {
     let mut h = Harness::new(txn_config(), 1, 1);
     h.init_ok();
-    h.cluster.inject(ApiKey::Produce, Fault::Error(46));
+    h.cluster
+        .inject(ApiKey::Produce, Fault::Error(DUPLICATE_SEQUENCE_NUMBER));
     h.m.begin(h.now).unwrap();
     let token = h.send(0, "dup");
     h.settle();
@@ -201,7 +246,11 @@ fn produce_duplicate_sequence_counts_as_success() {
 fn produce_retriable_errors_are_retried_and_abortable_ones_abort() {
     let mut h = Harness::new(txn_config(), 1, 2);
     h.init_ok();
-    for code in [19, 51, 7] {
+    for code in [
+        NOT_ENOUGH_REPLICAS,
+        CONCURRENT_TRANSACTIONS,
+        REQUEST_TIMED_OUT,
+    ] {
         h.cluster.inject(ApiKey::Produce, Fault::Error(code));
     }
     assert_eq!(
@@ -211,10 +260,17 @@ fn produce_retriable_errors_are_retried_and_abortable_ones_abort() {
         h.events
     );
     assert_eq!(h.cluster.received_of(ApiKey::Produce).len(), 4);
-    h.cluster.inject(ApiKey::Produce, Fault::Error(48));
+    h.cluster
+        .inject(ApiKey::Produce, Fault::Error(INVALID_TXN_STATE));
     let result = h.transaction(&[(0, "refused")], true);
     assert!(
-        matches!(result, Some(Err(TxnError::Abortable { code: 48, .. }))),
+        matches!(
+            result,
+            Some(Err(TxnError::Abortable {
+                code: INVALID_TXN_STATE,
+                ..
+            }))
+        ),
         "{result:?}"
     );
     h.m.abort(h.now).unwrap();
@@ -227,7 +283,8 @@ fn produce_retriable_errors_are_retried_and_abortable_ones_abort() {
 fn produce_fenced_is_fatal() {
     let mut h = Harness::new(txn_config(), 1, 2);
     h.init_ok();
-    h.cluster.inject(ApiKey::Produce, Fault::Error(90));
+    h.cluster
+        .inject(ApiKey::Produce, Fault::Error(PRODUCER_FENCED));
     assert_eq!(
         h.transaction(&[(0, "x")], true),
         Some(Err(TxnError::Fenced))
@@ -282,7 +339,8 @@ fn timed_out_commit_is_resumed_by_calling_commit_again() {
     // The coordinator keeps answering CONCURRENT_TRANSACTIONS for ~4.3 s (retries after 5, 10,
     // 20, ... ms, capped at 1 s; at least 3.4 s with jitter).
     for _ in 0..11 {
-        h.cluster.inject(ApiKey::EndTxn, Fault::Error(51));
+        h.cluster
+            .inject(ApiKey::EndTxn, Fault::Error(CONCURRENT_TRANSACTIONS));
     }
     h.m.begin(h.now).unwrap();
     h.send(0, "slow");
@@ -361,7 +419,8 @@ fn idempotent_sequence_error_restamps_the_batches_under_a_new_producer_id() {
     h.settle();
     // The broker lost our state: the first of three pipelined batches is rejected, the
     // other two are collateral.
-    h.cluster.inject(ApiKey::Produce, Fault::Error(45));
+    h.cluster
+        .inject(ApiKey::Produce, Fault::Error(OUT_OF_ORDER_SEQUENCE_NUMBER));
     let values: Vec<String> = (0..3)
         .map(|n| format!("value-{n}-padding-to-fill-a-batch"))
         .collect();
@@ -401,7 +460,8 @@ fn without_kip_360_sequence_errors_are_fatal_and_reinit_uses_no_epoch() {
     // An unknown commit outcome (the answer lost, the resent EndTxn refused) still recovers:
     // InitProducerId v2 without id/epoch fences and aborts.
     h.cluster.inject(ApiKey::EndTxn, Fault::LoseReply);
-    h.cluster.inject(ApiKey::EndTxn, Fault::Error(90));
+    h.cluster
+        .inject(ApiKey::EndTxn, Fault::Error(PRODUCER_FENCED));
     assert_eq!(
         h.transaction(&[(0, "a")], true),
         Some(Err(TxnError::OutcomeUnknown))
@@ -417,10 +477,17 @@ fn without_kip_360_sequence_errors_are_fatal_and_reinit_uses_no_epoch() {
     let inits = h.cluster.received_of(ApiKey::InitProducerId);
     assert!(inits.iter().all(|(_, _, version)| *version <= 2));
     // abortable* without an epoch bump is fatal (Java `abortableErrorIfPossible`).
-    h.cluster.inject(ApiKey::Produce, Fault::Error(45));
+    h.cluster
+        .inject(ApiKey::Produce, Fault::Error(OUT_OF_ORDER_SEQUENCE_NUMBER));
     let result = h.transaction(&[(0, "b")], true);
     assert!(
-        matches!(result, Some(Err(TxnError::Fatal { code: 45, .. }))),
+        matches!(
+            result,
+            Some(Err(TxnError::Fatal {
+                code: OUT_OF_ORDER_SEQUENCE_NUMBER,
+                ..
+            }))
+        ),
         "{result:?}"
     );
     assert_eq!(h.m.state(), TxnState::FatalError);

@@ -1,0 +1,122 @@
+//! A batch the broker refuses for good (here INVALID_RECORD: a record without a key on a
+//! compacted topic) fails its transaction alone: after the abort, the next transaction to the
+//! same partition commits at once. On the classic protocol the epoch survives an abort, so
+//! the refused batch's sequences would otherwise be a gap that stalls the partition for the
+//! whole delivery timeout. Checked on the engine and through the gateway with one producer.
+
+// Test code: a failed unwrap is a failed test, which is what we want.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use kafkatx_integration::http::post;
+use kafkatx_integration::{create_topic_with_configs, kcat_committed_values, unique_name};
+use kafkatx_server::ServerConfig;
+use kafkatx_server::kafka_backend::{self, KafkaSettings};
+use kafkatx_txn::{ProducerConfig, ProducerRecord, TransactionalProducer};
+use kafkatx_wire::compression::Compression;
+use tokio::net::TcpListener;
+
+/// Far below the 120 s delivery timeout a gap would cost.
+const AT_ONCE: Duration = Duration::from_secs(10);
+
+async fn compacted_topic(addr: &str, prefix: &str) -> String {
+    let topic = unique_name(prefix);
+    create_topic_with_configs(addr, &topic, 1, &[("cleanup.policy", "compact")])
+        .await
+        .unwrap();
+    topic
+}
+
+async fn engine_commits_at_once_after_a_refused_batch(addr: &str) {
+    let topic = compacted_topic(addr, "refused-engine").await;
+    let config = ProducerConfig::builder()
+        .bootstrap_servers(addr)
+        .transactional_id(unique_name("refused-engine-id"))
+        .build()
+        .unwrap();
+    let producer = TransactionalProducer::new(config).await.unwrap();
+    producer.init_transactions().await.unwrap();
+    let keyed =
+        |value: &str| ProducerRecord::new(&topic, Bytes::from(value.to_owned())).with_key("k");
+
+    producer.begin_transaction().await.unwrap();
+    producer.send(keyed("first")).await.unwrap();
+    producer.commit_transaction().await.unwrap();
+
+    producer.begin_transaction().await.unwrap();
+    let refused = producer
+        .send(ProducerRecord::new(&topic, "no key on a compacted topic"))
+        .await
+        .unwrap();
+    let commit = producer.commit_transaction().await;
+    assert!(
+        matches!(&commit, Err(e) if e.requires_abort()),
+        "the broker refuses the record: {commit:?}"
+    );
+    assert!(refused.await.is_err());
+    producer.abort_transaction().await.unwrap();
+
+    let started = Instant::now();
+    producer.begin_transaction().await.unwrap();
+    let delivered = producer.send(keyed("second")).await.unwrap();
+    producer.commit_transaction().await.unwrap();
+    delivered.await.unwrap();
+    assert!(started.elapsed() < AT_ONCE, "took {:?}", started.elapsed());
+    assert_eq!(kcat_committed_values(addr, &topic), ["first", "second"]);
+}
+
+kafkatx_integration::on_both_protocols!(
+    engine_after_a_refused_batch => engine_commits_at_once_after_a_refused_batch,
+    gateway_after_a_refused_request => gateway_commits_at_once_after_a_refused_request,
+);
+
+async fn gateway_commits_at_once_after_a_refused_request(addr: &str) {
+    let topic = compacted_topic(addr, "refused-gateway").await;
+    let settings = KafkaSettings {
+        bootstrap_servers: vec![addr.to_owned()],
+        pool_size: 1,
+        instance_id: unique_name("refused-gateway"),
+        transactional_id_prefix: "kafkatx".to_owned(),
+        compression: Compression::None,
+        lease_timeout: Duration::from_secs(30),
+        transaction_timeout: Duration::from_secs(60),
+        request_timeout: Duration::from_secs(10),
+        delivery_timeout: Duration::from_secs(120),
+        producer_properties: Vec::new(),
+        max_pending_transactions: 16,
+        max_requests_per_transaction: 1,
+        allow_auto_create_topics: false,
+    };
+    let backend = Arc::new(kafka_backend::connect(settings).await.unwrap());
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let http = listener.local_addr().unwrap();
+    tokio::spawn(kafkatx_server::run(
+        listener,
+        Arc::clone(&backend),
+        ServerConfig::default(),
+        std::future::pending::<()>(),
+    ));
+    let path = format!("/v1/topics/{topic}/records");
+
+    let (status, body) = post(http, &path, r#"{"records":[{"key":"k","value":"first"}]}"#).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = post(http, &path, r#"{"records":[{"value":"no key"}]}"#).await;
+    assert!(
+        status >= 400,
+        "a record the broker refuses fails its request: {status} {body}"
+    );
+    // Nothing of it is visible: "none" (refused before anything was written) or "aborted".
+    assert!(
+        body.contains(r#""outcome":"none""#) || body.contains(r#""outcome":"aborted""#),
+        "{body}"
+    );
+
+    let started = Instant::now();
+    let (status, body) = post(http, &path, r#"{"records":[{"key":"k","value":"second"}]}"#).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(started.elapsed() < AT_ONCE, "took {:?}", started.elapsed());
+    assert_eq!(kcat_committed_values(addr, &topic), ["first", "second"]);
+}
