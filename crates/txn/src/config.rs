@@ -11,8 +11,10 @@ mod security;
 pub use kafkatx_wire::compression::Compression;
 /// SASL credentials and mechanisms (`sasl.mechanism`, `sasl.username`, `sasl.password`).
 pub use kafkatx_wire::sasl::{SaslCredentials, SaslMechanism};
-pub use security::SecurityProtocol;
+/// TLS settings and configuration (`ssl.*`).
+pub use kafkatx_wire::tls::{TlsConfig, TlsSettings};
 use security::SecuritySettings;
+pub use security::{ConnectionSecurity, SecurityProtocol};
 
 /// Java's class name for the round-robin partitioner, accepted as a `partitioner.class` value.
 pub const ROUND_ROBIN_PARTITIONER_CLASS: &str =
@@ -20,6 +22,7 @@ pub const ROUND_ROBIN_PARTITIONER_CLASS: &str =
 
 /// How records without an explicit partition are spread over their topic (`partitioner.class`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PartitionerClass {
     /// `partitioner.class` unset: Java's built-in partitioner (KIP-480, KIP-794 without the
     /// adaptive weighting). A keyed record goes to murmur2 of its key; keyless records stick to
@@ -33,6 +36,7 @@ pub enum PartitionerClass {
 
 /// A rejected configuration.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// The key is not a known setting.
     #[error("unknown configuration key `{0}`")]
@@ -53,56 +57,211 @@ pub enum ConfigError {
 }
 
 /// A validated producer configuration. Idempotence is always on and acks is always `all`.
+///
+/// Built by [`ProducerConfigBuilder`], which validates every setting and their
+/// combinations; read through the getters, named like the fields of Java's settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProducerConfig {
     /// `bootstrap.servers`: `host:port` list.
-    pub bootstrap_servers: Vec<String>,
+    pub(crate) bootstrap_servers: Vec<String>,
     /// `client.id`.
-    pub client_id: String,
+    pub(crate) client_id: String,
     /// `transactional.id`; `None` makes an idempotent-only producer.
-    pub transactional_id: Option<String>,
+    pub(crate) transactional_id: Option<String>,
     /// `transaction.timeout.ms`.
-    pub transaction_timeout: Duration,
+    pub(crate) transaction_timeout: Duration,
     /// `linger.ms`.
-    pub linger: Duration,
+    pub(crate) linger: Duration,
     /// `batch.size` in bytes.
-    pub batch_size: usize,
+    pub(crate) batch_size: usize,
     /// `compression.type`.
-    pub compression: Compression,
+    pub(crate) compression: Compression,
     /// `delivery.timeout.ms`: bound on the time a record may wait for an acknowledgement.
-    pub delivery_timeout: Duration,
+    pub(crate) delivery_timeout: Duration,
     /// `request.timeout.ms`.
-    pub request_timeout: Duration,
+    pub(crate) request_timeout: Duration,
     /// `retry.backoff.ms`.
-    pub retry_backoff: Duration,
+    pub(crate) retry_backoff: Duration,
     /// `retry.backoff.max.ms`.
-    pub retry_backoff_max: Duration,
+    pub(crate) retry_backoff_max: Duration,
     /// `max.in.flight.requests.per.connection` (1..=5 with idempotence).
-    pub max_in_flight: usize,
+    pub(crate) max_in_flight: usize,
     /// `metadata.max.age.ms`: periodic metadata refresh.
-    pub metadata_max_age: Duration,
+    pub(crate) metadata_max_age: Duration,
     /// `max.block.ms`: bound on init/commit/abort/flush calls.
-    pub max_block: Duration,
+    pub(crate) max_block: Duration,
     /// `socket.connection.setup.timeout.ms`.
-    pub connect_timeout: Duration,
+    pub(crate) connect_timeout: Duration,
     /// `partitioner.class`.
-    pub partitioner: PartitionerClass,
+    pub(crate) partitioner: PartitionerClass,
     /// `partitioner.ignore.keys`: the built-in partitioner places keyed records like keyless
     /// ones (no effect with round robin, which ignores keys anyway).
-    pub partitioner_ignore_keys: bool,
+    pub(crate) partitioner_ignore_keys: bool,
+    /// `max.request.size`: the largest Produce request, and so the largest record, in bytes.
+    pub(crate) max_request_size: usize,
+    /// `buffer.memory`: bytes of records held until the brokers acknowledge or refuse them;
+    /// `send` waits up to `max.block.ms` for room.
+    pub(crate) buffer_memory: usize,
     /// Seed of the jitter and partition-choice RNGs (`kafkatx.rng.seed`), so a run can be
-    /// replayed.
-    pub rng_seed: u64,
+    /// replayed. Random unless set: producers of one fleet sharing a seed would retry in step
+    /// after a failover, all hitting the new leader at the same instants.
+    pub(crate) rng_seed: u64,
     /// `security.protocol=SASL_PLAINTEXT` with `sasl.mechanism`, `sasl.username` and
     /// `sasl.password`: every connection authenticates with these. `None` is PLAINTEXT.
     /// `Debug` shows no password.
-    pub sasl: Option<SaslCredentials>,
+    pub(crate) sasl: Option<SaslCredentials>,
+    /// `security.protocol=SSL` or `SASL_SSL` with the `ssl.*` settings: every connection speaks
+    /// TLS with this configuration. `None` is plaintext.
+    pub(crate) tls: Option<TlsConfig>,
+    /// `allow.auto.create.topics`: whether the brokers may create a topic this producer asks
+    /// metadata for (Java's producer default, true). When false, a topic the cluster does not
+    /// know fails its records with [`crate::TxnError`]'s unknown-topic error soon instead of
+    /// waiting for `max.block.ms` / `delivery.timeout.ms`.
+    pub(crate) allow_auto_create_topics: bool,
 }
 
 impl ProducerConfig {
     /// Start building a configuration.
     pub fn builder() -> ProducerConfigBuilder {
         ProducerConfigBuilder::default()
+    }
+
+    /// `bootstrap.servers`: `host:port` list.
+    pub fn bootstrap_servers(&self) -> &[String] {
+        &self.bootstrap_servers
+    }
+
+    /// `client.id`.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// `transactional.id`; `None` makes an idempotent-only producer.
+    pub fn transactional_id(&self) -> Option<&str> {
+        self.transactional_id.as_deref()
+    }
+
+    /// `transaction.timeout.ms`.
+    pub fn transaction_timeout(&self) -> Duration {
+        self.transaction_timeout
+    }
+
+    /// `linger.ms`.
+    pub fn linger(&self) -> Duration {
+        self.linger
+    }
+
+    /// `batch.size` in bytes.
+    pub fn batch_size(&self) -> usize {
+        self.batch_size
+    }
+
+    /// `compression.type`.
+    pub fn compression(&self) -> Compression {
+        self.compression
+    }
+
+    /// `delivery.timeout.ms`: bound on the time a record may wait for an acknowledgement.
+    pub fn delivery_timeout(&self) -> Duration {
+        self.delivery_timeout
+    }
+
+    /// `request.timeout.ms`.
+    pub fn request_timeout(&self) -> Duration {
+        self.request_timeout
+    }
+
+    /// `retry.backoff.ms`.
+    pub fn retry_backoff(&self) -> Duration {
+        self.retry_backoff
+    }
+
+    /// `retry.backoff.max.ms`.
+    pub fn retry_backoff_max(&self) -> Duration {
+        self.retry_backoff_max
+    }
+
+    /// `max.in.flight.requests.per.connection` (1..=5 with idempotence).
+    pub fn max_in_flight(&self) -> usize {
+        self.max_in_flight
+    }
+
+    /// `metadata.max.age.ms`: periodic metadata refresh.
+    pub fn metadata_max_age(&self) -> Duration {
+        self.metadata_max_age
+    }
+
+    /// `max.block.ms`: bound on init/commit/abort/flush calls.
+    pub fn max_block(&self) -> Duration {
+        self.max_block
+    }
+
+    /// `socket.connection.setup.timeout.ms`.
+    pub fn connect_timeout(&self) -> Duration {
+        self.connect_timeout
+    }
+
+    /// `partitioner.class`.
+    pub fn partitioner(&self) -> PartitionerClass {
+        self.partitioner
+    }
+
+    /// `partitioner.ignore.keys`: the built-in partitioner places keyed records like keyless
+    /// ones (no effect with round robin, which ignores keys anyway).
+    pub fn partitioner_ignore_keys(&self) -> bool {
+        self.partitioner_ignore_keys
+    }
+
+    /// `max.request.size`: the largest Produce request, and so the largest record, in bytes.
+    pub fn max_request_size(&self) -> usize {
+        self.max_request_size
+    }
+
+    /// `buffer.memory`: bytes of records held until the brokers acknowledge or refuse them;
+    /// `send` waits up to `max.block.ms` for room.
+    pub fn buffer_memory(&self) -> usize {
+        self.buffer_memory
+    }
+
+    /// Seed of the jitter and partition-choice RNGs (`kafkatx.rng.seed`), so a run can be
+    /// replayed. Random unless set: producers of one fleet sharing a seed would retry in step
+    /// after a failover, all hitting the new leader at the same instants.
+    pub fn rng_seed(&self) -> u64 {
+        self.rng_seed
+    }
+
+    /// `security.protocol=SASL_PLAINTEXT` with `sasl.mechanism`, `sasl.username` and
+    /// `sasl.password`: every connection authenticates with these. `None` is PLAINTEXT.
+    /// `Debug` shows no password.
+    pub fn sasl(&self) -> Option<&SaslCredentials> {
+        self.sasl.as_ref()
+    }
+
+    /// `security.protocol=SSL` or `SASL_SSL` with the `ssl.*` settings: every connection speaks
+    /// TLS with this configuration. `None` is plaintext.
+    pub fn tls(&self) -> Option<&TlsConfig> {
+        self.tls.as_ref()
+    }
+
+    /// `allow.auto.create.topics`: whether the brokers may create a topic this producer asks
+    /// metadata for (Java's producer default, true). When false, a topic the cluster does not
+    /// know fails its records with [`crate::TxnError`]'s unknown-topic error soon instead of
+    /// waiting for `max.block.ms` / `delivery.timeout.ms`.
+    pub fn allow_auto_create_topics(&self) -> bool {
+        self.allow_auto_create_topics
+    }
+
+    /// The same configuration with `transactional.id` set to `id` (a pool gives each of its
+    /// producers its own id); refused like the builder refuses it when empty.
+    pub fn with_transactional_id(mut self, id: impl Into<String>) -> Result<Self, ConfigError> {
+        let id = id.into();
+        if id.trim().is_empty() {
+            return Err(ConfigError::Conflict(
+                "transactional.id must not be empty".into(),
+            ));
+        }
+        self.transactional_id = Some(id);
+        Ok(self)
     }
 
     /// Whether this is a transactional producer.
@@ -112,12 +271,45 @@ impl ProducerConfig {
 
     /// `security.protocol`.
     pub fn security_protocol(&self) -> SecurityProtocol {
-        if self.sasl.is_some() {
-            SecurityProtocol::SaslPlaintext
-        } else {
-            SecurityProtocol::Plaintext
+        match (self.sasl.is_some(), self.tls.is_some()) {
+            (false, false) => SecurityProtocol::Plaintext,
+            (true, false) => SecurityProtocol::SaslPlaintext,
+            (false, true) => SecurityProtocol::Ssl,
+            (true, true) => SecurityProtocol::SaslSsl,
         }
     }
+
+    /// SASL credentials and TLS, as the connections use them.
+    pub fn connection_security(&self) -> ConnectionSecurity {
+        ConnectionSecurity {
+            sasl: self.sasl.clone(),
+            tls: self.tls.clone(),
+        }
+    }
+}
+
+/// Only the security settings (`security.protocol`, `sasl.*`, `ssl.*`), for tools that read
+/// rather than produce (`kafkatx consume`, the load checker's read-back, the readiness
+/// probe): any other key is refused as unknown.
+pub fn connection_security<'a>(
+    properties: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Result<ConnectionSecurity, ConfigError> {
+    let mut security = SecuritySettings::default();
+    for (key, value) in properties {
+        match security.apply(key, value) {
+            Some(result) => result?,
+            None => return Err(ConfigError::UnknownKey(key.to_owned())),
+        }
+    }
+    security.build()
+}
+
+/// A seed from the operating system's randomness (std seeds every `RandomState` from it).
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
 }
 
 /// Builder for [`ProducerConfig`].
@@ -149,8 +341,12 @@ impl Default for ProducerConfigBuilder {
                 connect_timeout: Duration::from_secs(10),
                 partitioner: PartitionerClass::BuiltIn,
                 partitioner_ignore_keys: false,
-                rng_seed: 0x6b61_666b_6174_7821,
+                max_request_size: 1_048_576,
+                buffer_memory: 33_554_432,
+                rng_seed: random_seed(),
                 sasl: None,
+                tls: None,
+                allow_auto_create_topics: true,
             },
             security: SecuritySettings::default(),
             first_error: None,
@@ -307,6 +503,17 @@ impl ProducerConfigBuilder {
         self.security.set_credentials(credentials);
         self
     }
+    /// `security.protocol=SSL` (or `SASL_SSL` with [`Self::sasl`]) with this configuration; a
+    /// later `ssl.*` string setting replaces it.
+    pub fn tls(mut self, tls: TlsConfig) -> Self {
+        self.security.set_tls(tls);
+        self
+    }
+    /// `allow.auto.create.topics`.
+    pub fn allow_auto_create_topics(mut self, allow: bool) -> Self {
+        self.config.allow_auto_create_topics = allow;
+        self
+    }
 
     /// Set one setting from its Java/librdkafka name. Errors are reported by `build()` too,
     /// so a chain of `set` calls can be checked once.
@@ -334,6 +541,10 @@ impl ProducerConfigBuilder {
             }
             "linger.ms" | "queue.buffering.max.ms" => c.linger = parse_millis("linger.ms", value)?,
             "batch.size" => c.batch_size = parse_number("batch.size", value)?,
+            "max.request.size" | "message.max.bytes" => {
+                c.max_request_size = parse_number("max.request.size", value)?;
+            }
+            "buffer.memory" => c.buffer_memory = parse_number("buffer.memory", value)?,
             "compression.type" | "compression.codec" => c.compression = parse_compression(value)?,
             "delivery.timeout.ms" | "message.timeout.ms" => {
                 c.delivery_timeout = parse_millis("delivery.timeout.ms", value)?;
@@ -358,6 +569,9 @@ impl ProducerConfigBuilder {
                 c.partitioner_ignore_keys = parse_bool("partitioner.ignore.keys", value)?;
             }
             "kafkatx.rng.seed" => c.rng_seed = parse_number("kafkatx.rng.seed", value)?,
+            "allow.auto.create.topics" => {
+                c.allow_auto_create_topics = parse_bool("allow.auto.create.topics", value)?;
+            }
             // Fixed by design; accepted only with the one value we implement.
             "acks" | "request.required.acks" => {
                 if !matches!(value.trim(), "all" | "-1") {
@@ -388,7 +602,9 @@ impl ProducerConfigBuilder {
             return Err(error);
         }
         let mut c = self.config;
-        c.sasl = self.security.build()?;
+        let security = self.security.build()?;
+        c.sasl = security.sasl;
+        c.tls = security.tls;
         if c.bootstrap_servers.is_empty() {
             return Err(ConfigError::Conflict(
                 "bootstrap.servers must name at least one broker".into(),
@@ -410,6 +626,18 @@ impl ProducerConfigBuilder {
         }
         if c.batch_size == 0 {
             return Err(ConfigError::Conflict("batch.size must be positive".into()));
+        }
+        if c.max_request_size == 0 || c.buffer_memory == 0 {
+            return Err(ConfigError::Conflict(
+                "max.request.size and buffer.memory must be positive".into(),
+            ));
+        }
+        // A full batch must fit in a request, or it could never be sent.
+        if c.batch_size > c.max_request_size {
+            return Err(ConfigError::Conflict(format!(
+                "batch.size ({}) must not exceed max.request.size ({})",
+                c.batch_size, c.max_request_size
+            )));
         }
         if c.request_timeout.is_zero() || c.transaction_timeout.is_zero() {
             return Err(ConfigError::Conflict(
@@ -436,6 +664,14 @@ impl ProducerConfigBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn producers_get_their_own_jitter_seed_unless_one_is_set() {
+        let seed = |builder: ProducerConfigBuilder| builder.build().unwrap().rng_seed;
+        let base = || ProducerConfig::builder().bootstrap_servers("a:1");
+        assert_ne!(seed(base()), seed(base()));
+        assert_eq!(seed(base().rng_seed(5)), 5);
+    }
 
     #[test]
     fn string_pairs_set_typed_fields() {

@@ -12,9 +12,17 @@ use kafkatx_wire::protocol::protocol::StrBytes;
 
 use crate::types::TopicPartition;
 
+/// Kafka's UNKNOWN_TOPIC_OR_PARTITION.
+const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+
+/// How many answers in a row must call a topic unknown before its records fail, when the
+/// brokers may not create it: the first answer, and the one after the refresh it forces (a
+/// topic created a moment ago may not have reached the answering broker's cache yet).
+const UNKNOWN_ANSWERS_BEFORE_ABSENT: u32 = 2;
+
 /// A broker's id and address.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Broker {
+pub(crate) struct Broker {
     /// Node id.
     pub node_id: i32,
     /// `host:port`.
@@ -23,7 +31,7 @@ pub struct Broker {
 
 /// What metadata says about one topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TopicInfo {
+pub(crate) enum TopicInfo {
     /// Known, with the leader of each partition (`None` while leaderless).
     Known {
         /// Leader node per partition index.
@@ -35,7 +43,7 @@ pub enum TopicInfo {
 
 /// Cluster metadata plus the refresh bookkeeping.
 #[derive(Debug)]
-pub struct ClusterMetadata {
+pub(crate) struct ClusterMetadata {
     brokers: BTreeMap<i32, Broker>,
     topics: HashMap<String, TopicInfo>,
     wanted: BTreeSet<String>,
@@ -43,11 +51,15 @@ pub struct ClusterMetadata {
     last_refresh: Option<Instant>,
     retry_at: Option<Instant>,
     max_age: Duration,
+    /// Sent as `allow_auto_topic_creation` (`allow.auto.create.topics`).
+    allow_auto_create: bool,
+    /// Answers in a row that called a topic UNKNOWN_TOPIC_OR_PARTITION.
+    unknown_answers: HashMap<String, u32>,
 }
 
 impl ClusterMetadata {
     /// Empty metadata that wants a first refresh.
-    pub fn new(max_age: Duration) -> Self {
+    pub(crate) fn new(max_age: Duration) -> Self {
         Self {
             brokers: BTreeMap::new(),
             topics: HashMap::new(),
@@ -56,23 +68,41 @@ impl ClusterMetadata {
             last_refresh: None,
             retry_at: None,
             max_age,
+            allow_auto_create: true,
+            unknown_answers: HashMap::new(),
         }
     }
 
+    /// Whether metadata requests let the brokers create the topics they ask for
+    /// (`allow.auto.create.topics`, KIP-487; Java's producer default is true).
+    pub(crate) fn set_allow_auto_create(&mut self, allow: bool) {
+        self.allow_auto_create = allow;
+    }
+
+    /// True when the brokers may not create topics and `topic` was reported unknown by
+    /// enough answers in a row that its records should fail rather than wait.
+    pub(crate) fn topic_absent(&self, topic: &str) -> bool {
+        !self.allow_auto_create
+            && self
+                .unknown_answers
+                .get(topic)
+                .is_some_and(|n| *n >= UNKNOWN_ANSWERS_BEFORE_ABSENT)
+    }
+
     /// Ask for a refresh soon.
-    pub fn request_refresh(&mut self) {
+    pub(crate) fn request_refresh(&mut self) {
         self.refresh_requested = true;
     }
 
     /// Start tracking `topic`; a refresh is requested if it is new.
-    pub fn want_topic(&mut self, topic: &str) {
+    pub(crate) fn want_topic(&mut self, topic: &str) {
         if self.wanted.insert(topic.to_owned()) {
             self.refresh_requested = true;
         }
     }
 
     /// Whether a refresh should be sent at `now` (the caller checks nothing is in flight).
-    pub fn refresh_due(&self, now: Instant) -> bool {
+    pub(crate) fn refresh_due(&self, now: Instant) -> bool {
         if self.retry_at.is_some_and(|at| now < at) {
             return false;
         }
@@ -80,7 +110,7 @@ impl ClusterMetadata {
     }
 
     /// When the next refresh becomes due, for the machine's timer.
-    pub fn next_refresh_at(&self) -> Option<Instant> {
+    pub(crate) fn next_refresh_at(&self) -> Option<Instant> {
         if self.refresh_requested {
             // A past instant means "now": the caller's timer fires at once.
             return self.retry_at.or(self.last_refresh);
@@ -89,7 +119,7 @@ impl ClusterMetadata {
     }
 
     /// The request for the tracked topics.
-    pub fn build_request(&self) -> MetadataRequest {
+    pub(crate) fn build_request(&self) -> MetadataRequest {
         let topics = self
             .wanted
             .iter()
@@ -98,18 +128,27 @@ impl ClusterMetadata {
                     .with_name(Some(TopicName(StrBytes::from_string(name.clone()))))
             })
             .collect();
-        MetadataRequest::default().with_topics(Some(topics))
+        // Without it the broker's default (true) creates any topic a producer names: a typo in
+        // a request path would create a topic.
+        MetadataRequest::default()
+            .with_topics(Some(topics))
+            .with_allow_auto_topic_creation(self.allow_auto_create)
     }
 
     /// A refresh failed; try again after `delay`.
-    pub fn refresh_failed(&mut self, now: Instant, delay: Duration) {
+    pub(crate) fn refresh_failed(&mut self, now: Instant, delay: Duration) {
         self.refresh_requested = true;
         self.retry_at = Some(now + delay);
     }
 
     /// Apply an answer. When topics still have errors or leaderless partitions, the next
     /// refresh waits `retry_delay`.
-    pub fn apply(&mut self, now: Instant, response: &MetadataResponse, retry_delay: Duration) {
+    pub(crate) fn apply(
+        &mut self,
+        now: Instant,
+        response: &MetadataResponse,
+        retry_delay: Duration,
+    ) {
         for broker in &response.brokers {
             let port = broker.port;
             self.brokers.insert(
@@ -127,6 +166,16 @@ impl ClusterMetadata {
             let Some(name) = topic.name.as_ref() else {
                 continue;
             };
+            let name_text = name.0.as_str();
+            if topic.error_code == UNKNOWN_TOPIC_OR_PARTITION {
+                let answers = self
+                    .unknown_answers
+                    .entry(name_text.to_owned())
+                    .or_insert(0);
+                *answers = answers.saturating_add(1);
+            } else {
+                self.unknown_answers.remove(name_text);
+            }
             let info = if topic.error_code != 0 {
                 incomplete = true;
                 TopicInfo::Error(topic.error_code)
@@ -161,23 +210,74 @@ impl ClusterMetadata {
     }
 
     /// Number of partitions of `topic`, when known.
-    pub fn partition_count(&self, topic: &str) -> Option<u32> {
+    pub(crate) fn partition_count(&self, topic: &str) -> Option<u32> {
         match self.topics.get(topic)? {
             TopicInfo::Known { leaders } => u32::try_from(leaders.len()).ok().filter(|n| *n > 0),
             TopicInfo::Error(_) => None,
         }
     }
 
+    /// Stops tracking the topics [`Self::topic_absent`] reports, once their records failed: a
+    /// later record of one asks metadata again (the topic may have been created since), and a
+    /// stream of requests naming topics that do not exist does not grow every metadata request.
+    pub(crate) fn forget_absent_topics(&mut self) {
+        if self.allow_auto_create {
+            return;
+        }
+        let absent: Vec<String> = self
+            .unknown_answers
+            .iter()
+            .filter(|(_, n)| **n >= UNKNOWN_ANSWERS_BEFORE_ABSENT)
+            .map(|(topic, _)| topic.clone())
+            .collect();
+        for topic in absent {
+            self.unknown_answers.remove(&topic);
+            self.topics.remove(&topic);
+            self.wanted.remove(&topic);
+        }
+    }
+
     /// The error the cluster reported for `topic`, if any.
-    pub fn topic_error(&self, topic: &str) -> Option<i16> {
+    pub(crate) fn topic_error(&self, topic: &str) -> Option<i16> {
         match self.topics.get(topic)? {
             TopicInfo::Error(code) => Some(*code),
             TopicInfo::Known { .. } => None,
         }
     }
 
+    /// KIP-951: a Produce answer named `tp`'s new leader (and, for a broker we may not know,
+    /// its address). Adopted at once, so the batch goes there without a Metadata round trip
+    /// first; false when the hint cannot be used (no leader, unknown broker, unknown topic).
+    pub(crate) fn apply_leader_hint(
+        &mut self,
+        tp: &TopicPartition,
+        leader: i32,
+        endpoint: Option<Broker>,
+    ) -> bool {
+        if leader < 0 {
+            return false;
+        }
+        if let Some(broker) = endpoint.filter(|b| b.node_id == leader) {
+            self.brokers.insert(leader, broker);
+        }
+        if !self.brokers.contains_key(&leader) {
+            return false;
+        }
+        let Some(TopicInfo::Known { leaders }) = self.topics.get_mut(&tp.topic) else {
+            return false;
+        };
+        let Some(slot) = usize::try_from(tp.partition)
+            .ok()
+            .and_then(|index| leaders.get_mut(index))
+        else {
+            return false;
+        };
+        *slot = Some(leader);
+        true
+    }
+
     /// The leader of `tp`, with its address.
-    pub fn leader(&self, tp: &TopicPartition) -> Option<&Broker> {
+    pub(crate) fn leader(&self, tp: &TopicPartition) -> Option<&Broker> {
         let TopicInfo::Known { leaders } = self.topics.get(&tp.topic)? else {
             return None;
         };
@@ -185,9 +285,49 @@ impl ClusterMetadata {
         let node = (*leaders.get(index)?)?;
         self.brokers.get(&node)
     }
+}
 
-    /// A broker by id.
-    pub fn broker(&self, node_id: i32) -> Option<&Broker> {
-        self.brokers.get(&node_id)
+#[cfg(test)]
+mod tests {
+    use kafkatx_wire::protocol::messages::metadata_response::MetadataResponseTopic;
+
+    use super::*;
+
+    fn unknown(topic: &str) -> MetadataResponse {
+        MetadataResponse::default().with_topics(vec![
+            MetadataResponseTopic::default()
+                .with_name(Some(TopicName(StrBytes::from_string(topic.to_owned()))))
+                .with_error_code(UNKNOWN_TOPIC_OR_PARTITION),
+        ])
+    }
+
+    #[test]
+    fn a_topic_is_absent_after_two_unknown_answers_only_without_auto_creation() {
+        let now = Instant::now();
+        let mut metadata = ClusterMetadata::new(Duration::from_secs(300));
+        metadata.want_topic("nope");
+        assert!(metadata.build_request().allow_auto_topic_creation);
+        metadata.set_allow_auto_create(false);
+        assert!(!metadata.build_request().allow_auto_topic_creation);
+
+        metadata.apply(now, &unknown("nope"), Duration::from_millis(100));
+        assert!(
+            !metadata.topic_absent("nope"),
+            "one answer may be a stale cache"
+        );
+        metadata.apply(now, &unknown("nope"), Duration::from_millis(100));
+        assert!(metadata.topic_absent("nope"));
+        assert!(!metadata.topic_absent("other"));
+
+        // The brokers may create it: then it is only waited for.
+        metadata.set_allow_auto_create(true);
+        assert!(!metadata.topic_absent("nope"));
+        metadata.set_allow_auto_create(false);
+
+        // Once its records failed it is forgotten: the next record asks again.
+        metadata.forget_absent_topics();
+        assert!(!metadata.topic_absent("nope"));
+        assert!(metadata.build_request().topics.unwrap().is_empty());
+        assert_eq!(metadata.topic_error("nope"), None);
     }
 }

@@ -44,15 +44,60 @@ fn sasl_plaintext_takes_java_and_librdkafka_names() {
 }
 
 #[test]
-fn ssl_protocols_are_refused_with_a_clear_reason() {
-    for protocol in ["SSL", "SASL_SSL", "sasl_ssl"] {
-        let err = with(&[("security.protocol", protocol)]).unwrap_err();
-        assert!(
-            matches!(&err, ConfigError::InvalidValue { key: "security.protocol", reason, .. }
-                if reason.contains("SSL is not supported")),
-            "{err}"
-        );
+fn ssl_protocols_take_java_and_librdkafka_names() {
+    let config = with(&[("security.protocol", "SSL")]).unwrap();
+    assert_eq!(config.security_protocol(), SecurityProtocol::Ssl);
+    let tls = config.tls.unwrap();
+    assert!(tls.settings().verify_hostname, "https is the default");
+    assert_eq!(tls.settings().ca_location, None);
+
+    let config = with(&[
+        ("security.protocol", "sasl_ssl"),
+        ("sasl.mechanism", "PLAIN"),
+        ("sasl.username", "alice"),
+        ("sasl.password", "pw"),
+        ("ssl.endpoint.identification.algorithm", ""),
+        ("ssl.truststore.type", "PEM"),
+    ])
+    .unwrap();
+    assert_eq!(config.security_protocol(), SecurityProtocol::SaslSsl);
+    assert!(!config.tls.unwrap().settings().verify_hostname);
+
+    // A missing trust store is named by its setting when the configuration is built.
+    for key in ["ssl.truststore.location", "ssl.ca.location"] {
+        let err = with(&[("security.protocol", "SSL"), (key, "/nonexistent/ca.pem")]).unwrap_err();
+        assert!(err.to_string().contains("ssl.ca.location"), "{err}");
     }
+    assert!(matches!(
+        with(&[("security.protocol", "SSL"), ("ssl.keystore.type", "JKS")]),
+        Err(ConfigError::InvalidValue {
+            key: "ssl.keystore.type",
+            ..
+        })
+    ));
+    assert!(matches!(
+        with(&[("security.protocol", "SSL"), ("ssl.key.password", "x")]),
+        Err(ConfigError::InvalidValue {
+            key: "ssl.key.password",
+            ..
+        })
+    ));
+    assert!(matches!(
+        with(&[
+            ("security.protocol", "SSL"),
+            ("ssl.endpoint.identification.algorithm", "ldap")
+        ]),
+        Err(ConfigError::InvalidValue {
+            key: "ssl.endpoint.identification.algorithm",
+            ..
+        })
+    ));
+    // ssl.* without a TLS protocol is a forgotten security.protocol.
+    let err = with(&[("ssl.ca.location", "/tmp/ca.pem")]).unwrap_err();
+    assert!(err.to_string().contains("security.protocol=SSL"), "{err}");
+    // SASL settings need a SASL protocol, also over TLS.
+    assert!(with(&[("security.protocol", "SSL"), ("sasl.username", "a")]).is_err());
+
     assert!(with(&[("security.protocol", "KERBEROS")]).is_err());
     assert!(matches!(
         with(&[("sasl.mechanism", "GSSAPI")]),
@@ -60,6 +105,16 @@ fn ssl_protocols_are_refused_with_a_clear_reason() {
             key: "sasl.mechanism",
             ..
         })
+    ));
+}
+
+#[test]
+fn connection_security_takes_only_security_keys() {
+    let security = crate::config::connection_security([("security.protocol", "SSL")]).unwrap();
+    assert!(security.tls.is_some() && security.sasl.is_none());
+    assert!(matches!(
+        crate::config::connection_security([("linger.ms", "5")]),
+        Err(ConfigError::UnknownKey(_))
     ));
 }
 
