@@ -14,6 +14,7 @@ use crate::classify::TransportFailure;
 use crate::consumer_group::{ConsumerGroupMetadata, OffsetAndMetadata};
 use crate::error::{Operation, TxnError, UsageError};
 use crate::machine::TxnMachine;
+use crate::state::StateCell;
 use crate::transport::{BrokerLink, LinkError, Transport};
 use crate::types::{
     Destination, ProducerRecord, RecordMetadata, RecordToken, RequestId, Response, TopicPartition,
@@ -24,6 +25,29 @@ use crate::types::{
 pub(crate) type OpReply = oneshot::Sender<Result<(), TxnError>>;
 /// Reply channel of one record's delivery.
 pub(crate) type DeliveryReply = oneshot::Sender<Result<RecordMetadata, TxnError>>;
+/// Reply channel of `end_transaction`: the operation that ran (commit or abort) and its result.
+pub(crate) type EndReply = oneshot::Sender<(Operation, Result<(), TxnError>)>;
+
+/// Someone waiting for a blocking operation to finish.
+#[derive(Debug)]
+enum Waiter {
+    Op(OpReply),
+    End(EndReply),
+}
+
+impl Waiter {
+    /// A caller that stopped waiting does not need the answer: a failed send is ignored.
+    fn answer(self, op: Operation, result: Result<(), TxnError>) {
+        match self {
+            Self::Op(reply) => {
+                let _ = reply.send(result);
+            }
+            Self::End(reply) => {
+                let _ = reply.send((op, result));
+            }
+        }
+    }
+}
 
 /// What the handle asks the driver.
 #[derive(Debug)]
@@ -39,6 +63,25 @@ pub(crate) enum Command {
         group: ConsumerGroupMetadata,
         reply: OpReply,
     },
+    /// Close gracefully within `timeout`, then by force.
+    Close {
+        timeout: Duration,
+        reply: OpReply,
+    },
+    /// Commit or abort, resuming a commit or abort already under way (`end_transaction`).
+    End {
+        commit: bool,
+        reply: EndReply,
+    },
+}
+
+/// A `send` waiting for room in `buffer.memory`, with the end of its `max.block.ms`.
+#[derive(Debug)]
+struct BlockedSend {
+    record: ProducerRecord,
+    queued: OpReply,
+    delivered: DeliveryReply,
+    deadline: Instant,
 }
 
 /// What I/O tasks report back.
@@ -73,11 +116,19 @@ pub(crate) struct Driver {
     any_waiting: VecDeque<Transmit>,
     io_tx: mpsc::UnboundedSender<IoEvent>,
     io_rx: mpsc::UnboundedReceiver<IoEvent>,
-    op_waiters: HashMap<Operation, Vec<OpReply>>,
+    op_waiters: HashMap<Operation, Vec<Waiter>>,
     record_waiters: HashMap<RecordToken, DeliveryReply>,
+    /// Sends waiting for buffer room, in call order (a later send never overtakes them).
+    blocked_sends: VecDeque<BlockedSend>,
     retry_backoff: Duration,
-    /// `close` was called: stop once every waiter got its answer.
+    /// The machine is closed: stop once every waiter got its answer.
     closing: bool,
+    /// When a graceful close that has not finished becomes a forced one.
+    close_deadline: Option<Instant>,
+    /// Every handle was dropped: no more commands will come.
+    handles_gone: bool,
+    /// Where the handles read the machine's state; published before every answer.
+    state: Arc<StateCell>,
 }
 
 fn now_std() -> std::time::Instant {
@@ -92,7 +143,11 @@ fn wall_clock_ms() -> i64 {
 }
 
 impl Driver {
-    pub(crate) fn new(machine: TxnMachine, transport: Arc<dyn Transport>) -> Self {
+    pub(crate) fn new(
+        machine: TxnMachine,
+        transport: Arc<dyn Transport>,
+        state: Arc<StateCell>,
+    ) -> Self {
         let (io_tx, io_rx) = mpsc::unbounded_channel();
         let bootstrap = machine.config().bootstrap_servers.clone();
         let retry_backoff = machine.config().retry_backoff;
@@ -108,9 +163,19 @@ impl Driver {
             io_rx,
             op_waiters: HashMap::new(),
             record_waiters: HashMap::new(),
+            blocked_sends: VecDeque::new(),
             retry_backoff,
             closing: false,
+            close_deadline: None,
+            handles_gone: false,
+            state,
         }
+    }
+
+    /// Makes the machine's state visible to the handles. Called before any answer is sent,
+    /// so a caller that got an answer reads a state at least as new as that answer.
+    fn publish_state(&self) {
+        self.state.set(self.machine.state());
     }
 
     /// Run until the handle is dropped or `close` completes.
@@ -118,14 +183,21 @@ impl Driver {
         loop {
             self.ensure_bootstrap();
             self.flush_machine();
+            self.retry_blocked_sends();
             if self.machine_closed() {
                 break;
             }
             let machine_deadline = self.machine.poll_timeout().map(Instant::from_std);
-            let deadline = [machine_deadline, self.bootstrap_retry_at]
-                .into_iter()
-                .flatten()
-                .min();
+            let blocked_deadline = self.blocked_sends.front().map(|b| b.deadline);
+            let deadline = [
+                machine_deadline,
+                self.bootstrap_retry_at,
+                blocked_deadline,
+                self.close_deadline,
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             let sleep = async {
                 match deadline {
                     Some(at) => tokio::time::sleep_until(at).await,
@@ -133,12 +205,13 @@ impl Driver {
                 }
             };
             tokio::select! {
-                command = commands.recv() => match command {
+                command = commands.recv(), if !self.handles_gone => match command {
                     Some(command) => self.apply(command),
+                    // Nobody can learn results any more, but an open transaction is still
+                    // aborted rather than left for the coordinator's timeout.
                     None => {
-                        self.machine.close(now_std());
-                        self.flush_machine();
-                        break;
+                        self.handles_gone = true;
+                        self.start_close(self.machine.config().max_block);
                     }
                 },
                 Some(event) = self.io_rx.recv() => self.on_io(event),
@@ -147,6 +220,9 @@ impl Driver {
                         self.bootstrap_retry_at = None;
                     }
                     self.machine.handle_timeout(now_std());
+                    if self.close_deadline.is_some_and(|at| Instant::now() >= at) {
+                        self.force_close();
+                    }
                 }
             }
         }
@@ -154,6 +230,33 @@ impl Driver {
 
     fn machine_closed(&self) -> bool {
         self.closing && self.record_waiters.is_empty()
+    }
+
+    fn start_close(&mut self, timeout: Duration) {
+        self.fail_blocked_sends(&TxnError::Closed);
+        let deadline = Instant::now() + timeout;
+        self.close_deadline = Some(self.close_deadline.map_or(deadline, |d| d.min(deadline)));
+        self.machine.close(now_std());
+    }
+
+    /// The graceful close took too long: what is still in flight is reported as unknown.
+    fn force_close(&mut self) {
+        self.close_deadline = None;
+        self.machine.force_close(now_std());
+        self.flush_machine();
+        for waiter in self
+            .op_waiters
+            .remove(&Operation::Close)
+            .unwrap_or_default()
+        {
+            waiter.answer(
+                Operation::Close,
+                Err(TxnError::Timeout {
+                    op: Operation::Close,
+                }),
+            );
+        }
+        self.closing = true;
     }
 
     fn apply(&mut self, command: Command) {
@@ -167,14 +270,18 @@ impl Driver {
                 if record.timestamp_ms == 0 {
                     record.timestamp_ms = wall_clock_ms();
                 }
-                match self.machine.send(now, record) {
-                    Ok(token) => {
-                        self.record_waiters.insert(token, delivered);
-                        let _ = queued.send(Ok(()));
+                let blocked = BlockedSend {
+                    record,
+                    queued,
+                    delivered,
+                    deadline: Instant::now() + self.machine.config().max_block,
+                };
+                if self.blocked_sends.is_empty() {
+                    if let Some(still_blocked) = self.try_send(blocked) {
+                        self.blocked_sends.push_back(still_blocked);
                     }
-                    Err(error) => {
-                        let _ = queued.send(Err(error));
-                    }
+                } else {
+                    self.blocked_sends.push_back(blocked);
                 }
             }
             Command::SendOffsets {
@@ -183,16 +290,23 @@ impl Driver {
                 reply,
             } => {
                 let started = self.machine.send_offsets(now, offsets, group);
-                self.wait_for(Operation::SendOffsets, started, reply);
+                self.wait_for(Operation::SendOffsets, started, Waiter::Op(reply));
             }
             Command::Op(Operation::Begin, reply) => {
-                let _ = reply.send(self.machine.begin(now));
+                let begun = self.machine.begin(now);
+                self.publish_state();
+                let _ = reply.send(begun);
             }
-            Command::Op(Operation::Close, reply) => {
-                self.machine.close(now);
-                self.flush_machine();
-                let _ = reply.send(Ok(()));
-                self.closing = true;
+            Command::Close { timeout, reply } => {
+                self.op_waiters
+                    .entry(Operation::Close)
+                    .or_default()
+                    .push(Waiter::Op(reply));
+                self.start_close(timeout);
+            }
+            Command::End { commit, reply } => {
+                let (op, started) = self.machine.end_transaction(now, commit);
+                self.wait_for(op, started, Waiter::End(reply));
             }
             Command::Op(op, reply) => {
                 let started = match op {
@@ -210,22 +324,76 @@ impl Driver {
                         detail: Some("not a blocking operation"),
                     })),
                 };
-                self.wait_for(op, started, reply);
+                self.wait_for(op, started, Waiter::Op(reply));
             }
         }
     }
 
-    /// Answer at once if `op` did not start, else when the machine reports it done.
-    fn wait_for(&mut self, op: Operation, started: Result<(), TxnError>, reply: OpReply) {
-        match started {
-            Ok(()) => self.op_waiters.entry(op).or_default().push(reply),
+    /// Hands the record to the machine; gives it back while `buffer.memory` has no room.
+    fn try_send(&mut self, blocked: BlockedSend) -> Option<BlockedSend> {
+        let sent = self.machine.send(now_std(), blocked.record.clone());
+        self.publish_state();
+        match sent {
+            Ok(token) => {
+                self.record_waiters.insert(token, blocked.delivered);
+                let _ = blocked.queued.send(Ok(()));
+                None
+            }
+            Err(TxnError::BufferExhausted { .. }) => Some(blocked),
             Err(error) => {
-                let _ = reply.send(Err(error));
+                let _ = blocked.queued.send(Err(error));
+                None
+            }
+        }
+    }
+
+    /// Sends waiting for buffer room go in call order once there is room; one that waited
+    /// `max.block.ms` fails (Java's `send` throws after waiting that long for memory).
+    fn retry_blocked_sends(&mut self) {
+        loop {
+            let mut progress = false;
+            while let Some(blocked) = self.blocked_sends.pop_front() {
+                progress = true;
+                if Instant::now() >= blocked.deadline {
+                    let buffer_memory = self.machine.config().buffer_memory;
+                    let _ = blocked
+                        .queued
+                        .send(Err(TxnError::BufferExhausted { buffer_memory }));
+                    continue;
+                }
+                if let Some(still_blocked) = self.try_send(blocked) {
+                    self.blocked_sends.push_front(still_blocked);
+                    progress = false;
+                    break;
+                }
+            }
+            // Send what the machine emitted for them; events it emits may free more room.
+            self.flush_machine();
+            if !progress || self.blocked_sends.is_empty() {
+                return;
+            }
+        }
+    }
+
+    fn fail_blocked_sends(&mut self, error: &TxnError) {
+        for blocked in self.blocked_sends.drain(..) {
+            let _ = blocked.queued.send(Err(error.clone()));
+        }
+    }
+
+    /// Answer at once if `op` did not start, else when the machine reports it done.
+    fn wait_for(&mut self, op: Operation, started: Result<(), TxnError>, waiter: Waiter) {
+        match started {
+            Ok(()) => self.op_waiters.entry(op).or_default().push(waiter),
+            Err(error) => {
+                self.publish_state();
+                waiter.answer(op, Err(error));
             }
         }
     }
 
     fn flush_machine(&mut self) {
+        self.publish_state();
         while let Some(transmit) = self.machine.poll_transmit() {
             self.dispatch(transmit);
         }
@@ -237,8 +405,12 @@ impl Driver {
     fn deliver(&mut self, event: TxnEvent) {
         match event {
             TxnEvent::OperationDone { op, result } => {
+                if op == Operation::Close {
+                    self.closing = true;
+                    self.close_deadline = None;
+                }
                 for waiter in self.op_waiters.remove(&op).unwrap_or_default() {
-                    let _ = waiter.send(result.clone());
+                    waiter.answer(op, result.clone());
                 }
             }
             TxnEvent::RecordsDone { tokens, result } => {
@@ -331,6 +503,7 @@ impl Driver {
     fn send_on(&self, link: Arc<dyn BrokerLink>, transmit: Transmit) {
         let io_tx = self.io_tx.clone();
         let id = transmit.id;
+        tracing::trace!(?id, request = transmit.request.name(), "request sent");
         let answer = link.send(transmit.request, transmit.version);
         tokio::spawn(async move {
             let result = answer.await;
@@ -344,7 +517,10 @@ impl Driver {
             IoEvent::Answered {
                 id,
                 result: Ok(response),
-            } => self.machine.handle_response(now, id, response),
+            } => {
+                tracing::trace!(?id, "answer received");
+                self.machine.handle_response(now, id, response)
+            }
             IoEvent::Answered {
                 id,
                 result: Err(error),

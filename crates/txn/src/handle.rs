@@ -13,9 +13,10 @@ use tokio::sync::{mpsc, oneshot};
 use crate::config::{ConfigError, ProducerConfig};
 use crate::consumer_group::{ConsumerGroupMetadata, OffsetAndMetadata};
 use crate::driver::{Command, Driver};
-use crate::error::{Operation, TxnError};
+use crate::error::{Action, Operation, TxnError};
 use crate::machine::TxnMachine;
 use crate::metrics::{Metrics, MetricsSnapshot};
+use crate::state::{StateCell, TxnState};
 use crate::transport::{Transport, WireTransport};
 use crate::types::{ProducerRecord, RecordMetadata, TopicPartition};
 
@@ -35,11 +36,25 @@ impl Future for DeliveryFuture {
     }
 }
 
+/// How [`TransactionalProducer::end_transaction`] ended the transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ended {
+    /// The transaction committed.
+    Committed,
+    /// The transaction was aborted: nothing of it is visible to read_committed consumers.
+    Aborted {
+        /// Why a commit became an abort: the error that failed the transaction. `None` when
+        /// an abort was asked for, or when an abort already under way was resumed.
+        cause: Option<TxnError>,
+    },
+}
+
 #[derive(Debug)]
 struct Shared {
     commands: mpsc::Sender<Command>,
     metrics: Arc<Metrics>,
     config: Arc<ProducerConfig>,
+    state: Arc<StateCell>,
 }
 
 impl Shared {
@@ -47,10 +62,7 @@ impl Shared {
         config: ProducerConfig,
         transport: Option<Arc<dyn Transport>>,
     ) -> Result<Self, TxnError> {
-        let runtime = tokio::runtime::Handle::try_current().map_err(|_| TxnError::Fatal {
-            code: -1,
-            reason: "a producer must be created inside a tokio runtime".into(),
-        })?;
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| TxnError::NoRuntime)?;
         let config = Arc::new(config);
         let metrics = Arc::new(Metrics::default());
         let transport = transport.unwrap_or_else(|| {
@@ -60,17 +72,31 @@ impl Shared {
                     config.connect_timeout,
                     config.request_timeout,
                 )
-                .with_sasl(config.sasl.clone()),
+                .with_sasl(config.sasl.clone())
+                .with_tls(config.tls.clone()),
             )
         });
         let machine = TxnMachine::new(Arc::clone(&config), Arc::clone(&metrics));
+        let state = Arc::new(StateCell::new(machine.state()));
         let (commands, receiver) = mpsc::channel(1024);
-        runtime.spawn(Driver::new(machine, transport).run(receiver));
+        runtime.spawn(Driver::new(machine, transport, Arc::clone(&state)).run(receiver));
         Ok(Self {
             commands,
             metrics,
             config,
+            state,
         })
+    }
+
+    /// Commit or abort as [`TransactionalProducer::end_transaction`] asks (or resume the
+    /// one under way): the operation that ran and its result.
+    async fn end(&self, commit: bool) -> Result<(Operation, Result<(), TxnError>), TxnError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::End { commit, reply })
+            .await
+            .map_err(|_| TxnError::Closed)?;
+        answer.await.map_err(|_| TxnError::Closed)
     }
 
     async fn op(&self, op: Operation) -> Result<(), TxnError> {
@@ -80,6 +106,20 @@ impl Shared {
             .await
             .map_err(|_| TxnError::Closed)?;
         answer.await.unwrap_or(Err(TxnError::Closed))
+    }
+
+    async fn close(&self, timeout: std::time::Duration) -> Result<(), TxnError> {
+        let (reply, answer) = oneshot::channel();
+        // A driver already gone has closed: closing again is not an error.
+        if self
+            .commands
+            .send(Command::Close { timeout, reply })
+            .await
+            .is_err()
+        {
+            return Ok(());
+        }
+        answer.await.unwrap_or(Ok(()))
     }
 
     async fn send_offsets(
@@ -123,13 +163,24 @@ pub struct TransactionalProducer {
 
 impl TransactionalProducer {
     /// Start the driver over real connections. Call [`Self::init_transactions`] next.
-    /// Must run inside a tokio runtime.
-    pub fn new(config: ProducerConfig) -> Result<Self, TxnError> {
-        Self::with_transport(config, None)
+    /// Must run inside a tokio runtime ([`TxnError::NoRuntime`] otherwise). Async like
+    /// [`Producer::new`], which also gets its producer id; this one leaves that to
+    /// [`Self::init_transactions`], which fences older instances and so is a call of its own.
+    pub async fn new(config: ProducerConfig) -> Result<Self, TxnError> {
+        Self::start(config, None)
     }
 
     /// Start over a custom transport (tests, simulations).
-    pub fn with_transport(
+    #[cfg(any(test, feature = "test-util"))]
+    #[cfg_attr(not(feature = "test-util"), allow(private_interfaces))]
+    pub async fn with_transport(
+        config: ProducerConfig,
+        transport: Arc<dyn Transport>,
+    ) -> Result<Self, TxnError> {
+        Self::start(config, Some(transport))
+    }
+
+    fn start(
         config: ProducerConfig,
         transport: Option<Arc<dyn Transport>>,
     ) -> Result<Self, TxnError> {
@@ -180,6 +231,7 @@ impl TransactionalProducer {
     }
 
     /// Flush and commit. On [`TxnError::requires_abort`] errors call `abort_transaction`.
+    /// [`Self::end_transaction`] does both, and resumes a commit that timed out.
     pub async fn commit_transaction(&self) -> Result<(), TxnError> {
         self.shared.op(Operation::Commit).await
     }
@@ -189,15 +241,62 @@ impl TransactionalProducer {
         self.shared.op(Operation::Abort).await
     }
 
+    /// End the open transaction, committing it if `commit` and it can commit: franz-go's
+    /// `EndTransaction(ctx, TryCommit)`. The one call that needs no retry loop around it:
+    ///
+    /// - a commit or abort already under way (its call timed out) is resumed, whatever
+    ///   `commit` asks, and the result says which of the two it was;
+    /// - a transaction that failed (an [`Action::AbortThenRetry`] or
+    ///   [`Action::AbortThenFixRecords`] error, before or during the commit) is aborted:
+    ///   [`Ended::Aborted`] with the error as its `cause`;
+    /// - `Timeout { op: Commit | Abort }`: call it again to resume;
+    /// - [`TxnError::OutcomeUnknown`]: the commit may or may not have happened; a following
+    ///   `end_transaction(false)` makes the producer usable again (its [`Ended::Aborted`]
+    ///   then says nothing about that transaction).
+    ///
+    /// Other errors are those of [`Self::commit_transaction`] and [`Self::abort_transaction`].
+    pub async fn end_transaction(&self, commit: bool) -> Result<Ended, TxnError> {
+        let (op, result) = self.shared.end(commit).await?;
+        match (op, result) {
+            (Operation::Commit, Ok(())) => Ok(Ended::Committed),
+            (_, Ok(())) => Ok(Ended::Aborted { cause: None }),
+            (Operation::Commit, Err(cause))
+                if matches!(
+                    cause.action(),
+                    Action::AbortThenRetry | Action::AbortThenFixRecords
+                ) =>
+            {
+                let (_, aborted) = self.shared.end(false).await?;
+                aborted.map(|()| Ended::Aborted { cause: Some(cause) })
+            }
+            (_, Err(error)) => Err(error),
+        }
+    }
+
+    /// The producer's state as its driver last published it: a cheap snapshot that never
+    /// waits for the driver, and may be out of date by the time it is read. After an answer
+    /// (of any call) it is at least as new as that answer.
+    pub fn state(&self) -> TxnState {
+        self.shared.state.get()
+    }
+
     /// Send everything buffered and wait for the answers.
     pub async fn flush(&self) -> Result<(), TxnError> {
         self.shared.op(Operation::Flush).await
     }
 
-    /// Stop the producer; pending records fail with `Closed`. An open transaction is left to
-    /// the coordinator's timeout (or the next instance's `init_transactions`).
+    /// Close gracefully within `max.block.ms`: an open transaction is aborted (so
+    /// read_committed consumers do not wait for its timeout), a commit or abort under way
+    /// finishes. See [`Self::close_timeout`].
     pub async fn close(&self) -> Result<(), TxnError> {
-        self.shared.op(Operation::Close).await
+        self.shared.close(self.shared.config.max_block).await
+    }
+
+    /// Close gracefully within `timeout`, then by force: records never sent fail with
+    /// `Closed`, records (or a commit) sent and not answered with `OutcomeUnknown`, and
+    /// this returns `Timeout { op: Close }`.
+    pub async fn close_timeout(&self, timeout: std::time::Duration) -> Result<(), TxnError> {
+        self.shared.close(timeout).await
     }
 
     /// Counters.
@@ -218,13 +317,23 @@ pub struct Producer {
 }
 
 impl Producer {
-    /// Start the driver and get a producer id. Must run inside a tokio runtime.
+    /// Start the driver and get a producer id. Must run inside a tokio runtime
+    /// ([`TxnError::NoRuntime`] otherwise).
     pub async fn new(config: ProducerConfig) -> Result<Self, TxnError> {
-        Self::with_transport(config, None).await
+        Self::start(config, None).await
     }
 
     /// Start over a custom transport (tests, simulations).
+    #[cfg(any(test, feature = "test-util"))]
+    #[cfg_attr(not(feature = "test-util"), allow(private_interfaces))]
     pub async fn with_transport(
+        config: ProducerConfig,
+        transport: Arc<dyn Transport>,
+    ) -> Result<Self, TxnError> {
+        Self::start(config, Some(transport)).await
+    }
+
+    async fn start(
         config: ProducerConfig,
         transport: Option<Arc<dyn Transport>>,
     ) -> Result<Self, TxnError> {
@@ -249,13 +358,28 @@ impl Producer {
         self.shared.op(Operation::Flush).await
     }
 
-    /// Stop the producer.
+    /// Close gracefully within `max.block.ms`: buffered records are sent and answered first.
+    /// See [`Self::close_timeout`].
     pub async fn close(&self) -> Result<(), TxnError> {
-        self.shared.op(Operation::Close).await
+        self.shared.close(self.shared.config.max_block).await
+    }
+
+    /// Close gracefully within `timeout`, then by force: records never sent fail with
+    /// `Closed`, records sent and not answered with `OutcomeUnknown` (they may be in the
+    /// log), and this returns `Timeout { op: Close }`.
+    pub async fn close_timeout(&self, timeout: std::time::Duration) -> Result<(), TxnError> {
+        self.shared.close(timeout).await
     }
 
     /// Counters.
     pub fn metrics(&self) -> MetricsSnapshot {
         self.shared.metrics.snapshot()
+    }
+
+    /// The producer's state as its driver last published it (see
+    /// [`TransactionalProducer::state`]): `Ready` once it has a producer id, `FatalError`
+    /// once it can no longer be used.
+    pub fn state(&self) -> TxnState {
+        self.shared.state.get()
     }
 }

@@ -1,90 +1,118 @@
 //! The transaction engine of kafkatx: an idempotent and transactional Kafka producer.
 //!
-//! # Layout
-//! - [`machine::TxnMachine`]: the sans-IO core. Inputs are commands, typed broker responses,
-//!   transport failures and the current time; outputs are typed requests ([`types::Transmit`]),
-//!   a timer and [`types::TxnEvent`]s. No sockets, no clock, no tokio.
-//! - [`classify`]: the one table deciding how every failure is handled.
-//! - [`state`]: transaction states and the allowed transitions.
-//! - [`config`]: Java/librdkafka-named settings with validation.
-//! - [`consumer_group`]: what `send_offsets_to_transaction` commits (offsets, group member).
-//! - [`metadata`], [`partitioner`], [`backoff`], [`batch`]: cluster view, Java's partitioning
-//!   (murmur2 for keys, sticky for keyless records; round robin opt-in), seeded jitter, record
-//!   batches via `kafkatx-wire`.
-//! - [`handle`] ([`TransactionalProducer`], [`Producer`]) over a private tokio driver and a
-//!   [`transport::Transport`] (real: `kafkatx-wire` connections).
-//! - [`perf`]: a ProducerPerformance-style benchmark.
-//! - [`metrics`]: counters as plain atomics.
+//! # What a user needs
+//! - Handles: [`TransactionalProducer`] (one `transactional.id`, one transaction at a time)
+//!   and [`Producer`] (idempotent only); [`DeliveryFuture`] per sent record, [`Ended`] from
+//!   [`TransactionalProducer::end_transaction`].
+//! - Configuration: [`ProducerConfig`] built by [`ProducerConfigBuilder`] with the Java and
+//!   librdkafka names; the [`config`] module has the security settings too.
+//! - Records: [`ProducerRecord`], [`RecordHeader`], [`RecordMetadata`], [`TopicPartition`],
+//!   and for consume-transform-produce [`OffsetAndMetadata`] and [`ConsumerGroupMetadata`];
+//!   [`partition_for_key`] is Java's choice of partition for a key.
+//! - Errors: [`TxnError`], whose [`TxnError::action`] says what to do about it ([`Action`]);
+//!   [`UsageError`], [`Operation`], and [`TxnState`] (also read with the handles' `state()`).
+//! - Metrics: [`MetricsSnapshot`]. [`perf`]: a ProducerPerformance-style benchmark.
 //!
-//! # Example: consume, transform, produce
-//! Two records and the input offset they came from, committed atomically (the offsets become
-//! the group's committed offsets only if the transaction commits):
+//! # Inside
+//! The sans-IO core (`machine`: commands, typed broker responses, transport failures and
+//! the current time in; typed requests, a timer and events out; no sockets, no clock, no
+//! tokio), the one error table (`classify`), the state table (`state`), metadata,
+//! partitioners, backoff and record batches are private. A thin tokio driver feeds the core
+//! from `kafkatx-wire` connections; the `test-util` feature makes its transport replaceable
+//! (`TransactionalProducer::with_transport`).
 //!
-//! ```no_run
-//! use kafkatx_txn::{
-//!     ConsumerGroupMetadata, OffsetAndMetadata, ProducerConfig, ProducerRecord,
-//!     TransactionalProducer, TxnError, types::TopicPartition,
-//! };
+//! With the default `runtime` feature off, only the sans-IO core builds: no tokio, no sockets.
 //!
-//! # async fn example() -> Result<(), TxnError> {
-//! let config = ProducerConfig::builder()
-//!     .bootstrap_servers("127.0.0.1:9092")
-//!     .transactional_id("orders-enricher-1")
-//!     .set("linger.ms", "5")?
-//!     .build()?;
-//! let producer = TransactionalProducer::new(config)?;
-//! producer.init_transactions().await?;
-//!
-//! producer.begin_transaction().await?;
-//! let first = producer
-//!     .send(ProducerRecord::new("orders-enriched", "order 17").with_key("17"))
-//!     .await?;
-//! producer
-//!     .send(ProducerRecord::new("audit", "order 17 enriched"))
-//!     .await?;
-//! let consumed = vec![(TopicPartition::new("orders", 0), OffsetAndMetadata::new(4711))];
-//! producer
-//!     .send_offsets_to_transaction(consumed, ConsumerGroupMetadata::new("enricher"))
-//!     .await?;
-//! match producer.commit_transaction().await {
-//!     Ok(()) => println!("order 17 landed at offset {}", first.await?.offset),
-//!     // Fenced, fatal: this producer is done. Anything else: abort and try again.
-//!     Err(error) if error.is_fatal() => return Err(error),
-//!     Err(_) => producer.abort_transaction().await?,
-//! }
-//! # Ok(())
-//! # }
-//! ```
+#![warn(unreachable_pub, missing_docs)]
+// Without `runtime` nothing drives the (private) machine: that build only proves the core
+// compiles without tokio, so its unused code is expected.
+#![cfg_attr(not(feature = "runtime"), allow(dead_code))]
+#![cfg_attr(
+    feature = "runtime",
+    doc = r##"
+# Example: consume, transform, produce
+Two records and the input offset they came from, committed atomically (the offsets become
+the group's committed offsets only if the transaction commits):
 
-pub mod backoff;
-pub mod batch;
-pub mod classify;
+```no_run
+use kafkatx_txn::{
+    Action, ConsumerGroupMetadata, Ended, OffsetAndMetadata, ProducerConfig, ProducerRecord,
+    TopicPartition, TransactionalProducer, TxnError,
+};
+
+# async fn example() -> Result<(), TxnError> {
+let config = ProducerConfig::builder()
+    .bootstrap_servers("127.0.0.1:9092")
+    .transactional_id("orders-enricher-1")
+    .set("linger.ms", "5")?
+    .build()?;
+let producer = TransactionalProducer::new(config).await?;
+producer.init_transactions().await?;
+
+producer.begin_transaction().await?;
+let first = producer
+    .send(ProducerRecord::new("orders-enriched", "order 17").with_key("17"))
+    .await?;
+producer
+    .send(ProducerRecord::new("audit", "order 17 enriched"))
+    .await?;
+let consumed = vec![(TopicPartition::new("orders", 0), OffsetAndMetadata::new(4711))];
+producer
+    .send_offsets_to_transaction(consumed, ConsumerGroupMetadata::new("enricher"))
+    .await?;
+// Commits, or aborts a transaction that failed; a commit that timed out is resumed by
+// calling it again.
+let ended = loop {
+    match producer.end_transaction(true).await {
+        Err(error) if error.action() == Action::Retry => continue,
+        other => break other?,
+    }
+};
+match ended {
+    Ended::Committed => println!("order 17 landed at offset {}", first.await?.offset),
+    // Nothing of it is visible: rewind the input and process it again.
+    Ended::Aborted { cause } => println!("aborted: {cause:?}"),
+}
+# Ok(())
+# }
+```
+"##
+)]
+
+mod backoff;
+mod batch;
+mod classify;
 pub mod config;
-pub mod consumer_group;
+mod consumer_group;
+#[cfg(feature = "runtime")]
 mod driver;
-pub mod error;
-pub mod handle;
-pub mod machine;
-pub mod metadata;
-pub mod metrics;
-pub mod partitioner;
+mod error;
+#[cfg(feature = "runtime")]
+mod handle;
+mod machine;
+mod metadata;
+mod metrics;
+mod partitioner;
+#[cfg(feature = "runtime")]
 pub mod perf;
-pub mod state;
+mod state;
+#[cfg(feature = "test-util")]
 pub mod transport;
-pub mod types;
+#[cfg(all(feature = "runtime", not(feature = "test-util")))]
+mod transport;
+mod types;
 
 pub use config::{
     Compression, ConfigError, PartitionerClass, ProducerConfig, ProducerConfigBuilder,
 };
 pub use consumer_group::{ConsumerGroupMetadata, OffsetAndMetadata};
-pub use error::{Operation, TxnError, UsageError};
-pub use handle::{DeliveryFuture, Producer, TransactionalProducer};
-pub use machine::TxnMachine;
-pub use metrics::{Metrics, MetricsSnapshot};
+pub use error::{Action, Operation, TxnError, UsageError};
+#[cfg(feature = "runtime")]
+pub use handle::{DeliveryFuture, Ended, Producer, TransactionalProducer};
+pub use metrics::MetricsSnapshot;
+pub use partitioner::partition_for_key;
 pub use state::TxnState;
-pub use types::{
-    ProducerIdentity, ProducerRecord, RecordHeader, RecordMetadata, RecordToken, TopicPartition,
-};
+pub use types::{ProducerRecord, RecordHeader, RecordMetadata, TopicPartition};
 
 #[cfg(test)]
 mod tests;

@@ -1,10 +1,10 @@
-//! Counters of the engine, as plain atomics; a later issue exports them as metrics.
+//! Counters of the engine, as plain atomics, read through the handles' `metrics()`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Live counters, shared between the machine and whoever reads them.
 #[derive(Debug, Default)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     commits: AtomicU64,
     aborts: AtomicU64,
     records_sent: AtomicU64,
@@ -18,8 +18,9 @@ pub struct Metrics {
     fatal_errors: AtomicU64,
 }
 
-/// A point-in-time copy of [`Metrics`].
+/// A point-in-time copy of the producer's counters (`metrics()` on the handles).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct MetricsSnapshot {
     /// Transactions committed.
     pub commits: u64,
@@ -47,7 +48,7 @@ pub struct MetricsSnapshot {
 
 /// Which counter to bump.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Counter {
+pub(crate) enum Counter {
     /// See [`MetricsSnapshot::commits`].
     Commits,
     /// See [`MetricsSnapshot::aborts`].
@@ -90,17 +91,17 @@ impl Metrics {
     }
 
     /// Add `n` to a counter.
-    pub fn add(&self, counter: Counter, n: u64) {
+    pub(crate) fn add(&self, counter: Counter, n: u64) {
         self.cell(counter).fetch_add(n, Ordering::Relaxed);
     }
 
     /// Add one to a counter.
-    pub fn incr(&self, counter: Counter) {
+    pub(crate) fn incr(&self, counter: Counter) {
         self.add(counter, 1);
     }
 
     /// Copy all counters.
-    pub fn snapshot(&self) -> MetricsSnapshot {
+    pub(crate) fn snapshot(&self) -> MetricsSnapshot {
         let get = |c| self.cell(c).load(Ordering::Relaxed);
         MetricsSnapshot {
             commits: get(Counter::Commits),

@@ -9,7 +9,7 @@
 //! Round robin, every record to the next partition with keys ignored, is the opt-in Java
 //! `RoundRobinPartitioner`.
 
-pub mod sticky;
+pub(crate) mod sticky;
 
 use std::collections::HashMap;
 
@@ -18,7 +18,7 @@ use crate::config::{PartitionerClass, ProducerConfig};
 use sticky::UniformSticky;
 
 /// Java's `Utils.murmur2`: 32-bit MurmurHash2 with seed `0x9747b28c`, little-endian blocks.
-pub fn murmur2(data: &[u8]) -> i32 {
+pub(crate) fn murmur2(data: &[u8]) -> i32 {
     const SEED: u32 = 0x9747_b28c;
     const M: u32 = 0x5bd1_e995;
     const R: u32 = 24;
@@ -52,7 +52,7 @@ pub fn murmur2(data: &[u8]) -> i32 {
 }
 
 /// Java's `Utils.toPositive`: clears the sign bit (not `abs`, which overflows on `i32::MIN`).
-pub fn to_positive(value: i32) -> i32 {
+pub(crate) fn to_positive(value: i32) -> i32 {
     value & 0x7fff_ffff
 }
 
@@ -65,7 +65,7 @@ pub fn partition_for_key(key: &[u8], partition_count: u32) -> i32 {
 
 /// Where a record goes, and whether the sticky partitioner must hear about its bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Choice {
+pub(crate) struct Choice {
     /// The partition.
     pub partition: i32,
     /// The sticky partitioner chose it: report the record's bytes with
@@ -75,7 +75,7 @@ pub struct Choice {
 
 /// The placement of records without an explicit partition, for one producer.
 #[derive(Debug)]
-pub struct Partitioner {
+pub(crate) struct Partitioner {
     keyless: Keyless,
     /// Keyed records go to murmur2 of their key (built-in partitioner with keys not ignored).
     uses_keys: bool,
@@ -90,7 +90,7 @@ enum Keyless {
 impl Partitioner {
     /// The partitioner `config` asks for (`partitioner.class`, `partitioner.ignore.keys`,
     /// `batch.size`, `kafkatx.rng.seed`).
-    pub fn new(config: &ProducerConfig) -> Self {
+    pub(crate) fn new(config: &ProducerConfig) -> Self {
         match config.partitioner {
             PartitionerClass::BuiltIn => Self {
                 keyless: Keyless::Sticky(UniformSticky::new(
@@ -110,7 +110,7 @@ impl Partitioner {
     /// The partition for a record of `topic` with `key` and no explicit partition, the topic
     /// having `partition_count` partitions. `bytes_if_appended` tells what the record would
     /// add to a partition's batches (the sticky partitioner asks about its current one).
-    pub fn choose(
+    pub(crate) fn choose(
         &mut self,
         topic: &str,
         key: Option<&[u8]>,
@@ -134,7 +134,7 @@ impl Partitioner {
     }
 
     /// A record placed by a sticky [`Choice`] added `bytes` to `partition` of `topic`.
-    pub fn record_appended(&mut self, topic: &str, partition: i32, bytes: usize) {
+    pub(crate) fn record_appended(&mut self, topic: &str, partition: i32, bytes: usize) {
         if let Keyless::Sticky(sticky) = &mut self.keyless {
             sticky.record_appended(topic, partition, bytes);
         }
@@ -164,13 +164,13 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 
 /// `RoundRobinPartitioner`: one counter per topic.
 #[derive(Debug, Default)]
-pub struct RoundRobin {
+pub(crate) struct RoundRobin {
     next_by_topic: HashMap<String, u32>,
 }
 
 impl RoundRobin {
     /// Next partition for a record of `topic`.
-    pub fn next(&mut self, topic: &str, partition_count: u32) -> i32 {
+    pub(crate) fn next(&mut self, topic: &str, partition_count: u32) -> i32 {
         let count = partition_count.max(1);
         let counter = self.next_by_topic.entry(topic.to_owned()).or_insert(0);
         let chosen = *counter % count;
@@ -222,6 +222,7 @@ mod tests {
             .transactional_id(transactional_id)
             .batch_size(100)
             .partitioner(class)
+            .rng_seed(7)
             .build()
             .unwrap()
     }

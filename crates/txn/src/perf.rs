@@ -56,6 +56,7 @@ impl Default for PerfArgs {
 
 /// Why a benchmark could not run.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum PerfError {
     /// Bad producer settings.
     #[error(transparent)]
@@ -166,7 +167,7 @@ fn build_config(args: &PerfArgs) -> Result<ProducerConfig, ConfigError> {
 pub async fn run_perf(args: PerfArgs) -> Result<PerfReport, PerfError> {
     let config = build_config(&args)?;
     let producer = if config.is_transactional() {
-        let producer = TransactionalProducer::new(config)?;
+        let producer = TransactionalProducer::new(config).await?;
         producer.init_transactions().await?;
         producer.begin_transaction().await?;
         AnyProducer::Transactional(producer)

@@ -7,17 +7,29 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kafkatx_wire::{BrokerVersions, ConnectOptions, Connection, SaslCredentials, WireError};
+use kafkatx_wire::{
+    BrokerVersions, ConnectOptions, Connection, SaslCredentials, TlsConfig, WireError,
+};
 
+#[cfg(not(feature = "test-util"))]
 use crate::classify::TransportFailure;
+#[cfg(not(feature = "test-util"))]
 use crate::types::{Request, Response};
+/// What a [`BrokerLink`] carries, for transports of tests and simulations.
+#[cfg(feature = "test-util")]
+pub use crate::{
+    classify::TransportFailure,
+    types::{Request, Response},
+};
 
 /// A boxed, sendable future.
+#[cfg_attr(not(feature = "test-util"), allow(unreachable_pub))]
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Why a connection or request failed, as the driver reports it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
+#[cfg_attr(not(feature = "test-util"), allow(unreachable_pub))]
 pub struct LinkError {
     /// How the machine must treat the request.
     pub failure: TransportFailure,
@@ -30,6 +42,10 @@ impl From<WireError> for LinkError {
         let failure = match &error {
             WireError::UnsupportedVersion { .. } => TransportFailure::Unsupported,
             WireError::Authentication(_) => TransportFailure::AuthenticationFailed,
+            // An untrusted or misnamed certificate, a refused client certificate, TLS against
+            // a plaintext port: no retry fixes the configuration, so the producer fails at once
+            // with the message naming the setting (Java: SslAuthenticationException is fatal).
+            WireError::Tls(_) => TransportFailure::Unsupported,
             e if e.outcome_unknown() => TransportFailure::Lost,
             _ => TransportFailure::NotSent,
         };
@@ -41,6 +57,7 @@ impl From<WireError> for LinkError {
 }
 
 /// One established connection to a broker.
+#[cfg_attr(not(feature = "test-util"), allow(unreachable_pub))]
 pub trait BrokerLink: Send + Sync + std::fmt::Debug {
     /// The broker's API versions and finalized features.
     fn versions(&self) -> BrokerVersions;
@@ -57,6 +74,7 @@ pub trait BrokerLink: Send + Sync + std::fmt::Debug {
 }
 
 /// Opens connections.
+#[cfg_attr(not(feature = "test-util"), allow(unreachable_pub))]
 pub trait Transport: Send + Sync + std::fmt::Debug {
     /// Connect to `address` (`host:port`) and learn its versions.
     fn connect(&self, address: &str) -> BoxFuture<'static, Result<Arc<dyn BrokerLink>, LinkError>>;
@@ -64,13 +82,17 @@ pub trait Transport: Send + Sync + std::fmt::Debug {
 
 /// The real transport over `kafkatx-wire`.
 #[derive(Debug, Clone)]
-pub struct WireTransport {
+pub(crate) struct WireTransport {
     options: ConnectOptions,
 }
 
 impl WireTransport {
     /// A transport with these identification and timeout settings.
-    pub fn new(client_id: &str, connect_timeout: Duration, request_timeout: Duration) -> Self {
+    pub(crate) fn new(
+        client_id: &str,
+        connect_timeout: Duration,
+        request_timeout: Duration,
+    ) -> Self {
         let options = ConnectOptions {
             client_id: client_id.to_owned(),
             connect_timeout,
@@ -82,8 +104,14 @@ impl WireTransport {
 
     /// Every connection authenticates with `credentials` (SASL_PLAINTEXT); `None` keeps
     /// PLAINTEXT.
-    pub fn with_sasl(mut self, credentials: Option<SaslCredentials>) -> Self {
+    pub(crate) fn with_sasl(mut self, credentials: Option<SaslCredentials>) -> Self {
         self.options.sasl = credentials;
+        self
+    }
+
+    /// Every connection speaks TLS with `tls` (SSL / SASL_SSL); `None` keeps plaintext.
+    pub(crate) fn with_tls(mut self, tls: Option<TlsConfig>) -> Self {
+        self.options.tls = tls;
         self
     }
 }

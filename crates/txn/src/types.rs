@@ -54,7 +54,7 @@ pub struct ProducerRecord {
     /// Destination topic.
     pub topic: String,
     /// Explicit partition; `None` lets the partitioner choose (by default murmur2 of the key,
-    /// or without a key the topic's current sticky partition; see [`crate::partitioner`]).
+    /// or without a key the topic's current sticky partition; see [`crate::PartitionerClass`]).
     pub partition: Option<i32>,
     /// Record key.
     pub key: Option<Bytes>,
@@ -101,7 +101,7 @@ impl ProducerRecord {
 
 /// Identifies an appended record in later events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct RecordToken(pub u64);
+pub(crate) struct RecordToken(pub u64);
 
 /// Where a record ended up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,7 +114,7 @@ pub struct RecordMetadata {
 
 /// The producer id and epoch in use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ProducerIdentity {
+pub(crate) struct ProducerIdentity {
     /// Producer id.
     pub producer_id: i64,
     /// Producer epoch.
@@ -123,11 +123,11 @@ pub struct ProducerIdentity {
 
 /// Identifies a request handed to the driver.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct RequestId(pub u64);
+pub(crate) struct RequestId(pub u64);
 
 /// Where the driver must send a request.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Destination {
+pub(crate) enum Destination {
     /// Any reachable broker (bootstrap or known).
     AnyBroker,
     /// A specific broker.
@@ -141,6 +141,8 @@ pub enum Destination {
 
 /// A typed request, not yet encoded.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(not(feature = "test-util"), allow(unreachable_pub))]
+#[non_exhaustive]
 pub enum Request {
     /// Metadata.
     Metadata(MetadataRequest),
@@ -160,8 +162,26 @@ pub enum Request {
     Produce(ProduceRequest),
 }
 
+impl Request {
+    /// The Kafka name of the request, for logs.
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Request::Metadata(_) => "Metadata",
+            Request::FindCoordinator(_) => "FindCoordinator",
+            Request::InitProducerId(_) => "InitProducerId",
+            Request::AddPartitionsToTxn(_) => "AddPartitionsToTxn",
+            Request::AddOffsetsToTxn(_) => "AddOffsetsToTxn",
+            Request::TxnOffsetCommit(_) => "TxnOffsetCommit",
+            Request::EndTxn(_) => "EndTxn",
+            Request::Produce(_) => "Produce",
+        }
+    }
+}
+
 /// A typed response.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(not(feature = "test-util"), allow(unreachable_pub))]
+#[non_exhaustive]
 pub enum Response {
     /// Metadata.
     Metadata(MetadataResponse),
@@ -183,7 +203,7 @@ pub enum Response {
 
 /// A request the driver must send, at exactly `version`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Transmit {
+pub(crate) struct Transmit {
     /// Correlates the answer.
     pub id: RequestId,
     /// Target broker.
@@ -196,7 +216,7 @@ pub struct Transmit {
 
 /// Something the application is waiting for has happened.
 #[derive(Debug, Clone, PartialEq)]
-pub enum TxnEvent {
+pub(crate) enum TxnEvent {
     /// A blocking operation (init, commit, abort, flush, send_offsets) finished.
     OperationDone {
         /// The operation.

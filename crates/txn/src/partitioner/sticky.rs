@@ -31,7 +31,7 @@ struct Sticky {
 
 /// Per-topic sticky partitions for keyless records.
 #[derive(Debug)]
-pub struct UniformSticky {
+pub(crate) struct UniformSticky {
     /// Bytes a stick may reach (`batch.size`).
     batch_size: usize,
     by_topic: HashMap<String, Sticky>,
@@ -40,7 +40,7 @@ pub struct UniformSticky {
 
 impl UniformSticky {
     /// Sticks for `batch_size` bytes; partitions are drawn from `rng`.
-    pub fn new(batch_size: usize, rng: SeededRng) -> Self {
+    pub(crate) fn new(batch_size: usize, rng: SeededRng) -> Self {
         Self {
             batch_size,
             by_topic: HashMap::new(),
@@ -51,7 +51,7 @@ impl UniformSticky {
     /// The partition for the next keyless record of `topic`, which has `partition_count`
     /// partitions (0 is treated as 1). `bytes_if_appended` tells what the record would add
     /// to a partition; it is asked only about the current sticky partition.
-    pub fn partition(
+    pub(crate) fn partition(
         &mut self,
         topic: &str,
         partition_count: u32,
@@ -91,7 +91,7 @@ impl UniformSticky {
     /// Count `bytes` just appended to `partition` of `topic` for a keyless record.
     /// Bytes for any other partition are ignored: only what went to the current sticky
     /// partition since it was chosen counts.
-    pub fn record_appended(&mut self, topic: &str, partition: i32, bytes: usize) {
+    pub(crate) fn record_appended(&mut self, topic: &str, partition: i32, bytes: usize) {
         if let Some(current) = self.by_topic.get_mut(topic) {
             if i64::from(current.partition) == i64::from(partition) {
                 current.produced_bytes = current.produced_bytes.saturating_add(bytes);

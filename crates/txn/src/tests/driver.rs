@@ -4,13 +4,17 @@ use std::sync::{Arc, Mutex};
 
 use kafkatx_wire::BrokerVersions;
 
-use super::fake_cluster::{FakeCluster, Reply};
+use kafkatx_wire::protocol::messages::ApiKey;
+
+use super::codes::{CONCURRENT_TRANSACTIONS, TRANSACTION_ABORTABLE};
+use super::fake_cluster::{FakeCluster, Fault, Reply};
 use super::harness::txn_config;
 use crate::classify::TransportFailure;
 use crate::config::ProducerConfig;
 use crate::consumer_group::{ConsumerGroupMetadata, OffsetAndMetadata};
-use crate::error::{Operation, TxnError, UsageError};
-use crate::handle::{Producer, TransactionalProducer};
+use crate::error::{Action, Operation, TxnError, UsageError};
+use crate::handle::{Ended, Producer, TransactionalProducer};
+use crate::state::TxnState;
 use crate::transport::{BoxFuture, BrokerLink, LinkError, Transport};
 use crate::types::{
     Destination, ProducerRecord, Request, RequestId, Response, TopicPartition, Transmit,
@@ -147,7 +151,8 @@ async fn transactional_producer_commits_and_aborts_through_the_driver() {
             cluster: Arc::clone(&cluster),
         });
         let producer =
-            TransactionalProducer::with_transport(txn_config().build().unwrap(), Some(transport))
+            TransactionalProducer::with_transport(txn_config().build().unwrap(), transport)
+                .await
                 .unwrap();
         producer.init_transactions().await.unwrap();
         producer.begin_transaction().await.unwrap();
@@ -196,7 +201,8 @@ async fn offsets_are_sent_to_the_transaction_through_the_handle() {
             cluster: Arc::clone(&cluster),
         });
         let producer =
-            TransactionalProducer::with_transport(txn_config().build().unwrap(), Some(transport))
+            TransactionalProducer::with_transport(txn_config().build().unwrap(), transport)
+                .await
                 .unwrap();
         producer.init_transactions().await.unwrap();
         let offsets = |offset| vec![(TopicPartition::new("in", 0), OffsetAndMetadata::new(offset))];
@@ -253,11 +259,10 @@ async fn second_instance_fences_the_first_through_the_driver() {
     let transport = Arc::new(FakeTransport {
         cluster: Arc::clone(&cluster),
     });
-    let first = TransactionalProducer::with_transport(
-        txn_config().build().unwrap(),
-        Some(transport.clone()),
-    )
-    .unwrap();
+    let first =
+        TransactionalProducer::with_transport(txn_config().build().unwrap(), transport.clone())
+            .await
+            .unwrap();
     first.init_transactions().await.unwrap();
     first.begin_transaction().await.unwrap();
     let _pending = first
@@ -265,9 +270,9 @@ async fn second_instance_fences_the_first_through_the_driver() {
         .await
         .unwrap();
     first.flush().await.unwrap();
-    let second =
-        TransactionalProducer::with_transport(txn_config().build().unwrap(), Some(transport))
-            .unwrap();
+    let second = TransactionalProducer::with_transport(txn_config().build().unwrap(), transport)
+        .await
+        .unwrap();
     second.init_transactions().await.unwrap();
     let error = first.commit_transaction().await.unwrap_err();
     assert!(error.is_fatal(), "{error:?}");
@@ -290,9 +295,7 @@ async fn idempotent_producer_sends_and_flushes() {
         .bootstrap_servers("broker-1:9092")
         .build()
         .unwrap();
-    let producer = Producer::with_transport(config, Some(transport))
-        .await
-        .unwrap();
+    let producer = Producer::with_transport(config, transport).await.unwrap();
     let mut deliveries = Vec::new();
     for n in 0..20 {
         deliveries.push(
@@ -310,32 +313,39 @@ async fn idempotent_producer_sends_and_flushes() {
     assert_eq!(total, 20);
     assert_eq!(producer.metrics().records_sent, 20);
     assert!(
-        TransactionalProducer::with_transport(
+        TransactionalProducer::new(
             ProducerConfig::builder()
                 .bootstrap_servers("x:1")
                 .build()
                 .unwrap(),
-            None
         )
+        .await
         .is_err()
     );
 }
 
 #[test]
 fn creating_a_producer_outside_a_runtime_is_an_error_not_a_panic() {
-    let result = TransactionalProducer::new(txn_config().build().unwrap());
-    assert!(matches!(result, Err(crate::error::TxnError::Fatal { .. })));
+    // Polled once, outside any runtime: `new` looks for the runtime before its first await.
+    let mut creating = std::pin::pin!(TransactionalProducer::new(txn_config().build().unwrap()));
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    let result = creating.as_mut().poll(&mut context);
+    assert!(matches!(
+        result,
+        std::task::Poll::Ready(Err(TxnError::NoRuntime))
+    ));
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_missing_partition_fails_its_delivery_or_its_send_and_nothing_else() {
+async fn a_missing_partition_fails_its_transaction_or_only_its_send() {
     for tv in [1, 2] {
         let cluster = cluster(tv);
         let transport = Arc::new(FakeTransport {
             cluster: Arc::clone(&cluster),
         });
         let producer =
-            TransactionalProducer::with_transport(txn_config().build().unwrap(), Some(transport))
+            TransactionalProducer::with_transport(txn_config().build().unwrap(), transport)
+                .await
                 .unwrap();
         producer.init_transactions().await.unwrap();
         producer.begin_transaction().await.unwrap();
@@ -354,12 +364,27 @@ async fn a_missing_partition_fails_its_delivery_or_its_send_and_nothing_else() {
             .await
             .unwrap();
         assert_eq!(waiting.await.unwrap_err(), expected, "tv{tv}");
-        // Now it is known: the send itself is refused.
+        // Its transaction cannot commit without it.
+        assert!(valid.await.unwrap_err().requires_abort(), "tv{tv}");
+        assert!(
+            producer
+                .commit_transaction()
+                .await
+                .unwrap_err()
+                .requires_abort()
+        );
+        producer.abort_transaction().await.unwrap();
+        // Now the partition count is known: the send itself is refused, and only that record.
+        producer.begin_transaction().await.unwrap();
         let refused = producer
             .send(ProducerRecord::new("t", "bogus").with_partition(5))
             .await
             .unwrap_err();
         assert_eq!(refused, expected, "tv{tv}");
+        let valid = producer
+            .send(ProducerRecord::new("t", "ok").with_partition(2))
+            .await
+            .unwrap();
         producer.commit_transaction().await.unwrap();
         assert_eq!(valid.await.unwrap().offset, 0, "tv{tv}");
         assert_eq!(committed(&cluster)[2], vec!["ok"], "tv{tv}");
@@ -374,8 +399,9 @@ async fn refused_credentials_fail_initialisation_at_once() {
     let started = tokio::time::Instant::now();
     let producer = TransactionalProducer::with_transport(
         txn_config().build().unwrap(),
-        Some(Arc::new(RefusingTransport)),
+        Arc::new(RefusingTransport),
     )
+    .await
     .unwrap();
     let error = producer.init_transactions().await.unwrap_err();
     assert!(error.is_fatal(), "{error:?}");
@@ -390,11 +416,269 @@ async fn refused_credentials_fail_initialisation_at_once() {
             .bootstrap_servers("broker-0:9092")
             .build()
             .unwrap(),
-        Some(Arc::new(RefusingTransport)),
+        Arc::new(RefusingTransport),
     )
     .await;
     assert!(
         matches!(&idempotent, Err(e) if e.is_fatal()),
         "{idempotent:?}"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_send_waits_for_buffer_room_and_fails_only_after_max_block() {
+    let cluster = cluster(0);
+    let transport = Arc::new(FakeTransport {
+        cluster: Arc::clone(&cluster),
+    });
+    let config = ProducerConfig::builder()
+        .bootstrap_servers("broker-1:9092")
+        .batch_size(400)
+        .set("buffer.memory", "1000")
+        .unwrap()
+        .max_block(std::time::Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let producer = Producer::with_transport(config, transport).await.unwrap();
+    let record = |n: usize| ProducerRecord::new("t", vec![b'0' + (n % 10) as u8; 300]);
+    // Ten 300-byte records through a 1000-byte buffer: the later sends wait for room, in
+    // order, and all of them are delivered.
+    let mut deliveries = Vec::new();
+    for n in 0..10 {
+        deliveries.push(producer.send(record(n)).await.unwrap());
+    }
+    producer.flush().await.unwrap();
+    for delivery in deliveries {
+        delivery.await.unwrap();
+    }
+    let total: usize = committed(&cluster).iter().map(Vec::len).sum();
+    assert_eq!(total, 10);
+
+    // With every broker gone nothing frees the buffer: the send that finds no room fails
+    // after max.block.ms with the reason, the records already queued are untouched.
+    let nodes = cluster.lock().unwrap().nodes();
+    for node in nodes {
+        cluster.lock().unwrap().set_alive(node, false);
+    }
+    let _first = producer.send(record(0)).await.unwrap();
+    let _second = producer.send(record(1)).await.unwrap();
+    let started = tokio::time::Instant::now();
+    let refused = producer.send(record(2)).await;
+    assert!(
+        matches!(
+            refused,
+            Err(TxnError::BufferExhausted {
+                buffer_memory: 1000
+            })
+        ),
+        "{refused:?}"
+    );
+    assert!(started.elapsed() >= std::time::Duration::from_millis(500));
+}
+
+/// A transactional producer over `cluster`, initialised.
+async fn initialised(
+    cluster: &Arc<Mutex<FakeCluster>>,
+    config: crate::config::ProducerConfigBuilder,
+) -> TransactionalProducer {
+    let transport = Arc::new(FakeTransport {
+        cluster: Arc::clone(cluster),
+    });
+    let producer = TransactionalProducer::with_transport(config.build().unwrap(), transport)
+        .await
+        .unwrap();
+    producer.init_transactions().await.unwrap();
+    producer
+}
+
+#[tokio::test(start_paused = true)]
+async fn end_transaction_commits_or_aborts_as_asked() {
+    for tv in [1, 2] {
+        let cluster = cluster(tv);
+        let producer = initialised(&cluster, txn_config()).await;
+        producer.begin_transaction().await.unwrap();
+        let kept = producer
+            .send(ProducerRecord::new("t", "kept").with_partition(0))
+            .await
+            .unwrap();
+        assert_eq!(producer.end_transaction(true).await, Ok(Ended::Committed));
+        assert_eq!(kept.await.unwrap().offset, 0);
+        assert_eq!(producer.state(), TxnState::Ready, "tv{tv}");
+
+        producer.begin_transaction().await.unwrap();
+        producer
+            .send(ProducerRecord::new("t", "dropped").with_partition(0))
+            .await
+            .unwrap();
+        assert_eq!(
+            producer.end_transaction(false).await,
+            Ok(Ended::Aborted { cause: None })
+        );
+        assert_eq!(committed(&cluster)[0], vec!["kept"], "tv{tv}");
+        assert_eq!(producer.state(), TxnState::Ready, "tv{tv}");
+        // Nothing open: like abort_transaction, a usage error.
+        let nothing = producer.end_transaction(true).await.unwrap_err();
+        assert_eq!(nothing.action(), Action::FixUsage, "{nothing}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn end_transaction_aborts_a_transaction_that_failed_and_says_why() {
+    for tv in [1, 2] {
+        let cluster = cluster(tv);
+        let producer = initialised(&cluster, txn_config()).await;
+        producer.begin_transaction().await.unwrap();
+        cluster
+            .lock()
+            .unwrap()
+            .inject(ApiKey::Produce, Fault::Error(TRANSACTION_ABORTABLE));
+        let refused = producer
+            .send(ProducerRecord::new("t", "refused").with_partition(0))
+            .await
+            .unwrap();
+        let ended = producer.end_transaction(true).await.unwrap();
+        let Ended::Aborted { cause: Some(cause) } = ended else {
+            panic!("tv{tv}: {ended:?}");
+        };
+        assert_eq!(cause.action(), Action::AbortThenRetry, "tv{tv}: {cause}");
+        assert!(refused.await.is_err());
+        assert!(committed(&cluster)[0].is_empty(), "tv{tv}");
+        assert_eq!(producer.state(), TxnState::Ready, "tv{tv}");
+
+        // A transaction that failed before the call is aborted the same way.
+        producer.begin_transaction().await.unwrap();
+        cluster
+            .lock()
+            .unwrap()
+            .inject(ApiKey::Produce, Fault::Error(TRANSACTION_ABORTABLE));
+        let _refused = producer
+            .send(ProducerRecord::new("t", "refused").with_partition(0))
+            .await
+            .unwrap();
+        let flushed = producer.flush().await;
+        assert!(flushed.is_ok() || producer.state() == TxnState::AbortableError);
+        while producer.state() != TxnState::AbortableError {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        assert!(matches!(
+            producer.end_transaction(true).await,
+            Ok(Ended::Aborted { cause: Some(_) })
+        ));
+        producer.begin_transaction().await.unwrap();
+        producer
+            .send(ProducerRecord::new("t", "after").with_partition(0))
+            .await
+            .unwrap();
+        assert_eq!(producer.end_transaction(true).await, Ok(Ended::Committed));
+        assert_eq!(committed(&cluster)[0], vec!["after"], "tv{tv}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn end_transaction_resumes_a_commit_that_timed_out_even_when_asked_to_abort() {
+    for tv in [1, 2] {
+        let cluster = cluster(tv);
+        let config = txn_config().max_block(std::time::Duration::from_millis(50));
+        let producer = initialised(&cluster, config).await;
+        producer.begin_transaction().await.unwrap();
+        producer
+            .send(ProducerRecord::new("t", "x").with_partition(0))
+            .await
+            .unwrap();
+        // EndTxn is refused a few times, so the commit outlives max.block.ms.
+        for _ in 0..4 {
+            cluster
+                .lock()
+                .unwrap()
+                .inject(ApiKey::EndTxn, Fault::Error(CONCURRENT_TRANSACTIONS));
+        }
+        let timed_out = producer.end_transaction(true).await.unwrap_err();
+        assert_eq!(
+            timed_out,
+            TxnError::Timeout {
+                op: Operation::Commit
+            },
+            "tv{tv}"
+        );
+        assert_eq!(timed_out.action(), Action::Retry);
+        // abort_transaction refuses while the commit is under way ...
+        let refused = producer.abort_transaction().await.unwrap_err();
+        assert_eq!(refused.action(), Action::FixUsage, "tv{tv}: {refused}");
+        assert!(
+            refused.to_string().contains("still in progress"),
+            "tv{tv}: {refused}"
+        );
+        // ... end_transaction resumes it (as often as it takes) and says how it ended.
+        let mut ended = producer.end_transaction(false).await;
+        for _ in 0..10 {
+            if ended
+                != Err(TxnError::Timeout {
+                    op: Operation::Commit,
+                })
+            {
+                break;
+            }
+            ended = producer.end_transaction(false).await;
+        }
+        assert_eq!(ended, Ok(Ended::Committed), "tv{tv}");
+        assert_eq!(committed(&cluster)[0], vec!["x"], "tv{tv}");
+        assert_eq!(producer.state(), TxnState::Ready, "tv{tv}");
+        producer.begin_transaction().await.unwrap();
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn state_follows_the_machine_through_a_life_cycle() {
+    let cluster = cluster(2);
+    let transport = Arc::new(FakeTransport {
+        cluster: Arc::clone(&cluster),
+    });
+    let first = TransactionalProducer::with_transport(txn_config().build().unwrap(), transport)
+        .await
+        .unwrap();
+    assert_eq!(first.state(), TxnState::Uninitialized);
+    first.init_transactions().await.unwrap();
+    assert_eq!(first.state(), TxnState::Ready);
+    first.begin_transaction().await.unwrap();
+    assert_eq!(first.state(), TxnState::InTransaction);
+    first
+        .send(ProducerRecord::new("t", "a").with_partition(0))
+        .await
+        .unwrap();
+    first.commit_transaction().await.unwrap();
+    assert_eq!(first.state(), TxnState::Ready);
+
+    // A record refused at send changes nothing.
+    first.begin_transaction().await.unwrap();
+    let missing = first
+        .send(ProducerRecord::new("t", "a").with_partition(7))
+        .await
+        .unwrap_err();
+    assert_eq!(missing.action(), Action::RecordRefused);
+    assert_eq!(first.state(), TxnState::InTransaction);
+    first
+        .send(ProducerRecord::new("t", "zombie").with_partition(0))
+        .await
+        .unwrap();
+    first.flush().await.unwrap();
+
+    // Fenced by a second instance: fatal, and the state says so without another call.
+    let second = initialised(&cluster, txn_config()).await;
+    let fenced = first.commit_transaction().await.unwrap_err();
+    assert_eq!(fenced.action(), Action::Fenced, "{fenced}");
+    assert_eq!(first.state(), TxnState::FatalError);
+    assert_eq!(second.state(), TxnState::Ready);
+
+    let idempotent = Producer::with_transport(
+        ProducerConfig::builder()
+            .bootstrap_servers("broker-1:9092")
+            .build()
+            .unwrap(),
+        Arc::new(FakeTransport {
+            cluster: Arc::clone(&cluster),
+        }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(idempotent.state(), TxnState::Ready);
 }
