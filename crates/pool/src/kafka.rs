@@ -1,12 +1,13 @@
 //! The pool's adapter for the real engine, [`kafkatx_txn::TransactionalProducer`].
 //!
-//! The engine reports problems as errors of individual calls and has no synchronous state query,
-//! so [`KafkaProducer`] remembers what the last failing call said and answers [`Health`] from it.
+//! The engine reports problems as errors of individual calls; [`KafkaProducer`] remembers what
+//! the last failing call meant for the producer (its [`Action`], read with the engine's state
+//! at that moment) and answers [`Health`] from it.
 
 use std::sync::{Mutex, PoisonError};
 
 use kafkatx_txn::{
-    DeliveryFuture, MetricsSnapshot, Operation, ProducerConfig, ProducerRecord,
+    Action, DeliveryFuture, MetricsSnapshot, Operation, ProducerConfig, ProducerRecord,
     TransactionalProducer, TxnError, TxnState,
 };
 
@@ -30,9 +31,8 @@ impl ProducerFactory for KafkaProducerFactory {
     type Producer = KafkaProducer;
 
     async fn create(&self, transactional_id: &str) -> Result<KafkaProducer, TxnError> {
-        let mut config = self.base.clone();
-        config.transactional_id = Some(transactional_id.to_owned());
-        let inner = TransactionalProducer::new(config)?;
+        let config = self.base.clone().with_transactional_id(transactional_id)?;
+        let inner = TransactionalProducer::new(config).await?;
         if let Err(error) = inner.init_transactions().await {
             // Stop the driver task; the error that matters is the init failure.
             if let Err(close_error) = inner.close().await {
@@ -95,33 +95,35 @@ impl KafkaProducer {
             // Only the end of a transaction proves the producer clean again.
             Ok(_) if matches!(op, Operation::Commit | Operation::Abort) => *health = Health::Ready,
             Ok(_) => {}
-            Err(error) => *health = worst(*health, health_after(op, error)),
+            Err(error) => {
+                let after = health_after(op, error.action(), self.inner.state());
+                *health = worst(*health, after);
+            }
         }
     }
 }
 
-/// What a failed call means for the producer's next use.
-pub fn health_after(op: Operation, error: &TxnError) -> Health {
-    match error {
-        TxnError::Fenced => Health::Fatal { fenced: true },
-        TxnError::Fatal { .. } | TxnError::Closed | TxnError::Config(_) => {
-            Health::Fatal { fenced: false }
-        }
-        TxnError::OutcomeUnknown => Health::OutcomeUnknown,
+/// What a call `op` that failed with an error calling for `action` means for the producer's
+/// next use, given the engine's `state` after the failure.
+pub fn health_after(op: Operation, action: Action, state: TxnState) -> Health {
+    match action {
+        Action::Fenced => Health::Fatal { fenced: true },
+        Action::ReplaceProducer => Health::Fatal { fenced: false },
+        Action::OutcomeUnknown => Health::OutcomeUnknown,
         // The record was refused before it joined the transaction: nothing changed.
-        TxnError::InvalidPartition { .. } => Health::Ready,
+        Action::RecordRefused | Action::UnknownTopic | Action::RetryLater => Health::Ready,
         // An unfinished EndTxn can only be resumed, not aborted; re-initialising the same
         // transactional id resolves it on the coordinator instead.
-        TxnError::Timeout {
-            op: Operation::Commit | Operation::Abort,
-        } => Health::Fatal { fenced: false },
+        Action::Retry if matches!(state, TxnState::Committing | TxnState::Aborting) => {
+            Health::Fatal { fenced: false }
+        }
         // A refused abort cannot be fixed by aborting again.
-        TxnError::Usage(_) if op == Operation::Abort => Health::Fatal { fenced: false },
-        TxnError::Abortable { .. }
-        | TxnError::TransactionAborted
-        | TxnError::Delivery { .. }
-        | TxnError::Timeout { .. }
-        | TxnError::Usage(_) => Health::NeedsAbort,
+        Action::FixUsage if op == Operation::Abort => Health::Fatal { fenced: false },
+        Action::AbortThenRetry | Action::AbortThenFixRecords | Action::Retry | Action::FixUsage => {
+            Health::NeedsAbort
+        }
+        // An action this pool does not know yet: replacing the producer is always safe.
+        _ => Health::Fatal { fenced: false },
     }
 }
 
@@ -160,7 +162,12 @@ impl TxnProducer for KafkaProducer {
         let result = match self.inner.abort_transaction().await {
             // The pool aborts defensively (a lease dropped while `begin` was in flight); with no
             // transaction open there is nothing to abort, which the pool's contract treats as done.
-            Err(TxnError::Usage(refused)) if refused.state == TxnState::Ready => Ok(()),
+            Err(refused)
+                if refused.action() == Action::FixUsage
+                    && self.inner.state() == TxnState::Ready =>
+            {
+                Ok(())
+            }
             other => other,
         };
         self.observe(Operation::Abort, &result);
@@ -185,14 +192,106 @@ mod tests {
 
     use super::*;
 
+    /// Kafka error codes, named (the pool has no dependency on the protocol crate).
+    const INVALID_PRODUCER_EPOCH: i16 = 47;
+    const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
+
     #[test]
-    fn errors_map_to_the_pools_return_paths() {
+    fn actions_map_to_the_pools_return_paths() {
+        use TxnState::{Aborting, Committing, InTransaction, Ready};
+        let fatal = Health::Fatal { fenced: false };
+        let cases = [
+            (
+                Operation::Commit,
+                Action::Fenced,
+                Committing,
+                Health::Fatal { fenced: true },
+            ),
+            (
+                Operation::Commit,
+                Action::ReplaceProducer,
+                Committing,
+                fatal,
+            ),
+            (
+                Operation::Send,
+                Action::ReplaceProducer,
+                InTransaction,
+                fatal,
+            ),
+            (
+                Operation::Commit,
+                Action::OutcomeUnknown,
+                TxnState::OutcomeUnknown,
+                Health::OutcomeUnknown,
+            ),
+            (
+                Operation::Commit,
+                Action::AbortThenRetry,
+                TxnState::AbortableError,
+                Health::NeedsAbort,
+            ),
+            (
+                Operation::Send,
+                Action::AbortThenFixRecords,
+                TxnState::AbortableError,
+                Health::NeedsAbort,
+            ),
+            (
+                Operation::Send,
+                Action::RecordRefused,
+                InTransaction,
+                Health::Ready,
+            ),
+            (
+                Operation::Send,
+                Action::UnknownTopic,
+                InTransaction,
+                Health::Ready,
+            ),
+            (
+                Operation::Send,
+                Action::RetryLater,
+                InTransaction,
+                Health::Ready,
+            ),
+            (
+                Operation::Flush,
+                Action::Retry,
+                InTransaction,
+                Health::NeedsAbort,
+            ),
+            // A commit or abort that timed out is still under way: it cannot be aborted ...
+            (Operation::Commit, Action::Retry, Committing, fatal),
+            (Operation::Abort, Action::Retry, Aborting, fatal),
+            // ... unless it finished meanwhile.
+            (Operation::Commit, Action::Retry, Ready, Health::NeedsAbort),
+            (Operation::Abort, Action::FixUsage, Committing, fatal),
+            (
+                Operation::Commit,
+                Action::FixUsage,
+                InTransaction,
+                Health::NeedsAbort,
+            ),
+        ];
+        for (op, action, state, expected) in cases {
+            assert_eq!(
+                health_after(op, action, state),
+                expected,
+                "{op} failing with {action:?} in {state:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_engine_error_reaches_a_return_path() {
+        // The errors the pool saw before `Action` existed keep their return paths.
         let abortable = TxnError::Abortable {
-            code: 47,
+            code: INVALID_PRODUCER_EPOCH,
             reason: "stale epoch".into(),
         };
         let fatal = TxnError::Fatal {
-            code: 53,
+            code: TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
             reason: "not authorized".into(),
         };
         let usage = TxnError::Usage(UsageError {
@@ -200,53 +299,68 @@ mod tests {
             state: TxnState::Committing,
             detail: None,
         });
+        let commit_timeout = TxnError::Timeout {
+            op: Operation::Commit,
+        };
         let cases = [
             (
                 Operation::Commit,
                 TxnError::Fenced,
+                TxnState::FatalError,
                 Health::Fatal { fenced: true },
             ),
-            (Operation::Commit, fatal, Health::Fatal { fenced: false }),
+            (
+                Operation::Commit,
+                fatal,
+                TxnState::FatalError,
+                Health::Fatal { fenced: false },
+            ),
             (
                 Operation::Send,
                 TxnError::Closed,
+                TxnState::Ready,
                 Health::Fatal { fenced: false },
             ),
             (
                 Operation::Commit,
                 TxnError::OutcomeUnknown,
+                TxnState::OutcomeUnknown,
                 Health::OutcomeUnknown,
             ),
-            (Operation::Commit, abortable, Health::NeedsAbort),
             (
-                Operation::Send,
-                TxnError::TransactionAborted,
+                Operation::Commit,
+                abortable,
+                TxnState::AbortableError,
                 Health::NeedsAbort,
             ),
             (
-                Operation::Flush,
-                TxnError::Timeout {
-                    op: Operation::Flush,
-                },
+                Operation::Send,
+                TxnError::TransactionAborted,
+                TxnState::Aborting,
                 Health::NeedsAbort,
             ),
             (
                 Operation::Commit,
-                TxnError::Timeout {
-                    op: Operation::Commit,
-                },
+                commit_timeout,
+                TxnState::Committing,
                 Health::Fatal { fenced: false },
             ),
             (
                 Operation::Abort,
                 usage.clone(),
+                TxnState::Committing,
                 Health::Fatal { fenced: false },
             ),
-            (Operation::Commit, usage, Health::NeedsAbort),
+            (
+                Operation::Commit,
+                usage,
+                TxnState::Committing,
+                Health::NeedsAbort,
+            ),
         ];
-        for (op, error, expected) in cases {
+        for (op, error, state, expected) in cases {
             assert_eq!(
-                health_after(op, &error),
+                health_after(op, error.action(), state),
                 expected,
                 "{op} failing with {error}"
             );
