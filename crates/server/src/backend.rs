@@ -8,6 +8,8 @@ use std::future::Future;
 use bytes::Bytes;
 use prometheus_client::registry::Registry;
 
+use crate::idempotency::IdempotentRequest;
+
 /// One record to write inside a transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutRecord {
@@ -21,6 +23,38 @@ pub struct OutRecord {
     pub value: Option<Bytes>,
     /// Record headers in order; names may repeat, as Kafka allows.
     pub headers: Vec<(String, Bytes)>,
+    /// Record timestamp in milliseconds since the epoch (> 0), or `None` to stamp it when sent.
+    pub timestamp_ms: Option<i64>,
+}
+
+/// A topic as the cluster's metadata describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicInfo {
+    /// Topic name.
+    pub name: String,
+    /// Its partitions, ordered by index.
+    pub partitions: Vec<PartitionInfo>,
+}
+
+/// One partition of a topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionInfo {
+    /// Partition index.
+    pub partition: i32,
+    /// Broker id of the leader; -1 while there is none.
+    pub leader: i32,
+    /// Broker ids of the replicas.
+    pub replicas: Vec<i32>,
+    /// Broker ids of the in-sync replicas.
+    pub in_sync_replicas: Vec<i32>,
+}
+
+/// Why cluster metadata could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MetadataError {
+    /// No broker answered.
+    #[error("kafka cluster unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// Where a committed record landed.
@@ -57,6 +91,10 @@ pub enum TxnFailure {
     /// Nothing was written.
     #[error("invalid request: {0}")]
     Invalid(String),
+    /// A topic of the request does not exist, and the gateway never creates topics. Nothing
+    /// was written.
+    #[error("unknown topic: {0}")]
+    UnknownTopic(String),
     /// Too many transactions are already waiting; nothing was attempted.
     #[error("too many transactions are waiting for a producer")]
     Saturated,
@@ -72,6 +110,21 @@ pub enum TxnFailure {
     /// The commit was sent but its answer was lost: the records may or may not be visible.
     #[error("transaction outcome unknown: {0}")]
     OutcomeUnknown(String),
+    /// The idempotency key was first used for a different request. Nothing was written.
+    #[error("this Idempotency-Key was used for a different request")]
+    KeyReused,
+    /// An earlier attempt with the same idempotency key is still running. Nothing was written.
+    #[error("an earlier request with this Idempotency-Key is still in progress")]
+    InProgress,
+}
+
+/// What became of a request with an idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Once {
+    /// This attempt ran and committed.
+    Ran(Committed),
+    /// An earlier attempt had committed: its result, and nothing written now.
+    Replayed(Committed),
 }
 
 /// What `/readyz` reports.
@@ -109,6 +162,31 @@ pub trait Backend: Send + Sync + 'static {
     fn transact<F>(&self, build: F) -> impl Future<Output = Result<Committed, TxnFailure>> + Send
     where
         F: Fn(&ProducerInfo) -> Vec<OutRecord> + Send + Sync + 'static;
+
+    /// Like [`Backend::transact`], at most once per idempotency key: when an earlier attempt
+    /// of `request`'s key committed, nothing is written and its result comes back as
+    /// [`Once::Replayed`]. Backends without idempotency support refuse every such request.
+    fn transact_once<F>(
+        &self,
+        request: IdempotentRequest,
+        build: F,
+    ) -> impl Future<Output = Result<Once, TxnFailure>> + Send
+    where
+        F: Fn(&ProducerInfo) -> Vec<OutRecord> + Send + Sync + 'static,
+    {
+        let _ = (request, build);
+        std::future::ready(Err(TxnFailure::Unavailable(
+            "idempotency keys are not enabled on this gateway".to_owned(),
+        )))
+    }
+
+    /// The cluster's topics, without internal ones (`__consumer_offsets`,
+    /// `__transaction_state`), sorted by name: all of them, or only `topic` (then an empty list
+    /// means it does not exist). Never creates a topic.
+    fn topics(
+        &self,
+        topic: Option<String>,
+    ) -> impl Future<Output = Result<Vec<TopicInfo>, MetadataError>> + Send;
 
     /// Whether the backend can serve transactions now.
     fn ready(&self) -> impl Future<Output = Readiness> + Send;

@@ -155,11 +155,14 @@ where
 /// and retrying each alone is safe (nothing of the transaction can be visible).
 fn may_be_a_requests_fault(failure: &TxnFailure) -> bool {
     match failure {
-        TxnFailure::Invalid(_) | TxnFailure::Aborted(_) => true,
+        TxnFailure::Invalid(_) | TxnFailure::UnknownTopic(_) | TxnFailure::Aborted(_) => true,
         TxnFailure::Saturated
         | TxnFailure::LeaseTimeout
         | TxnFailure::Unavailable(_)
-        | TxnFailure::OutcomeUnknown(_) => false,
+        | TxnFailure::OutcomeUnknown(_)
+        // Keyed requests never share a transaction.
+        | TxnFailure::KeyReused
+        | TxnFailure::InProgress => false,
     }
 }
 

@@ -7,9 +7,11 @@ use std::time::Duration;
 
 use kafkatx_pool::{ConfigError, KafkaProducerFactory, Pool, PoolConfig};
 use kafkatx_txn::{ProducerConfig, TxnError};
+use kafkatx_wire::ConnectOptions;
 use kafkatx_wire::compression::Compression;
 
 use crate::cli::CliError;
+use crate::idempotency::{MarkerLog, MarkerSettings, OpenError};
 use crate::pool_backend::PoolBackend;
 use crate::probe::BootstrapProbe;
 
@@ -48,6 +50,10 @@ pub struct KafkaSettings {
     pub max_pending_transactions: usize,
     /// Most requests sharing one transaction; 1 turns group commit off.
     pub max_requests_per_transaction: usize,
+    /// `allow.auto.create.topics` of the producers. The gateway passes false unless
+    /// `--allow-auto-create-topics`: a request must never create a topic (a typo in a path
+    /// would), so an unknown topic answers 404 instead.
+    pub allow_auto_create_topics: bool,
 }
 
 impl KafkaSettings {
@@ -82,19 +88,62 @@ impl KafkaSettings {
             .compression(self.compression)
             .transaction_timeout(self.transaction_timeout)
             .request_timeout(self.request_timeout)
-            .delivery_timeout(self.delivery_timeout);
+            .delivery_timeout(self.delivery_timeout)
+            .allow_auto_create_topics(self.allow_auto_create_topics);
         for (key, value) in &self.producer_properties {
             builder = builder.set(key, value)?;
         }
         Ok(builder.build()?)
     }
 
-    /// The readiness probe of these brokers, authenticating as the producers do.
+    /// The readiness probe of these brokers, authenticating (and speaking TLS) as the
+    /// producers do.
     pub fn probe(&self) -> BootstrapProbe {
-        // A configuration error surfaces when the pool starts; the probe then has no SASL.
-        let sasl = self.producer_config().ok().and_then(|config| config.sasl);
-        BootstrapProbe::new(self.bootstrap_servers.clone(), PROBE_TIMEOUT).with_sasl(sasl)
+        // A configuration error surfaces when the pool starts; the probe then is plaintext.
+        let security = self
+            .producer_config()
+            .map(|config| config.connection_security())
+            .unwrap_or_default();
+        BootstrapProbe::new(self.bootstrap_servers.clone(), PROBE_TIMEOUT)
+            .with_sasl(security.sasl)
+            .with_tls(security.tls)
     }
+}
+
+/// Opens (creating it when missing) the marker topic of idempotency keys, connecting as the
+/// producers do (SASL, TLS). A cluster that refuses the topic stops the start; one that does
+/// not answer yet does not (the topic is opened on the first keyed request then).
+pub async fn marker_log(
+    settings: &KafkaSettings,
+    markers: MarkerSettings,
+) -> Result<MarkerLog, CliError> {
+    let security = settings
+        .producer_config()
+        .map_err(|e| CliError::ProducerConfig(e.to_string()))?
+        .connection_security();
+    let options = ConnectOptions {
+        client_id: format!(
+            "{}-{}-idempotency",
+            settings.transactional_id_prefix, settings.instance_id
+        ),
+        connect_timeout: settings.request_timeout,
+        request_timeout: settings.request_timeout,
+        sasl: security.sasl,
+        tls: security.tls,
+        ..ConnectOptions::default()
+    };
+    let log = MarkerLog::new(markers, settings.bootstrap_servers.clone(), options);
+    match log.open().await {
+        Ok(()) => {}
+        // Like the producers, keyed requests wait for the cluster: they answer 503 until then.
+        Err(OpenError::Unreachable(detail)) => {
+            tracing::warn!(%detail, "idempotency topic not reachable yet; keyed requests get 503 until it is");
+        }
+        Err(refused @ OpenError::Refused(_)) => {
+            return Err(CliError::Idempotency(refused.to_string()));
+        }
+    }
+    Ok(log)
 }
 
 /// The gateway backend on a pool of the engine's transactional producers.
@@ -141,6 +190,7 @@ mod tests {
             producer_properties: vec![("linger.ms".to_owned(), "0".to_owned())],
             max_pending_transactions: 64,
             max_requests_per_transaction: 1,
+            allow_auto_create_topics: false,
         }
     }
 
@@ -156,13 +206,13 @@ mod tests {
     #[test]
     fn producer_settings_reach_the_config_and_bad_ones_are_refused() {
         let config = settings().producer_config().unwrap();
-        assert_eq!(config.client_id, "kafkatx-gw-1");
-        assert_eq!(config.bootstrap_servers, vec!["127.0.0.1:9092"]);
-        assert_eq!(config.compression, Compression::Zstd);
-        assert_eq!(config.request_timeout, Duration::from_secs(30));
-        assert_eq!(config.delivery_timeout, Duration::from_secs(120));
+        assert_eq!(config.client_id(), "kafkatx-gw-1");
+        assert_eq!(config.bootstrap_servers(), ["127.0.0.1:9092"]);
+        assert_eq!(config.compression(), Compression::Zstd);
+        assert_eq!(config.request_timeout(), Duration::from_secs(30));
+        assert_eq!(config.delivery_timeout(), Duration::from_secs(120));
         assert_eq!(
-            config.linger,
+            config.linger(),
             Duration::ZERO,
             "producer properties apply last"
         );

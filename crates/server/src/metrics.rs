@@ -48,6 +48,7 @@ pub struct Metrics {
     transactions: Family<OutcomeLabels, Counter>,
     transactions_in_flight: Gauge,
     connections_open: Gauge,
+    tls_handshake_failures: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -65,6 +66,7 @@ impl Metrics {
         let transactions = Family::<OutcomeLabels, Counter>::default();
         let transactions_in_flight = Gauge::default();
         let connections_open = Gauge::default();
+        let tls_handshake_failures = Counter::default();
         registry.register(
             "http_requests",
             "HTTP requests answered, by route, method and status",
@@ -90,6 +92,12 @@ impl Metrics {
             "HTTP connections being served",
             connections_open.clone(),
         );
+        registry.register(
+            "http_tls_handshake_failures",
+            "HTTPS connections whose TLS handshake failed or timed out (an untrusted or missing \
+             client certificate, a client that does not trust ours, plain HTTP to the port)",
+            tls_handshake_failures.clone(),
+        );
         register_more(&mut registry);
         Self {
             registry,
@@ -98,6 +106,7 @@ impl Metrics {
             transactions,
             transactions_in_flight,
             connections_open,
+            tls_handshake_failures,
         }
     }
 
@@ -112,11 +121,14 @@ impl Metrics {
         let outcome = match result {
             Ok(()) => "committed",
             Err(TxnFailure::Invalid(_)) => "rejected",
+            Err(TxnFailure::UnknownTopic(_)) => "unknown_topic",
             Err(TxnFailure::Saturated) => "saturated",
             Err(TxnFailure::LeaseTimeout) => "lease_timeout",
             Err(TxnFailure::Unavailable(_)) => "unavailable",
             Err(TxnFailure::Aborted(_)) => "aborted",
             Err(TxnFailure::OutcomeUnknown(_)) => "outcome_unknown",
+            Err(TxnFailure::KeyReused) => "key_reused",
+            Err(TxnFailure::InProgress) => "in_progress",
         };
         self.count_outcome(outcome);
     }
@@ -140,6 +152,11 @@ impl Metrics {
     /// Gauge of open connections.
     pub fn connections_open(&self) -> &Gauge {
         &self.connections_open
+    }
+
+    /// Counts one failed TLS handshake.
+    pub fn observe_tls_handshake_failure(&self) {
+        self.tls_handshake_failures.inc();
     }
 
     /// Renders every metric in the OpenMetrics text format.

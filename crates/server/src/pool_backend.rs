@@ -11,9 +11,13 @@ use kafkatx_pool::{Lease, Pool, PoolError, ProducerFactory, TxnProducer};
 use prometheus_client::registry::Registry;
 use tokio::sync::oneshot;
 
-use crate::backend::{Backend, Committed, OutRecord, Placed, ProducerInfo, Readiness, TxnFailure};
+use crate::backend::{
+    Backend, Committed, MetadataError, Once, OutRecord, Placed, ProducerInfo, Readiness, TopicInfo,
+    TxnFailure,
+};
 use crate::group_commit::{Build, Claim, Job, JobQueue};
 use crate::group_runner;
+use crate::idempotency::{IdempotentRequest, MarkerLog, run_once};
 use crate::pool_metrics::{GroupCollector, PoolCollector};
 use crate::probe::ClusterProbe;
 
@@ -33,6 +37,8 @@ pub enum Stage {
 pub enum FailureKind {
     /// The request can never succeed as written (unknown topic, partition out of range).
     Invalid,
+    /// A topic of the request does not exist (the gateway never creates topics).
+    UnknownTopic,
     /// The cluster could not be reached or is not ready; nothing was written.
     Unavailable,
     /// The transaction was aborted; nothing of it is visible.
@@ -61,6 +67,8 @@ pub struct PoolBackend<F: ProducerFactory, P> {
     probe: Arc<P>,
     /// Present when requests share transactions (group commit).
     group: Option<Arc<JobQueue>>,
+    /// Present when requests may carry an `Idempotency-Key`.
+    idempotency: Option<Arc<MarkerLog>>,
 }
 
 impl<F, P> PoolBackend<F, P>
@@ -76,7 +84,16 @@ where
             pool,
             probe: Arc::new(probe),
             group: None,
+            idempotency: None,
         }
+    }
+
+    /// Accepts requests with an `Idempotency-Key`, recorded in `log`'s marker topic. They
+    /// always run in a transaction of their own: a shared transaction would wait on the
+    /// claims of several keys, and two such transactions could wait on each other.
+    pub fn with_idempotency(mut self, log: MarkerLog) -> Self {
+        self.idempotency = Some(Arc::new(log));
+        self
     }
 
     /// Like [`PoolBackend::new`], but up to `max_requests` waiting requests share one
@@ -94,6 +111,7 @@ where
             pool,
             probe: Arc::new(probe),
             group: Some(queue),
+            idempotency: None,
         }
     }
 
@@ -220,6 +238,7 @@ pub(crate) fn failure<S: RecordSink>(error: &S::Error, stage: Stage) -> TxnFailu
     let detail = error_chain(error);
     match S::failure_kind(error, stage) {
         FailureKind::Invalid => TxnFailure::Invalid(detail),
+        FailureKind::UnknownTopic => TxnFailure::UnknownTopic(detail),
         FailureKind::Unavailable => TxnFailure::Unavailable(detail),
         FailureKind::Aborted => TxnFailure::Aborted(detail),
         FailureKind::OutcomeUnknown => TxnFailure::OutcomeUnknown(detail),
@@ -227,7 +246,7 @@ pub(crate) fn failure<S: RecordSink>(error: &S::Error, stage: Stage) -> TxnFailu
 }
 
 /// Maps the pool's error at `stage` to what the client is told.
-fn pool_failure<S: RecordSink>(error: &PoolError<S::Error>, stage: Stage) -> TxnFailure {
+pub(crate) fn pool_failure<S: RecordSink>(error: &PoolError<S::Error>, stage: Stage) -> TxnFailure {
     match error {
         PoolError::Saturated { .. } => TxnFailure::Saturated,
         PoolError::Timeout(_) => TxnFailure::LeaseTimeout,
@@ -274,6 +293,26 @@ where
         }
     }
 
+    async fn transact_once<B>(
+        &self,
+        request: IdempotentRequest,
+        build: B,
+    ) -> Result<Once, TxnFailure>
+    where
+        B: Fn(&ProducerInfo) -> Vec<OutRecord> + Send + Sync + 'static,
+    {
+        let Some(log) = &self.idempotency else {
+            return Err(TxnFailure::Unavailable(
+                "idempotency keys are not enabled on this gateway".to_owned(),
+            ));
+        };
+        let lease =
+            self.pool.lease().await.map_err(|e| {
+                self.no_producer_failure(pool_failure::<F::Producer>(&e, Stage::Begin))
+            })?;
+        run_once(lease, log, &request, &build).await
+    }
+
     async fn ready(&self) -> Readiness {
         let stats = self.pool.stats();
         let probe = self.probe.reachable().await;
@@ -291,6 +330,10 @@ where
             cluster_reachable: probe.is_ok(),
             detail,
         }
+    }
+
+    async fn topics(&self, topic: Option<String>) -> Result<Vec<TopicInfo>, MetadataError> {
+        self.probe.topics(topic).await
     }
 
     fn register_metrics(&self, registry: &mut Registry) {

@@ -7,7 +7,7 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
 use serde::Serialize;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode, Unauthenticated};
 
 /// The body type of every response.
 pub type Body = Full<Bytes>;
@@ -47,6 +47,24 @@ pub fn error(err: &ApiError, retry_after_secs: u32) -> Response<Body> {
         response
             .headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static(allow));
+    }
+    if err.error_code() == ErrorCode::UnsupportedContentEncoding {
+        // RFC 9110 section 15.5.16: a 415 for a content coding says which ones are accepted.
+        response
+            .headers_mut()
+            .insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    if let ApiError::Unauthorized(why) = err {
+        // RFC 9110 section 11.6.1: a 401 names the scheme; RFC 6750 section 3.1: a key that was
+        // sent and refused is `invalid_token`.
+        let challenge = match why {
+            Unauthenticated::Missing => r#"Bearer realm="kafkatx""#,
+            Unauthenticated::Invalid => r#"Bearer realm="kafkatx", error="invalid_token""#,
+        };
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(challenge),
+        );
     }
     if err.is_retryable_later() {
         response

@@ -1,11 +1,15 @@
 //! Maps a method and a raw path to a [`Route`]; nothing else.
 //!
+//! Every endpoint is declared once, in [`ENDPOINTS`]: the router matches against that list and
+//! the test of the OpenAPI document (`openapi.json`) compares the document with the same list, so
+//! a route cannot be added without the document failing its test.
+//!
 //! Path segments are kept percent-encoded here and decoded by [`decode_segment`] in the handler
 //! that needs them, so that a bad escape in an id is a 400 of that endpoint, not a 404.
 
 use hyper::Method;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 /// An endpoint with its raw (still percent-encoded) path parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,13 +22,117 @@ pub enum Route<'a> {
     TopicRecords(&'a str),
     /// `POST /v1/transactions`: records for several topics in one transaction.
     Transactions,
+    /// `GET /v1/topics`: the cluster's topics and their partition counts.
+    Topics,
+    /// `GET /v1/topics/{topic}`: one topic's partitions.
+    Topic(&'a str),
     /// `GET /healthz`: the process is alive.
     Healthz,
     /// `GET /readyz`: producers are ready and the cluster is reachable.
     Readyz,
     /// `GET /metrics`: Prometheus text exposition.
     Metrics,
+    /// `GET /openapi.json`: the OpenAPI 3.1 document of this API.
+    OpenApi,
 }
+
+/// Which endpoint a template is; turned into a [`Route`] once the parameter is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// [`Route::Errors`]
+    Errors,
+    /// [`Route::Warnings`]
+    Warnings,
+    /// [`Route::TopicRecords`]
+    TopicRecords,
+    /// [`Route::Transactions`]
+    Transactions,
+    /// [`Route::Topics`]
+    Topics,
+    /// [`Route::Topic`]
+    Topic,
+    /// [`Route::Healthz`]
+    Healthz,
+    /// [`Route::Readyz`]
+    Readyz,
+    /// [`Route::Metrics`]
+    Metrics,
+    /// [`Route::OpenApi`]
+    OpenApi,
+}
+
+/// One endpoint: its path template (OpenAPI syntax) and the methods it answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Endpoint {
+    /// The endpoint.
+    pub kind: Kind,
+    /// Path template; `{name}` matches one non-empty segment.
+    pub template: &'static str,
+    /// Value of `Allow` on a 405, and the methods served: comma-separated.
+    pub allow: &'static str,
+}
+
+impl Endpoint {
+    /// The methods this endpoint answers.
+    pub fn methods(&self) -> impl Iterator<Item = &'static str> {
+        self.allow.split(',').map(str::trim)
+    }
+}
+
+/// Every endpoint of the gateway. HEAD only where GET is safe: a HEAD must never run a
+/// transaction.
+pub const ENDPOINTS: &[Endpoint] = &[
+    Endpoint {
+        kind: Kind::Errors,
+        template: "/errors/{id}",
+        allow: "GET",
+    },
+    Endpoint {
+        kind: Kind::Warnings,
+        template: "/warnings/{id}",
+        allow: "GET",
+    },
+    Endpoint {
+        kind: Kind::TopicRecords,
+        template: "/v1/topics/{topic}/records",
+        allow: "POST",
+    },
+    Endpoint {
+        kind: Kind::Transactions,
+        template: "/v1/transactions",
+        allow: "POST",
+    },
+    Endpoint {
+        kind: Kind::Topics,
+        template: "/v1/topics",
+        allow: "GET",
+    },
+    Endpoint {
+        kind: Kind::Topic,
+        template: "/v1/topics/{topic}",
+        allow: "GET",
+    },
+    Endpoint {
+        kind: Kind::Healthz,
+        template: "/healthz",
+        allow: "GET, HEAD",
+    },
+    Endpoint {
+        kind: Kind::Readyz,
+        template: "/readyz",
+        allow: "GET, HEAD",
+    },
+    Endpoint {
+        kind: Kind::Metrics,
+        template: "/metrics",
+        allow: "GET, HEAD",
+    },
+    Endpoint {
+        kind: Kind::OpenApi,
+        template: "/openapi.json",
+        allow: "GET, HEAD",
+    },
+];
 
 impl Route<'_> {
     /// A fixed, low-cardinality label for metrics and logs.
@@ -34,9 +142,12 @@ impl Route<'_> {
             Self::Warnings(_) => "warnings",
             Self::TopicRecords(_) => "topic_records",
             Self::Transactions => "transactions",
+            Self::Topics => "topics",
+            Self::Topic(_) => "topic",
             Self::Healthz => "healthz",
             Self::Readyz => "readyz",
             Self::Metrics => "metrics",
+            Self::OpenApi => "openapi",
         }
     }
 }
@@ -44,31 +155,53 @@ impl Route<'_> {
 /// Label used for requests that matched no route.
 pub const UNMATCHED_LABEL: &str = "unmatched";
 
+/// The endpoint whose template matches `path`, with the raw text of its one parameter (empty
+/// when the template has none).
+pub fn match_path(path: &str) -> Option<(&'static Endpoint, &str)> {
+    ENDPOINTS.iter().find_map(|endpoint| {
+        match_template(endpoint.template, path).map(|parameter| (endpoint, parameter))
+    })
+}
+
+fn match_template<'a>(template: &str, path: &'a str) -> Option<&'a str> {
+    let mut wanted = template.split('/');
+    let mut given = path.split('/');
+    let mut parameter = "";
+    loop {
+        match (wanted.next(), given.next()) {
+            (None, None) => return Some(parameter),
+            (Some(want), Some(got)) if want.starts_with('{') && want.ends_with('}') => {
+                if got.is_empty() {
+                    return None;
+                }
+                parameter = got;
+            }
+            (Some(want), Some(got)) if want == got => {}
+            _ => return None,
+        }
+    }
+}
+
 /// Finds the route of a request, or the 404/405 to answer.
 pub fn route<'a>(method: &Method, path: &'a str) -> Result<Route<'a>, ApiError> {
-    let mut segments = path.strip_prefix('/').unwrap_or(path).split('/');
-    let first = segments.next().unwrap_or_default();
-    let rest: Vec<&'a str> = segments.collect();
-    let (found, allow) = match (first, rest.as_slice()) {
-        ("errors", [id]) if !id.is_empty() => (Route::Errors(id), "GET"),
-        ("warnings", [id]) if !id.is_empty() => (Route::Warnings(id), "GET"),
-        ("healthz", []) => (Route::Healthz, "GET"),
-        ("readyz", []) => (Route::Readyz, "GET"),
-        ("metrics", []) => (Route::Metrics, "GET"),
-        ("v1", ["transactions"]) => (Route::Transactions, "POST"),
-        ("v1", ["topics", topic, "records"]) if !topic.is_empty() => {
-            (Route::TopicRecords(topic), "POST")
-        }
-        _ => return Err(ApiError::NotFound),
-    };
-    // HEAD only where GET is safe: a HEAD must never run a transaction.
-    let read_only = matches!(found, Route::Healthz | Route::Readyz | Route::Metrics);
-    let method_fits = method.as_str() == allow || (read_only && method == Method::HEAD);
-    if method_fits {
-        Ok(found)
-    } else {
-        Err(ApiError::MethodNotAllowed { allow })
+    let (endpoint, parameter) = match_path(path).ok_or(ApiError::NotFound)?;
+    if !endpoint.methods().any(|m| m == method.as_str()) {
+        return Err(ApiError::MethodNotAllowed {
+            allow: endpoint.allow,
+        });
     }
+    Ok(match endpoint.kind {
+        Kind::Errors => Route::Errors(parameter),
+        Kind::Warnings => Route::Warnings(parameter),
+        Kind::TopicRecords => Route::TopicRecords(parameter),
+        Kind::Transactions => Route::Transactions,
+        Kind::Topics => Route::Topics,
+        Kind::Topic => Route::Topic(parameter),
+        Kind::Healthz => Route::Healthz,
+        Kind::Readyz => Route::Readyz,
+        Kind::Metrics => Route::Metrics,
+        Kind::OpenApi => Route::OpenApi,
+    })
 }
 
 /// Percent-decodes one path segment into UTF-8 text.
@@ -89,14 +222,14 @@ pub fn decode_segment(raw: &str) -> Result<String, ApiError> {
             (Some(high), Some(low)) => bytes.push(high << 4 | low),
             _ => {
                 return Err(ApiError::bad_request(
-                    "invalid_path",
+                    ErrorCode::InvalidPath,
                     "malformed percent-escape in path",
                 ));
             }
         }
     }
     String::from_utf8(bytes)
-        .map_err(|_| ApiError::bad_request("invalid_path", "path segment is not UTF-8"))
+        .map_err(|_| ApiError::bad_request(ErrorCode::InvalidPath, "path segment is not UTF-8"))
 }
 
 fn hex_value(digit: u8) -> Option<u8> {
@@ -125,6 +258,9 @@ mod tests {
             Ok(Route::Transactions)
         );
         assert_eq!(route(&Method::HEAD, "/healthz"), Ok(Route::Healthz));
+        assert_eq!(route(&Method::GET, "/v1/topics"), Ok(Route::Topics));
+        assert_eq!(route(&Method::GET, "/v1/topics/t1"), Ok(Route::Topic("t1")));
+        assert_eq!(route(&Method::GET, "/openapi.json"), Ok(Route::OpenApi));
     }
 
     #[test]
@@ -132,6 +268,8 @@ mod tests {
         assert_eq!(route(&Method::GET, "/errors/"), Err(ApiError::NotFound));
         assert_eq!(route(&Method::GET, "/errors/a/b"), Err(ApiError::NotFound));
         assert_eq!(route(&Method::GET, "/"), Err(ApiError::NotFound));
+        assert_eq!(route(&Method::GET, "/v1/topics/"), Err(ApiError::NotFound));
+        assert_eq!(route(&Method::GET, "//healthz"), Err(ApiError::NotFound));
         assert_eq!(
             route(&Method::GET, "/v1/transactions"),
             Err(ApiError::MethodNotAllowed { allow: "POST" })

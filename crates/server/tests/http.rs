@@ -8,8 +8,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use kafkatx_server::{ServerConfig, TxnFailure};
 use support::{
-    Behaviour, FAKE_TXN_ID, FakeBackend, get, parse_exposition, parse_response, post, post_request,
-    read_response, send_raw, start_server, start_server_on, start_server_with,
+    Behaviour, FAKE_TXN_ID, FakeBackend, get, gzip, parse_exposition, parse_response, post,
+    post_request, read_response, send_raw, start_server, start_server_on, start_server_with,
 };
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -162,7 +162,7 @@ async fn a_declared_body_over_the_limit_is_413_before_it_is_sent() {
     };
     let server = start_server_with(config).await;
     let head = "POST /v1/topics/t/records HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\
-                Content-Length: 1000000\r\n\r\n";
+                Content-Type: application/json\r\nContent-Length: 1000000\r\n\r\n";
     let response = send_raw(server.addr, head.as_bytes()).await;
     assert_eq!(response.status, 413);
     assert_eq!(response.error_code(), "body_too_large");
@@ -177,7 +177,7 @@ async fn a_chunked_body_over_the_limit_is_413() {
     let server = start_server_with(config).await;
     let mut stream = TcpStream::connect(server.addr).await.unwrap();
     let head = "POST /v1/transactions HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\
-                Transfer-Encoding: chunked\r\n\r\n";
+                Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
     stream.write_all(head.as_bytes()).await.unwrap();
     let chunk = format!("800\r\n{}\r\n", "x".repeat(0x800));
     // The server may answer and close before the last chunk; that write error is expected.
@@ -460,7 +460,7 @@ async fn a_body_sent_too_slowly_is_408() {
     let server = start_server_with(config).await;
     let mut stream = TcpStream::connect(server.addr).await.unwrap();
     let partial = "POST /v1/transactions HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\
-                   Content-Length: 50\r\n\r\n{\"rec";
+                   Content-Type: application/json\r\nContent-Length: 50\r\n\r\n{\"rec";
     stream.write_all(partial.as_bytes()).await.unwrap();
     let response = tokio::time::timeout(Duration::from_secs(5), read_response(&mut stream))
         .await
@@ -543,4 +543,413 @@ async fn a_panicking_backend_yields_500_with_an_unknown_outcome_and_the_server_l
     assert_eq!(response.error_code(), "internal");
     assert_eq!(response.json()["error"]["outcome"], "unknown");
     assert_eq!(get(server.addr, "/errors/2").await.status, 200);
+}
+
+const JSON: (&str, &str) = ("Content-Type", "application/json");
+
+#[tokio::test]
+async fn binary_fields_are_base64_and_timestamps_reach_the_backend() {
+    let server = start_server().await;
+    let body = r#"{"records":[
+        {"key":"AP8=","key_encoding":"base64","value":"AAEC/w==","value_encoding":"base64",
+         "timestamp":1700000000123,
+         "headers":[{"key":"bin","value":"/wA=","value_encoding":"base64"},{"key":"t","value":"x"}]},
+        {"key":"plain","value":{"n":1}},
+        {"value":null,"value_encoding":"base64"}]}"#;
+    let response = post(server.addr, "/v1/topics/orders/records", body).await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    let seen = server.backend.seen();
+    let records = &seen[0];
+    assert_eq!(records[0].key.as_deref(), Some(&[0x00, 0xff][..]));
+    assert_eq!(
+        records[0].value.as_deref(),
+        Some(&[0x00, 0x01, 0x02, 0xff][..])
+    );
+    assert_eq!(records[0].timestamp_ms, Some(1_700_000_000_123));
+    assert_eq!(
+        records[0].headers,
+        vec![
+            ("bin".to_owned(), Bytes::from_static(&[0xff, 0x00])),
+            ("t".to_owned(), Bytes::from("x"))
+        ]
+    );
+    // Today's shapes are unchanged and null stays a Kafka null.
+    assert_eq!(records[1].key.as_deref(), Some(&b"plain"[..]));
+    assert_eq!(records[1].value.as_deref(), Some(&br#"{"n":1}"#[..]));
+    assert_eq!(records[1].timestamp_ms, None);
+    assert_eq!(records[2].value, None);
+}
+
+#[tokio::test]
+async fn bad_base64_and_bad_timestamps_are_400_naming_the_field() {
+    let server = start_server().await;
+    let cases = [
+        (
+            r#"{"records":[{"value":"a"},{"value":"not base64!","value_encoding":"base64"}]}"#,
+            "invalid_base64",
+            "records[1].value",
+        ),
+        (
+            r#"{"records":[{"key":{"a":1},"key_encoding":"base64"}]}"#,
+            "invalid_base64",
+            "records[0].key",
+        ),
+        (
+            r#"{"records":[{"headers":[{"key":"h","value":"%%","value_encoding":"base64"}]}]}"#,
+            "invalid_base64",
+            "records[0].headers[0].value",
+        ),
+        (
+            r#"{"records":[{"timestamp":0}]}"#,
+            "invalid_timestamp",
+            "records[0].timestamp",
+        ),
+        (
+            r#"{"records":[{"timestamp":-5}]}"#,
+            "invalid_timestamp",
+            "records[0].timestamp",
+        ),
+        (
+            r#"{"records":[{"value_encoding":"hex"}]}"#,
+            "invalid_json",
+            "base64",
+        ),
+    ];
+    for (body, code, names) in cases {
+        let response = post(server.addr, "/v1/topics/orders/records", body).await;
+        assert_eq!(response.status, 400, "{body}");
+        assert_eq!(response.error_code(), code, "{body}");
+        let message = response.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(message.contains(names), "{body}: {message}");
+    }
+    assert!(server.backend.seen().is_empty());
+}
+
+#[tokio::test]
+async fn bodies_must_be_json_and_415_otherwise() {
+    let server = start_server().await;
+    let body = br#"{"records":[{"value":"v"}]}"#;
+    for ok in [
+        "application/json",
+        "application/json; charset=utf-8",
+        "APPLICATION/JSON;charset=UTF-8",
+    ] {
+        let response = support::request(
+            server.addr,
+            "POST",
+            "/v1/topics/t/records",
+            &[("Content-Type", ok)],
+            body,
+        )
+        .await;
+        assert_eq!(response.status, 200, "{ok}: {}", response.text());
+    }
+    let cases: [&[(&str, &str)]; 4] = [
+        &[],
+        &[("Content-Type", "text/plain")],
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        &[("Content-Type", "application/json; charset=iso-8859-1")],
+    ];
+    for headers in cases {
+        let response =
+            support::request(server.addr, "POST", "/v1/transactions", headers, body).await;
+        assert_eq!(response.status, 415, "{headers:?}");
+        assert_eq!(response.error_code(), "unsupported_media_type");
+        assert_eq!(response.json()["error"]["outcome"], "none");
+    }
+    assert_eq!(server.backend.seen().len(), 3, "only the JSON bodies ran");
+}
+
+#[tokio::test]
+async fn gzip_bodies_are_inflated_within_the_body_limit() {
+    let config = ServerConfig {
+        max_body_bytes: 4096,
+        ..ServerConfig::default()
+    };
+    let server = start_server_with(config).await;
+    let body = gzip(br#"{"records":[{"value":"zipped"}]}"#);
+    let response = support::request(
+        server.addr,
+        "POST",
+        "/v1/topics/t/records",
+        &[JSON, ("Content-Encoding", "gzip")],
+        &body,
+    )
+    .await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_eq!(
+        server.backend.seen()[0][0].value.as_deref(),
+        Some(&b"zipped"[..])
+    );
+
+    // A bomb: 1 MB of JSON whitespace in about a kilobyte of gzip, under the raw limit.
+    let mut bomb_json = br#"{"records":[{"value":"x"}]"#.to_vec();
+    bomb_json.extend(std::iter::repeat_n(b' ', 1_000_000));
+    bomb_json.push(b'}');
+    let bomb = gzip(&bomb_json);
+    assert!(bomb.len() < 4096);
+    let response = support::request(
+        server.addr,
+        "POST",
+        "/v1/topics/t/records",
+        &[JSON, ("Content-Encoding", "gzip")],
+        &bomb,
+    )
+    .await;
+    assert_eq!(response.status, 413);
+    assert_eq!(response.error_code(), "body_too_large");
+
+    let garbage = support::request(
+        server.addr,
+        "POST",
+        "/v1/topics/t/records",
+        &[JSON, ("Content-Encoding", "gzip")],
+        b"this is not gzip",
+    )
+    .await;
+    assert_eq!(garbage.status, 400);
+    assert_eq!(garbage.error_code(), "invalid_body");
+
+    let brotli = support::request(
+        server.addr,
+        "POST",
+        "/v1/topics/t/records",
+        &[JSON, ("Content-Encoding", "br")],
+        &body,
+    )
+    .await;
+    assert_eq!(brotli.status, 415);
+    assert_eq!(brotli.error_code(), "unsupported_content_encoding");
+    assert_eq!(brotli.header("accept-encoding"), Some("gzip"));
+    assert_eq!(server.backend.seen().len(), 1, "nothing else was written");
+}
+
+#[tokio::test]
+async fn every_answer_carries_a_request_id_echoed_when_sane() {
+    let server = start_server().await;
+    let echoed = support::request(
+        server.addr,
+        "GET",
+        "/healthz",
+        &[("X-Request-Id", "req-42.a_b")],
+        b"",
+    )
+    .await;
+    assert_eq!(echoed.header("x-request-id"), Some("req-42.a_b"));
+    let too_long = "r".repeat(129);
+    for bad in [too_long.as_str(), "has space", "tab\there"] {
+        let response =
+            support::request(server.addr, "GET", "/nope", &[("X-Request-Id", bad)], b"").await;
+        assert_eq!(response.status, 404);
+        let id = response.header("x-request-id").unwrap();
+        assert_ne!(id, bad);
+        assert!(!id.is_empty() && id.len() <= 128);
+    }
+    let first = get(server.addr, "/errors/1").await;
+    let second = get(server.addr, "/v1/transactions").await;
+    let (a, b) = (
+        first.header("x-request-id").unwrap(),
+        second.header("x-request-id").unwrap(),
+    );
+    assert_ne!(a, b, "generated ids differ");
+}
+
+#[tokio::test]
+async fn cors_is_off_by_default() {
+    let server = start_server().await;
+    let preflight = support::request(
+        server.addr,
+        "OPTIONS",
+        "/v1/transactions",
+        &[
+            ("Origin", "https://app.example"),
+            ("Access-Control-Request-Method", "POST"),
+        ],
+        b"",
+    )
+    .await;
+    assert_eq!(preflight.status, 405);
+    assert_eq!(preflight.header("access-control-allow-origin"), None);
+    let answer = support::request(
+        server.addr,
+        "GET",
+        "/healthz",
+        &[("Origin", "https://app.example")],
+        b"",
+    )
+    .await;
+    assert_eq!(answer.header("access-control-allow-origin"), None);
+}
+
+#[tokio::test]
+async fn cors_answers_allowed_origins_only() {
+    let config = ServerConfig {
+        cors_origins: vec!["https://app.example".to_owned()],
+        ..ServerConfig::default()
+    };
+    let server = start_server_with(config).await;
+    let addr = server.addr;
+    let preflight = |origin: &'static str, path: &'static str| async move {
+        let headers = [
+            ("Origin", origin),
+            ("Access-Control-Request-Method", "POST"),
+            ("Access-Control-Request-Headers", "content-type"),
+        ];
+        support::request(addr, "OPTIONS", path, &headers, b"").await
+    };
+    let allowed = preflight("https://app.example", "/v1/topics/t/records").await;
+    assert_eq!(allowed.status, 204);
+    assert_eq!(
+        allowed.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
+    assert_eq!(allowed.header("access-control-allow-methods"), Some("POST"));
+    let allowed_headers = allowed.header("access-control-allow-headers").unwrap();
+    for name in ["content-type", "content-encoding", "x-request-id"] {
+        assert!(allowed_headers.contains(name), "{allowed_headers}");
+    }
+    assert!(allowed.header("x-request-id").is_some());
+
+    let other = preflight("https://evil.example", "/v1/topics/t/records").await;
+    assert_eq!(other.status, 405);
+    assert_eq!(other.header("access-control-allow-origin"), None);
+    let unknown_path = preflight("https://app.example", "/nope").await;
+    assert_eq!(unknown_path.status, 404);
+
+    let body = br#"{"records":[{"value":"v"}]}"#;
+    let from_app = support::request(
+        server.addr,
+        "POST",
+        "/v1/topics/t/records",
+        &[JSON, ("Origin", "https://app.example")],
+        body,
+    )
+    .await;
+    assert_eq!(from_app.status, 200);
+    assert_eq!(
+        from_app.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
+    assert!(
+        from_app
+            .header("access-control-expose-headers")
+            .unwrap()
+            .contains("x-request-id")
+    );
+    assert_eq!(from_app.header("vary"), Some("origin"));
+    let from_evil = support::request(
+        server.addr,
+        "GET",
+        "/healthz",
+        &[("Origin", "https://evil.example")],
+        b"",
+    )
+    .await;
+    assert_eq!(from_evil.status, 200);
+    assert_eq!(from_evil.header("access-control-allow-origin"), None);
+}
+
+#[tokio::test]
+async fn topics_come_from_cluster_metadata() {
+    let server = start_server().await;
+    let list = get(server.addr, "/v1/topics").await;
+    assert_eq!(list.status, 200);
+    assert_eq!(
+        list.json(),
+        serde_json::json!({"topics": [
+            {"name": "orders", "partitions": 3},
+            {"name": "audit", "partitions": 1}
+        ]})
+    );
+    let one = get(server.addr, "/v1/topics/orders").await;
+    assert_eq!(one.status, 200);
+    let json = one.json();
+    assert_eq!(json["name"], "orders");
+    assert_eq!(json["partitions"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        json["partitions"][2],
+        serde_json::json!({"partition": 2, "leader": 1, "replicas": [1], "in_sync_replicas": [1]})
+    );
+
+    let missing = get(server.addr, "/v1/topics/nope").await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.error_code(), "unknown_topic");
+    let illegal = get(server.addr, "/v1/topics/a%2Fb").await;
+    assert_eq!(illegal.status, 400);
+    assert_eq!(illegal.error_code(), "invalid_topic");
+    let wrong_method = post(server.addr, "/v1/topics", "{}").await;
+    assert_eq!(wrong_method.status, 405);
+    assert_eq!(wrong_method.header("allow"), Some("GET"));
+
+    *server.backend.cluster_topics.lock().unwrap() = Err(
+        kafkatx_server::MetadataError::Unavailable("down".to_owned()),
+    );
+    let down = get(server.addr, "/v1/topics").await;
+    assert_eq!(down.status, 503);
+    assert_eq!(down.error_code(), "broker_unavailable");
+    assert!(down.header("retry-after").is_some());
+    assert!(
+        server.backend.seen().is_empty(),
+        "reading metadata runs no transaction"
+    );
+}
+
+#[tokio::test]
+async fn the_openapi_document_is_served() {
+    let server = start_server().await;
+    let response = get(server.addr, "/openapi.json").await;
+    assert_eq!(response.status, 200);
+    assert_eq!(response.header("content-type"), Some("application/json"));
+    assert_eq!(response.json()["openapi"], "3.1.0");
+}
+
+/// Collects what the fmt subscriber writes.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let mut buffer = self
+            .0
+            .lock()
+            .map_err(|_| std::io::Error::other("capture buffer poisoned"))?;
+        buffer.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+// The current-thread runtime runs the server's tasks on this thread, so the thread's default
+// subscriber sees their log lines.
+#[tokio::test(flavor = "current_thread")]
+async fn the_request_id_is_in_the_requests_log_line() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let server = start_server().await;
+    let response = support::request(
+        server.addr,
+        "GET",
+        "/errors/7",
+        &[("X-Request-Id", "trace-me-7")],
+        b"",
+    )
+    .await;
+    assert_eq!(response.status, 200);
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let line = logs
+        .lines()
+        .find(|l| l.contains("answered"))
+        .unwrap_or_else(|| panic!("no answered line in {logs}"));
+    assert!(line.contains("request_id=trace-me-7"), "{line}");
 }

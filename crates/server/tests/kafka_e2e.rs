@@ -38,6 +38,8 @@ async fn seed_and_record_endpoints_commit_through_the_pool_on_a_real_broker() {
         producer_properties: Vec::new(),
         max_pending_transactions: 16,
         max_requests_per_transaction: 1,
+        // Topics here are auto-created on first use (see the module doc).
+        allow_auto_create_topics: true,
     };
     let backend = Arc::new(kafka_backend::connect(settings).await.unwrap());
     let config = ServerConfig {

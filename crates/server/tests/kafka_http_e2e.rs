@@ -22,6 +22,8 @@ use kafkatx_wire::compression::Compression;
 use kafkatx_wire::reader::{Isolation, TopicRecord, read_topic};
 use tokio::net::TcpListener;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use broker::{bootstrap, broker_available, unique};
 
 fn settings(bootstrap: &str, pool_size: usize) -> KafkaSettings {
@@ -38,6 +40,8 @@ fn settings(bootstrap: &str, pool_size: usize) -> KafkaSettings {
         producer_properties: Vec::new(),
         max_pending_transactions: 16,
         max_requests_per_transaction: 1,
+        // These tests let the broker create their unique topics on first use.
+        allow_auto_create_topics: true,
     }
 }
 
@@ -266,5 +270,219 @@ async fn with_group_commit_requests_share_transactions_and_a_bad_one_fails_alone
         .map(|(_, _, v)| *v)
         .sum();
     assert!(shared >= 1.0, "requests shared a transaction: {metrics}");
+    backend.close().await;
+}
+
+/// One record as `kcat -f '%K:%k%S:%s%T\n'` prints it: lengths make the bytes unambiguous.
+#[derive(Debug, PartialEq, Eq)]
+struct KcatRecord {
+    key: Option<Vec<u8>>,
+    value: Option<Vec<u8>>,
+    timestamp_ms: i64,
+}
+
+/// Reads `topic` with kcat (librdkafka), read_committed, binary-safe.
+fn kcat_records(addr: &str, topic: &str) -> Vec<KcatRecord> {
+    let output = std::process::Command::new("kcat")
+        .args(["-C", "-b", addr, "-t", topic, "-e", "-q", "-o", "beginning"])
+        .args(["-X", "isolation.level=read_committed"])
+        .args(["-f", "%K:%k%S:%s%T\n"])
+        .output()
+        .expect("kcat runs (./dev test installs it)");
+    assert!(output.status.success(), "{output:?}");
+    let mut rest = output.stdout.as_slice();
+    let mut records = Vec::new();
+    // A null key or value has length -1.
+    let field = |rest: &mut &[u8]| {
+        let colon = rest.iter().position(|b| *b == b':').unwrap();
+        let len: i64 = std::str::from_utf8(&rest[..colon])
+            .unwrap()
+            .parse()
+            .unwrap();
+        *rest = &rest[colon + 1..];
+        let len = usize::try_from(len).ok()?;
+        let bytes = rest[..len].to_vec();
+        *rest = &rest[len..];
+        Some(bytes)
+    };
+    while !rest.is_empty() {
+        let key = field(&mut rest);
+        let value = field(&mut rest);
+        let newline = rest.iter().position(|b| *b == b'\n').unwrap();
+        let timestamp_ms = std::str::from_utf8(&rest[..newline])
+            .unwrap()
+            .parse()
+            .unwrap();
+        rest = &rest[newline + 1..];
+        records.push(KcatRecord {
+            key,
+            value,
+            timestamp_ms,
+        });
+    }
+    records
+}
+
+/// Bytes no text encoding survives: every byte value, NUL and 0xff included.
+fn awkward_bytes() -> Vec<u8> {
+    let mut bytes: Vec<u8> = (0..=255u8).collect();
+    bytes.extend([0x00, 0xff, 0x0a, 0x00]);
+    bytes
+}
+
+#[tokio::test]
+async fn binary_keys_values_and_headers_round_trip_byte_for_byte_with_their_timestamps() {
+    let addr = bootstrap();
+    if !broker_available(&addr).await {
+        return;
+    }
+    let topic = unique("http-binary");
+    let (http, backend) = gateway(settings(&addr, 1)).await;
+    let path = format!("/v1/topics/{topic}/records");
+    let value = awkward_bytes();
+    let key = vec![0x00, 0xff, 0x80, 0x0a];
+    let header = vec![0xff, 0x00, 0x0d, 0x0a];
+    let body = serde_json::json!({"records": [
+        {"key": BASE64.encode(&key), "key_encoding": "base64",
+         "value": BASE64.encode(&value), "value_encoding": "base64",
+         "timestamp": 1_700_000_000_123_i64,
+         "headers": [{"key": "sig", "value": BASE64.encode(&header), "value_encoding": "base64"},
+                     {"key": "text", "value": "plain"}]},
+        {"key": "text-key", "value": {"still": "json"}, "timestamp": 1_600_000_000_000_i64},
+        {"key": "tombstone", "value": null, "value_encoding": "base64"}
+    ]})
+    .to_string();
+    let answer = support::post(http, &path, &body).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+
+    // The same again as a gzip body: it lands exactly the same.
+    let zipped = support::gzip(body.as_bytes());
+    let answer = support::request(
+        http,
+        "POST",
+        &path,
+        &[
+            ("Content-Type", "application/json"),
+            ("Content-Encoding", "gzip"),
+        ],
+        &zipped,
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+
+    // Our reader: every byte, the headers and the timestamps.
+    let seen = committed(&addr, &topic).await;
+    assert_eq!(seen.len(), 6);
+    for copy in seen.chunks(3) {
+        let binary = &copy[0].record;
+        assert_eq!(binary.key.as_deref(), Some(key.as_slice()));
+        assert_eq!(binary.value.as_deref(), Some(value.as_slice()));
+        assert_eq!(binary.timestamp_ms, 1_700_000_000_123);
+        assert_eq!(binary.headers.len(), 2);
+        assert_eq!(binary.headers[0].key, "sig");
+        assert_eq!(binary.headers[0].value.as_deref(), Some(header.as_slice()));
+        assert_eq!(text(&binary.headers[1].value).as_deref(), Some("plain"));
+        assert_eq!(
+            text(&copy[1].record.value).as_deref(),
+            Some(r#"{"still":"json"}"#)
+        );
+        assert_eq!(copy[1].record.timestamp_ms, 1_600_000_000_000);
+        assert_eq!(copy[2].record.value, None, "null stays a Kafka null");
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis();
+        let stamped = u128::try_from(copy[2].record.timestamp_ms).unwrap();
+        assert!(
+            now_ms.abs_diff(stamped) < 600_000,
+            "no timestamp: stamped when sent"
+        );
+    }
+
+    // kcat (librdkafka) reads the same bytes and timestamps.
+    let topic_for_kcat = topic.clone();
+    let addr_for_kcat = addr.clone();
+    let by_kcat =
+        tokio::task::spawn_blocking(move || kcat_records(&addr_for_kcat, &topic_for_kcat))
+            .await
+            .unwrap();
+    assert_eq!(by_kcat.len(), 6, "{by_kcat:?}");
+    for copy in by_kcat.chunks(3) {
+        assert_eq!(
+            copy[0],
+            KcatRecord {
+                key: Some(key.clone()),
+                value: Some(value.clone()),
+                timestamp_ms: 1_700_000_000_123
+            }
+        );
+        assert_eq!(copy[1].timestamp_ms, 1_600_000_000_000);
+        assert_eq!(copy[1].value.as_deref(), Some(&br#"{"still":"json"}"#[..]));
+        assert_eq!(copy[2].value, None);
+    }
+
+    // Bad base64 never reaches Kafka.
+    let bad = r#"{"records":[{"value":"not base64!","value_encoding":"base64"}]}"#;
+    let refused = support::post(http, &path, bad).await;
+    assert_eq!(refused.status, 400);
+    assert_eq!(refused.error_code(), "invalid_base64");
+    // Nor does a timestamp the broker refuses (more than an hour ahead by default): 400.
+    let future = r#"{"records":[{"value":"x","timestamp":6916997108600}]}"#;
+    let refused = support::post(http, &path, future).await;
+    assert_eq!(refused.status, 400, "{}", refused.text());
+    assert_eq!(refused.error_code(), "rejected_by_broker");
+    assert_eq!(committed(&addr, &topic).await.len(), 6);
+    backend.close().await;
+}
+
+#[tokio::test]
+async fn topics_are_read_from_metadata_without_creating_any() {
+    let addr = bootstrap();
+    if !broker_available(&addr).await {
+        return;
+    }
+    let topic = unique("http-meta");
+    let never = unique("http-never");
+    let (http, backend) = gateway(settings(&addr, 1)).await;
+    let created = support::post(
+        http,
+        &format!("/v1/topics/{topic}/records"),
+        r#"{"records":[{"value":"x"}]}"#,
+    )
+    .await;
+    assert_eq!(created.status, 200, "{}", created.text());
+
+    let one = support::get(http, &format!("/v1/topics/{topic}")).await;
+    assert_eq!(one.status, 200, "{}", one.text());
+    let json = one.json();
+    assert_eq!(json["name"], topic.as_str());
+    let partitions = json["partitions"].as_array().unwrap();
+    assert!(!partitions.is_empty());
+    assert_eq!(partitions[0]["partition"], 0);
+    assert!(partitions[0]["leader"].as_i64().unwrap() >= 0);
+
+    // The broker auto-creates topics on Metadata requests that allow it; ours must not.
+    let missing = support::get(http, &format!("/v1/topics/{never}")).await;
+    assert_eq!(missing.status, 404, "{}", missing.text());
+    assert_eq!(missing.error_code(), "unknown_topic");
+    let internal = support::get(http, "/v1/topics/__consumer_offsets").await;
+    assert_eq!(internal.status, 404);
+
+    let list = support::get(http, "/v1/topics").await;
+    assert_eq!(list.status, 200);
+    let names: Vec<String> = list.json()["topics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(names.contains(&topic), "{names:?}");
+    assert!(!names.contains(&never), "asking created it: {names:?}");
+    for hidden in ["__consumer_offsets", "__transaction_state"] {
+        assert!(!names.iter().any(|n| n == hidden), "{names:?}");
+    }
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted);
     backend.close().await;
 }

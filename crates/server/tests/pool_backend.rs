@@ -176,3 +176,13 @@ async fn with_no_producer_initialised_a_lease_timeout_is_reported_as_unavailable
     let failure = backend.transact(two_records()).await.unwrap_err();
     assert!(matches!(failure, TxnFailure::Unavailable(_)), "{failure:?}");
 }
+
+#[tokio::test]
+async fn topics_come_from_the_probe_and_a_probe_without_metadata_is_unavailable() {
+    let (backend, _) = backend_with(small_pool(), Ok(())).await;
+    let answer = backend.topics(None).await;
+    assert!(
+        matches!(answer, Err(kafkatx_server::MetadataError::Unavailable(_))),
+        "{answer:?}"
+    );
+}

@@ -74,6 +74,8 @@ fn start_gateway(
         .args(["serve", "--bootstrap-server", bootstrap, "--listen", listen])
         .args(["--errors-topic", errors, "--warnings-topic", warnings])
         .args(["--pool-size", "3", "--instance-id", &unique("sigterm")])
+        // The unique topics are created by their first request.
+        .arg("--allow-auto-create-topics")
         .args(["--shutdown-timeout-ms", "20000"])
         .args([
             "--max-requests-per-transaction",

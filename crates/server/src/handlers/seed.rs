@@ -6,13 +6,15 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use hyper::{Response, StatusCode};
+use hyper::Response;
 
-use super::transaction;
-use crate::backend::{Backend, OutRecord};
-use crate::body::CommittedJson;
-use crate::error::ApiError;
-use crate::response::{self, Body};
+use hyper::Request;
+use hyper::body::Incoming;
+
+use super::idempotent;
+use crate::backend::{Backend, OutRecord, ProducerInfo};
+use crate::error::{ApiError, ErrorCode};
+use crate::response::Body;
 use crate::routes::decode_segment;
 use crate::state::AppState;
 
@@ -30,11 +32,12 @@ pub async fn handle<B: Backend>(
     state: &Arc<AppState<B>>,
     kind: SeedKind,
     raw_id: &str,
+    request: &Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
     let user = decode_segment(raw_id)?;
     if user.len() > state.config.max_id_bytes {
         return Err(ApiError::bad_request(
-            "id_too_long",
+            ErrorCode::IdTooLong,
             format!(
                 "id is {} bytes, over the limit of {}",
                 user.len(),
@@ -46,7 +49,8 @@ pub async fn handle<B: Backend>(
         SeedKind::Errors => (state.config.errors_topic.clone(), "err"),
         SeedKind::Warnings => (state.config.warnings_topic.clone(), "war"),
     };
-    let committed = transaction::run(state, move |producer| {
+    let identity = idempotent::identity(request.headers(), "GET", request.uri().path(), b"")?;
+    idempotent::commit(state, identity, move |producer: &ProducerInfo| {
         (1..=2)
             .map(|n| OutRecord {
                 topic: topic.clone(),
@@ -59,14 +63,11 @@ pub async fn handle<B: Backend>(
                     &user,
                 ))),
                 headers: Vec::new(),
+                timestamp_ms: None,
             })
             .collect()
     })
-    .await?;
-    Ok(response::json(
-        StatusCode::OK,
-        &CommittedJson::from(committed),
-    ))
+    .await
 }
 
 /// The seed's message text.

@@ -5,8 +5,9 @@ use std::sync::Arc;
 use prometheus_client::metrics::gauge::Gauge;
 use tracing::Instrument;
 
-use crate::backend::{Backend, Committed, OutRecord, ProducerInfo, TxnFailure};
+use crate::backend::{Backend, Committed, Once, OutRecord, ProducerInfo, TxnFailure};
 use crate::error::ApiError;
+use crate::idempotency::IdempotentRequest;
 use crate::state::AppState;
 
 /// Decrements the in-flight gauge even if the transaction task panics.
@@ -36,6 +37,36 @@ where
     B: Backend,
     F: Fn(&ProducerInfo) -> Vec<OutRecord> + Send + Sync + 'static,
 {
+    guarded(state, move |backend| async move {
+        backend.transact(build).await
+    })
+    .await
+}
+
+/// [`run`] at most once per idempotency key (see [`Backend::transact_once`]).
+pub async fn run_once<B, F>(
+    state: &Arc<AppState<B>>,
+    request: IdempotentRequest,
+    build: F,
+) -> Result<Once, ApiError>
+where
+    B: Backend,
+    F: Fn(&ProducerInfo) -> Vec<OutRecord> + Send + Sync + 'static,
+{
+    guarded(state, move |backend| async move {
+        backend.transact_once(request, build).await
+    })
+    .await
+}
+
+/// Admits, counts and runs `work` on its own task.
+async fn guarded<B, T, W, Fut>(state: &Arc<AppState<B>>, work: W) -> Result<T, ApiError>
+where
+    B: Backend,
+    T: Send + 'static,
+    W: FnOnce(Arc<B>) -> Fut,
+    Fut: Future<Output = Result<T, TxnFailure>> + Send + 'static,
+{
     if state.is_draining() {
         return Err(ApiError::ShuttingDown);
     }
@@ -45,11 +76,11 @@ where
             .observe_transaction(Err(&TxnFailure::Saturated));
         return Err(TxnFailure::Saturated.into());
     };
-    let backend = Arc::clone(&state.backend);
+    let work = work(Arc::clone(&state.backend));
     let in_flight = InFlight::enter(state.metrics.transactions_in_flight());
     let task = tokio::spawn(
         async move {
-            let result = backend.transact(build).await;
+            let result = work.await;
             drop(in_flight);
             drop(permit);
             result

@@ -226,6 +226,7 @@ pub fn records_to(
                 key: None,
                 value: Some(Bytes::from(v)),
                 headers: Vec::new(),
+                timestamp_ms: None,
             })
             .collect()
     }
@@ -251,6 +252,7 @@ pub fn two_records()
                 key: None,
                 value: Some(Bytes::from(format!("{v} by {}", producer.transactional_id))),
                 headers: Vec::new(),
+                timestamp_ms: None,
             })
             .collect()
     }

@@ -10,7 +10,9 @@
     clippy::indexing_slicing
 )]
 
+pub mod certs;
 pub mod fake_pool;
+pub mod https;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -18,7 +20,8 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use kafkatx_server::{
-    Backend, Committed, OutRecord, Placed, ProducerInfo, Readiness, ServerConfig, TxnFailure,
+    Backend, Committed, MetadataError, OutRecord, PartitionInfo, Placed, ProducerInfo, Readiness,
+    ServerConfig, TopicInfo, TxnFailure,
 };
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
@@ -50,7 +53,24 @@ pub struct FakeBackend {
     pub release: Notify,
     pub completed: AtomicUsize,
     pub closed: AtomicBool,
+    /// What `topics` answers; `Err` plays a cluster that cannot be reached.
+    pub cluster_topics: Mutex<Result<Vec<TopicInfo>, MetadataError>>,
     next_offset: AtomicI64,
+}
+
+/// A topic of the fake cluster with `partitions` partitions led by broker 1.
+pub fn fake_topic(name: &str, partitions: i32) -> TopicInfo {
+    TopicInfo {
+        name: name.to_owned(),
+        partitions: (0..partitions)
+            .map(|partition| PartitionInfo {
+                partition,
+                leader: 1,
+                replicas: vec![1],
+                in_sync_replicas: vec![1],
+            })
+            .collect(),
+    }
 }
 
 impl FakeBackend {
@@ -67,6 +87,7 @@ impl FakeBackend {
             release: Notify::new(),
             completed: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
+            cluster_topics: Mutex::new(Ok(vec![fake_topic("orders", 3), fake_topic("audit", 1)])),
             next_offset: AtomicI64::new(100),
         })
     }
@@ -123,6 +144,14 @@ impl Backend for FakeBackend {
         self.readiness.lock().unwrap().clone()
     }
 
+    async fn topics(&self, topic: Option<String>) -> Result<Vec<TopicInfo>, MetadataError> {
+        let all = self.cluster_topics.lock().unwrap().clone()?;
+        Ok(all
+            .into_iter()
+            .filter(|t| topic.as_ref().is_none_or(|wanted| *wanted == t.name))
+            .collect())
+    }
+
     fn register_metrics(&self, registry: &mut Registry) {
         let idle = Gauge::<i64>::default();
         idle.set(5);
@@ -159,11 +188,21 @@ pub async fn start_server_with(config: ServerConfig) -> TestServer {
 }
 
 pub async fn start_server_on(backend: Arc<FakeBackend>, config: ServerConfig) -> TestServer {
+    start_server_tls(backend, config, None).await
+}
+
+/// A server on 127.0.0.1:0, serving HTTPS when `tls` is given.
+pub async fn start_server_tls(
+    backend: Arc<FakeBackend>,
+    config: ServerConfig,
+    tls: Option<kafkatx_server::tls::ServerTls>,
+) -> TestServer {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (trigger, signal) = oneshot::channel::<()>();
-    let done = tokio::spawn(kafkatx_server::run(
+    let done = tokio::spawn(kafkatx_server::run_with_tls(
         listener,
+        tls,
         Arc::clone(&backend),
         config,
         async move {
@@ -176,6 +215,17 @@ pub async fn start_server_on(backend: Arc<FakeBackend>, config: ServerConfig) ->
         shutdown: Some(trigger),
         done,
     }
+}
+
+/// A name no other test or earlier run uses.
+pub fn unique_name(prefix: &str) -> String {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{prefix}-{}-{nanos}-{n}", std::process::id())
 }
 
 /// A parsed HTTP response.
@@ -265,6 +315,28 @@ pub fn post_request(path: &str, body: &str) -> String {
     )
 }
 
+/// Sends one request with exactly these headers (plus Host, Connection: close and, with a body,
+/// Content-Length).
+pub async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> HttpResponse {
+    let mut raw = format!("{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        raw.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if !body.is_empty() || method == "POST" {
+        raw.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    raw.push_str("\r\n");
+    let mut bytes = raw.into_bytes();
+    bytes.extend_from_slice(body);
+    send_raw(addr, &bytes).await
+}
+
 pub async fn post(addr: SocketAddr, path: &str, body: &str) -> HttpResponse {
     send_raw(addr, post_request(path, body).as_bytes()).await
 }
@@ -297,4 +369,12 @@ pub fn parse_exposition(text: &str) -> Vec<(String, String, f64)> {
         samples.push((name.to_owned(), labels.to_owned(), value));
     }
     samples
+}
+
+/// `bytes` as one gzip member.
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
 }
