@@ -2,7 +2,10 @@
 //!
 //! Kafka and pool settings live with the backend; this is only what the gateway itself enforces.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::auth::SharedAccess;
 
 /// Everything the HTTP layer enforces, with production defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +34,15 @@ pub struct ServerConfig {
     pub shutdown_timeout: Duration,
     /// Seconds advertised in `Retry-After` on 503 answers.
     pub retry_after_secs: u32,
+    /// Origins allowed to call the gateway from a browser (CORS); empty turns CORS off, `*`
+    /// allows any origin.
+    pub cors_origins: Vec<String>,
+    /// Who may call, and what each caller may write (`--api-keys`, reloaded on SIGHUP);
+    /// `None` lets anyone write anything (authentication off, or done by a required client
+    /// certificate alone).
+    pub access: Option<Arc<SharedAccess>>,
+    /// `/metrics` answers only callers with the `metrics` right (`--metrics-require-key`).
+    pub metrics_require_key: bool,
 }
 
 impl Default for ServerConfig {
@@ -48,6 +60,9 @@ impl Default for ServerConfig {
             body_read_timeout: Duration::from_secs(30),
             shutdown_timeout: Duration::from_secs(30),
             retry_after_secs: 1,
+            cors_origins: Vec::new(),
+            access: None,
+            metrics_require_key: false,
         }
     }
 }

@@ -1,4 +1,5 @@
-//! The accept loop: a connection limit, one task per connection, and graceful shutdown.
+//! The accept loop: a connection limit, one task per connection (with its TLS handshake under
+//! HTTPS), and graceful shutdown.
 //!
 //! Shutdown order matters: stop accepting, let hyper finish the requests in progress (bounded by
 //! `shutdown_timeout`), wait for transactions whose client already left (same bound), and only
@@ -12,15 +13,25 @@ use std::time::Duration;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
 
 use crate::backend::Backend;
 use crate::config::ServerConfig;
 use crate::handlers;
 use crate::state::AppState;
+use crate::tls::{ServerTls, common_name};
+
+/// What the connection says about the client, for authentication.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Peer {
+    /// The subject common name of the client certificate the TLS handshake verified.
+    pub certificate_name: Option<Arc<str>>,
+}
 
 /// Bound of a request head (request line and headers); larger heads get 431. Kept small because
 /// every connection may hold this much, and no endpoint needs large headers.
@@ -39,8 +50,21 @@ pub async fn run<B: Backend>(
     config: ServerConfig,
     shutdown: impl Future<Output = ()>,
 ) {
+    run_with_tls(listener, None, backend, config, shutdown).await;
+}
+
+/// [`run`], serving HTTPS when `tls` is given: every connection starts with a TLS handshake,
+/// bounded by the header read timeout.
+pub async fn run_with_tls<B: Backend>(
+    listener: TcpListener,
+    tls: Option<ServerTls>,
+    backend: Arc<B>,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()>,
+) {
     let state = Arc::new(AppState::new(backend, config));
-    let graceful = serve(listener, &state, shutdown).await;
+    let acceptor = tls.map(|tls| tls.acceptor().clone());
+    let graceful = serve(listener, acceptor, &state, shutdown).await;
     // One deadline for connections and transactions, so `shutdown_timeout` bounds both together.
     let deadline = Instant::now() + state.config.shutdown_timeout;
     state.start_draining();
@@ -61,6 +85,7 @@ pub async fn run<B: Backend>(
 /// Accepts connections until `shutdown` completes; returns the watcher of those still open.
 async fn serve<B: Backend>(
     listener: TcpListener,
+    tls: Option<TlsAcceptor>,
     state: &Arc<AppState<B>>,
     shutdown: impl Future<Output = ()>,
 ) -> GracefulShutdown {
@@ -89,21 +114,87 @@ async fn serve<B: Backend>(
             stream = accept(&listener) => stream,
             () = &mut shutdown => break,
         };
-        let service_state = Arc::clone(state);
-        let service =
-            service_fn(move |request| handlers::handle(Arc::clone(&service_state), request));
-        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
-        let open = state.metrics.connections_open().clone();
-        open.inc();
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "connection ended with an error");
+        let connection = Connection {
+            state: Arc::clone(state),
+            builder: builder.clone(),
+            // Taken now, before a shutdown can start: a connection still in its handshake is
+            // then drained like the others.
+            watcher: graceful.watcher(),
+            slot,
+        };
+        match &tls {
+            None => {
+                tokio::spawn(connection.serve(stream, Peer::default()));
             }
-            open.dec();
-            drop(slot);
-        });
+            Some(acceptor) => {
+                tokio::spawn(connection.handshake(acceptor.clone(), stream));
+            }
+        }
     }
     graceful
+}
+
+/// One accepted connection and what serving it needs.
+struct Connection<B> {
+    state: Arc<AppState<B>>,
+    builder: http1::Builder,
+    watcher: Watcher,
+    /// Returned to the connection limit when the connection ends.
+    slot: OwnedSemaphorePermit,
+}
+
+impl<B: Backend> Connection<B> {
+    /// Runs the TLS handshake (as long as a request head may take), then serves HTTP on it.
+    async fn handshake(self, acceptor: TlsAcceptor, stream: TcpStream) {
+        let timeout = self.state.config.header_read_timeout;
+        match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+            Ok(Ok(tls)) => {
+                let certificate_name = tls
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(|chain| chain.first())
+                    .and_then(|cert| common_name(cert))
+                    .map(Arc::from);
+                self.serve(tls, Peer { certificate_name }).await;
+            }
+            // Scanners and clients that do not trust us fail here: a counter, and only debug
+            // lines, so that they cannot flood the log.
+            Ok(Err(error)) => {
+                self.state.metrics.observe_tls_handshake_failure();
+                tracing::debug!(%error, "TLS handshake failed");
+            }
+            Err(_) => {
+                self.state.metrics.observe_tls_handshake_failure();
+                tracing::debug!("TLS handshake not finished in time");
+            }
+        }
+    }
+
+    /// Serves HTTP/1.1 on an established connection until it closes.
+    async fn serve<S>(self, stream: S, peer: Peer)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let Self {
+            state,
+            builder,
+            watcher,
+            slot,
+        } = self;
+        let open = state.metrics.connections_open().clone();
+        open.inc();
+        let peer = Arc::new(peer);
+        let service = service_fn(move |request| {
+            handlers::handle(Arc::clone(&state), Arc::clone(&peer), request)
+        });
+        let connection = watcher.watch(builder.serve_connection(TokioIo::new(stream), service));
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %e, "connection ended with an error");
+        }
+        open.dec();
+        drop(slot);
+    }
 }
 
 /// Accepts one connection, retrying transient failures such as running out of file descriptors.

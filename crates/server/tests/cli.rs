@@ -83,6 +83,10 @@ fn serve_flags_reach_the_server_and_pool_settings() {
         "linger.ms=0",
         "--producer-property",
         "max.block.ms = 5000",
+        "--cors-origin",
+        "https://app.example",
+        "--cors-origin",
+        "http://localhost:5173",
     ]);
     assert_eq!(cli.log.log_format, LogFormat::Json);
     let Command::Serve(serve) = cli.command else {
@@ -110,6 +114,12 @@ fn serve_flags_reach_the_server_and_pool_settings() {
         ("e", "w")
     );
     assert_eq!(config.max_records, 10);
+    if std::env::var_os("KAFKATX_CORS_ORIGINS").is_none() {
+        assert_eq!(
+            config.cors_origins,
+            ["https://app.example", "http://localhost:5173"]
+        );
+    }
 }
 
 #[test]
@@ -119,6 +129,9 @@ fn bad_values_are_refused_by_the_parser() {
         &["serve", "--compression", "brotli"],
         &["serve", "--listen", "nowhere"],
         &["serve", "--producer-property", "linger.ms"],
+        // An origin is scheme://host[:port]: a trailing slash would never match a browser's.
+        &["serve", "--cors-origin", "https://app.example/"],
+        &["serve", "--cors-origin", "app.example"],
         &["consume", "--topic", "t", "--isolation-level", "dirty"],
     ] {
         let argv = std::iter::once("kafkatx").chain(args.iter().copied());
@@ -218,4 +231,63 @@ async fn load_against_a_closed_port_counts_every_request_as_a_connect_failure() 
         report.summary.errors_by_kind.get("connect failed"),
         Some(&5)
     );
+}
+
+#[test]
+fn consume_and_load_take_connection_settings_and_serve_the_topic_creation_switch() {
+    let cli = parse(&[
+        "consume",
+        "--topic",
+        "t",
+        "--consumer-property",
+        "security.protocol=SSL",
+        "--consumer-property",
+        "ssl.ca.location=/etc/kafka/ca.pem",
+    ]);
+    let Command::Consume(consume) = cli.command else {
+        panic!("not consume");
+    };
+    assert_eq!(
+        consume.consumer_properties,
+        vec![
+            ("security.protocol".to_owned(), "SSL".to_owned()),
+            ("ssl.ca.location".to_owned(), "/etc/kafka/ca.pem".to_owned()),
+        ]
+    );
+    let cli = parse(&["load", "--consumer-property", "security.protocol=SASL_SSL"]);
+    let Command::Load(load) = cli.command else {
+        panic!("not load");
+    };
+    assert_eq!(load.consumer_properties.len(), 1);
+
+    let Command::Serve(serve) = parse(&["serve"]).command else {
+        panic!("not serve");
+    };
+    if std::env::var_os("KAFKATX_ALLOW_AUTO_CREATE_TOPICS").is_none() {
+        assert!(!serve.kafka_settings().allow_auto_create_topics);
+    }
+    let Command::Serve(serve) = parse(&["serve", "--allow-auto-create-topics"]).command else {
+        panic!("not serve");
+    };
+    assert!(serve.kafka_settings().allow_auto_create_topics);
+}
+
+#[tokio::test]
+async fn load_refuses_a_bad_connection_setting_before_the_load() {
+    let cli = parse(&[
+        "load",
+        "--url",
+        "http://127.0.0.1:9",
+        "--requests",
+        "1",
+        "--consumer-property",
+        "security.protocol=SSL",
+        "--consumer-property",
+        "ssl.ca.location=/nonexistent/ca.pem",
+    ]);
+    let Command::Load(args) = cli.command else {
+        panic!("not load");
+    };
+    let error = kafkatx_server::cli::load::execute(&args).await.unwrap_err();
+    assert!(error.to_string().contains("ssl.ca.location"), "{error}");
 }

@@ -1,9 +1,10 @@
-//! The `kafkatx` command line: `serve`, `perf`, `consume` and `load`.
+//! The `kafkatx` command line: `serve`, `perf`, `consume`, `load` and `hash-key`.
 //!
 //! Every flag has an environment variable (`KAFKATX_*`), so containers configure the binary
 //! without a wrapper script.
 
 pub mod consume;
+pub mod hash_key;
 pub mod load;
 pub mod logging;
 pub mod perf;
@@ -37,6 +38,12 @@ pub enum CliError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// Idempotency keys were asked for and their marker topic cannot be used.
+    #[error("idempotency keys: {0}")]
+    Idempotency(String),
+    /// The gateway's TLS files cannot be used.
+    #[error("{0}")]
+    Tls(crate::tls::ServerTlsError),
     /// Signal handlers could not be installed.
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
@@ -92,6 +99,8 @@ pub enum Command {
     Consume(consume::ConsumeArgs),
     /// Generate HTTP load against a gateway (or the seed server) and check exactly-once delivery.
     Load(load::LoadArgs),
+    /// Print the `--api-keys` line of an API key read from stdin (only its SHA-256 digest).
+    HashKey(hash_key::HashKeyArgs),
 }
 
 /// Runs the parsed command line.
@@ -101,5 +110,6 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Perf(args) => perf::run(args).await,
         Command::Consume(args) => consume::run(args).await,
         Command::Load(args) => load::run(args).await,
+        Command::HashKey(args) => hash_key::run(args).await,
     }
 }

@@ -1,6 +1,7 @@
 //! `kafkatx serve`: the HTTP gateway.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,9 +10,13 @@ use kafkatx_wire::compression::Compression;
 use tokio::net::TcpListener;
 
 use super::CliError;
+use crate::auth::{self, SharedAccess};
 use crate::config::ServerConfig;
+use crate::hangup::hangup_signal;
+use crate::idempotency::MarkerSettings;
 use crate::kafka_backend::{self, KafkaSettings};
 use crate::shutdown::termination_signal;
+use crate::tls::{self, ClientAuth, ServerTls, TlsFiles};
 
 /// Flags of `kafkatx serve`. Every flag also reads a `KAFKATX_*` environment variable.
 #[derive(Debug, Clone, Args)]
@@ -64,7 +69,7 @@ pub struct ServeArgs {
     /// Any other producer setting by its Kafka name, e.g. `linger.ms=0` (repeatable; the
     /// environment variable takes a comma-separated list).
     #[arg(long = "producer-property", value_name = "KEY=VALUE", env = "KAFKATX_PRODUCER_PROPERTIES",
-          value_delimiter = ',', value_parser = parse_property)]
+          value_delimiter = ',', value_parser = parse_property, hide_env_values = true)]
     pub producer_properties: Vec<(String, String)>,
     /// Kafka `request.timeout.ms`: how long one broker request may take.
     #[arg(long, env = "KAFKATX_REQUEST_TIMEOUT_MS", default_value_t = 30_000)]
@@ -92,6 +97,33 @@ pub struct ServeArgs {
     #[arg(long, env = "KAFKATX_MAX_REQUESTS_PER_TRANSACTION", default_value_t = 1,
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub max_requests_per_transaction: u32,
+    /// Let the brokers create a topic a request names (Kafka's `allow.auto.create.topics`).
+    /// Off by default: a request to a topic that does not exist answers 404 `unknown_topic`.
+    #[arg(long, env = "KAFKATX_ALLOW_AUTO_CREATE_TOPICS")]
+    pub allow_auto_create_topics: bool,
+    /// Topic of the markers that make requests with an `Idempotency-Key` run at most once;
+    /// created (compacted, deleted after --idempotency-retention-ms) when missing. An empty
+    /// value turns idempotency keys off: requests carrying one then answer 503.
+    #[arg(
+        long,
+        env = "KAFKATX_IDEMPOTENCY_TOPIC",
+        default_value = "kafkatx-idempotency"
+    )]
+    pub idempotency_topic: String,
+    /// Partitions of the idempotency topic when the gateway creates it.
+    #[arg(long, env = "KAFKATX_IDEMPOTENCY_PARTITIONS", default_value_t = 16,
+          value_parser = clap::value_parser!(i32).range(1..=10_000))]
+    pub idempotency_partitions: i32,
+    /// How long an idempotency key is remembered: a retry later than this runs again.
+    #[arg(
+        long,
+        env = "KAFKATX_IDEMPOTENCY_RETENTION_MS",
+        default_value_t = 86_400_000
+    )]
+    pub idempotency_retention_ms: u64,
+    /// How long a request waits for an earlier attempt with the same key to end before 409.
+    #[arg(long, env = "KAFKATX_IDEMPOTENCY_WAIT_MS", default_value_t = 10_000)]
+    pub idempotency_wait_ms: u64,
     /// Largest request body in bytes.
     #[arg(long, env = "KAFKATX_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: u32,
@@ -104,6 +136,51 @@ pub struct ServeArgs {
     /// Longest id of the seed endpoints, in bytes after percent-decoding.
     #[arg(long, env = "KAFKATX_MAX_ID_BYTES", default_value_t = 256)]
     pub max_id_bytes: u32,
+    /// An origin (`https://app.example:8443`) whose browser scripts may call the gateway (CORS),
+    /// or `*` for any; repeatable, the environment variable takes a comma-separated list. None
+    /// (the default) turns CORS off.
+    #[arg(long = "cors-origin", value_name = "ORIGIN", env = "KAFKATX_CORS_ORIGINS",
+          value_delimiter = ',', value_parser = crate::cors::parse_origin)]
+    pub cors_origins: Vec<String>,
+    /// Serve HTTPS with this PEM certificate chain (the server's certificate first). Reloaded
+    /// on SIGHUP and when the file changes, without closing open connections.
+    #[arg(
+        long,
+        env = "KAFKATX_TLS_CERT",
+        value_name = "PEM",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// The unencrypted PEM private key of `--tls-cert`.
+    #[arg(
+        long,
+        env = "KAFKATX_TLS_KEY",
+        value_name = "PEM",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
+    /// Verify client certificates against these PEM CA certificates (mTLS). Alone, a client
+    /// certificate is required and admits its holder to everything; with `--api-keys`, it is
+    /// optional and the file's `cert:CN=` lines grant rights to certificate holders.
+    #[arg(
+        long,
+        env = "KAFKATX_TLS_CLIENT_CA",
+        value_name = "PEM",
+        requires = "tls_cert"
+    )]
+    pub tls_client_ca: Option<PathBuf>,
+    /// How often the certificate files are checked for changes, in seconds.
+    #[arg(long, env = "KAFKATX_TLS_RELOAD_INTERVAL_SECS", default_value_t = 5,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub tls_reload_interval_secs: u64,
+    /// Require callers to authenticate: the file lists the SHA-256 digests of their API keys
+    /// (`kafkatx hash-key`) and the topics each may write (see the README). Read again on
+    /// SIGHUP. Off by default.
+    #[arg(long, env = "KAFKATX_API_KEYS", value_name = "FILE")]
+    pub api_keys: Option<PathBuf>,
+    /// `/metrics` answers only callers whose line has the `metrics` right.
+    #[arg(long, env = "KAFKATX_METRICS_REQUIRE_KEY", requires = "api_keys")]
+    pub metrics_require_key: bool,
 }
 
 impl ServeArgs {
@@ -122,7 +199,48 @@ impl ServeArgs {
             body_read_timeout: Duration::from_millis(self.body_read_timeout_ms),
             shutdown_timeout: Duration::from_millis(self.shutdown_timeout_ms),
             retry_after_secs: 1,
+            cors_origins: self.cors_origins.clone(),
+            // Read by `access_list`: reading a file can fail, this cannot.
+            access: None,
+            metrics_require_key: self.metrics_require_key,
         }
+    }
+
+    /// The idempotency-key part of the flags; `None` when turned off.
+    pub fn marker_settings(&self) -> Option<MarkerSettings> {
+        (!self.idempotency_topic.is_empty()).then(|| MarkerSettings {
+            topic: self.idempotency_topic.clone(),
+            partitions: self.idempotency_partitions,
+            retention: Duration::from_millis(self.idempotency_retention_ms),
+            wait: Duration::from_millis(self.idempotency_wait_ms),
+        })
+    }
+
+    /// The access file of `--api-keys`, read and checked against the TLS flags.
+    pub fn access_list(&self) -> Result<Option<SharedAccess>, CliError> {
+        let Some(path) = &self.api_keys else {
+            return Ok(None);
+        };
+        SharedAccess::load(path, self.tls_client_ca.is_some())
+            .map(Some)
+            .map_err(|e| CliError::Usage(e.to_string()))
+    }
+
+    /// The TLS files, when HTTPS is asked for.
+    pub fn tls_files(&self) -> Option<TlsFiles> {
+        let (cert, key) = (self.tls_cert.clone()?, self.tls_key.clone()?);
+        // With an access file a client may use a key instead; alone, the certificate is the
+        // only thing that authenticates, so it must be there.
+        let mode = if self.api_keys.is_some() {
+            ClientAuth::Optional
+        } else {
+            ClientAuth::Required
+        };
+        Some(TlsFiles {
+            cert,
+            key,
+            client_ca: self.tls_client_ca.clone().map(|ca| (ca, mode)),
+        })
     }
 
     /// The Kafka and pool part of the flags.
@@ -150,6 +268,7 @@ impl ServeArgs {
             producer_properties: self.producer_properties.clone(),
             max_pending_transactions: to_usize(self.max_pending_transactions),
             max_requests_per_transaction: to_usize(self.max_requests_per_transaction),
+            allow_auto_create_topics: self.allow_auto_create_topics,
         }
     }
 }
@@ -170,8 +289,29 @@ fn to_usize(value: u32) -> usize {
 
 /// Runs the gateway until SIGTERM or SIGINT, then shuts down gracefully.
 pub async fn run(args: ServeArgs) -> Result<(), CliError> {
-    let config = args.server_config();
+    let mut config = args.server_config();
+    config.access = args.access_list()?.map(Arc::new);
+    let tls = match args.tls_files() {
+        Some(files) => Some(ServerTls::load(&files).map_err(CliError::Tls)?),
+        None => None,
+    };
+    warn_if_open(&args, config.access.as_deref());
     let shutdown = termination_signal().map_err(CliError::Signals)?;
+    // Each watcher installs its own SIGHUP handler; every handler gets every signal.
+    let mut reloaders = Vec::new();
+    if let Some(tls) = &tls {
+        let hangup = hangup_signal().map_err(CliError::Signals)?;
+        let interval = Duration::from_secs(args.tls_reload_interval_secs);
+        let store = Arc::clone(tls.store());
+        reloaders.push(tokio::spawn(tls::watch(store, interval, hangup)));
+    }
+    if let Some(access) = &config.access {
+        let hangup = hangup_signal().map_err(CliError::Signals)?;
+        reloaders.push(tokio::spawn(auth::shared::watch(
+            Arc::clone(access),
+            hangup,
+        )));
+    }
     // Bind before starting producers: a second copy started by mistake fails here, before its
     // producers could fence those of the instance already serving on this address.
     let listener = TcpListener::bind(args.listen)
@@ -180,9 +320,41 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
             addr: args.listen,
             source,
         })?;
-    let backend = kafka_backend::connect(args.kafka_settings()).await?;
-    tracing::info!(listen = %args.listen, "kafkatx gateway serving");
-    crate::server::run(listener, Arc::new(backend), config, shutdown).await;
+    let settings = args.kafka_settings();
+    let markers = match args.marker_settings() {
+        Some(markers) => Some(kafka_backend::marker_log(&settings, markers).await?),
+        None => None,
+    };
+    let mut backend = kafka_backend::connect(settings).await?;
+    if let Some(markers) = markers {
+        backend = backend.with_idempotency(markers);
+    }
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(listen = %args.listen, scheme, "kafkatx gateway serving");
+    crate::server::run_with_tls(listener, tls, Arc::new(backend), config, shutdown).await;
+    reloaders.iter().for_each(tokio::task::JoinHandle::abort);
     tracing::info!("kafkatx gateway stopped");
     Ok(())
+}
+
+/// Says loudly when anyone who can reach the address may write to any topic.
+fn warn_if_open(args: &ServeArgs, access: Option<&SharedAccess>) {
+    match (access, &args.tls_client_ca) {
+        (Some(access), _) => tracing::info!(
+            callers = access.current().len(),
+            metrics_require_key = args.metrics_require_key,
+            "authentication on: callers and their topics from --api-keys (SIGHUP reads it again)"
+        ),
+        (None, Some(ca)) => tracing::info!(
+            ca = %ca.display(),
+            "authentication by client certificate: every holder of a certificate from this CA \
+             may write to every topic"
+        ),
+        (None, None) if !args.listen.ip().is_loopback() => tracing::warn!(
+            listen = %args.listen,
+            "AUTHENTICATION IS OFF on a non-loopback address: anyone who can reach it may write \
+             to any topic; use --api-keys (and --tls-cert/--tls-key) to require keys"
+        ),
+        (None, None) => {}
+    }
 }
