@@ -8,15 +8,15 @@
 // Test support: failing loudly (a panic fails the calling test) is the point here.
 #![allow(clippy::panic)]
 
+pub mod fault_proxy;
+pub mod http;
+
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use kafkatx_wire::protocol::messages::create_topics_request::CreatableTopic;
-use kafkatx_wire::protocol::messages::metadata_request::MetadataRequestTopic;
-use kafkatx_wire::protocol::messages::{CreateTopicsRequest, MetadataRequest, TopicName};
-use kafkatx_wire::protocol::protocol::StrBytes;
+use kafkatx_wire::admin::{NewTopic, create_topic as create_topic_request};
 use kafkatx_wire::{ConnectOptions, Connection};
 
 /// Bootstrap address of the broker with `transaction.version=2` (KIP-890).
@@ -129,60 +129,34 @@ pub fn unique_name(prefix: &str) -> String {
 /// Creates a topic with our own CreateTopics request (replication factor 1) and waits until
 /// its partitions have leaders.
 pub async fn create_topic(addr: &str, name: &str, partitions: i32) -> Result<(), String> {
+    create_topic_with_configs(addr, name, partitions, &[]).await
+}
+
+/// [`create_topic`] with topic configurations, e.g. `("cleanup.policy", "compact")`.
+pub async fn create_topic_with_configs(
+    addr: &str,
+    name: &str,
+    partitions: i32,
+    configs: &[(&str, &str)],
+) -> Result<(), String> {
     let first = addr.split(',').next().unwrap_or(addr);
     let conn = Connection::connect(first, ConnectOptions::default())
         .await
         .map_err(|e| e.to_string())?;
-    let topic = CreatableTopic::default()
-        .with_name(TopicName(StrBytes::from_string(name.to_owned())))
-        .with_num_partitions(partitions)
-        .with_replication_factor(1);
-    let request = CreateTopicsRequest::default()
-        .with_topics(vec![topic])
-        .with_timeout_ms(30_000);
-    let (_, response) = conn
-        .send_negotiated(&request, None)
+    let topic = NewTopic {
+        name: name.to_owned(),
+        partitions,
+        replication_factor: 1,
+        configs: configs
+            .iter()
+            .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+            .collect(),
+    };
+    // A topic that exists already is fine for a test that reruns.
+    create_topic_request(&conn, &topic, Duration::from_secs(30))
         .await
-        .map_err(|e| e.to_string())?;
-    for result in &response.topics {
-        // 36 = TOPIC_ALREADY_EXISTS: fine for a test that reruns.
-        if result.error_code != 0 && result.error_code != 36 {
-            return Err(format!(
-                "CreateTopics {name}: error code {} {:?}",
-                result.error_code, result.error_message
-            ));
-        }
-    }
-    wait_for_leaders(&conn, name, partitions).await
-}
-
-/// CreateTopics answers before every broker knows the new partitions; a Produce sent at once
-/// can meet UNKNOWN_TOPIC_OR_PARTITION. Wait until the metadata shows a leader for each.
-async fn wait_for_leaders(conn: &Connection, name: &str, partitions: i32) -> Result<(), String> {
-    let request = MetadataRequest::default()
-        .with_topics(Some(vec![
-            MetadataRequestTopic::default()
-                .with_name(Some(TopicName(StrBytes::from_string(name.to_owned())))),
-        ]))
-        .with_allow_auto_topic_creation(false);
-    for _ in 0..300 {
-        let (_, response) = conn
-            .send_negotiated(&request, None)
-            .await
-            .map_err(|e| e.to_string())?;
-        let ready = response.topics.first().is_some_and(|t| {
-            t.error_code == 0
-                && t.partitions.len() == usize::try_from(partitions).unwrap_or(0)
-                && t.partitions
-                    .iter()
-                    .all(|p| p.error_code == 0 && p.leader_id.0 >= 0)
-        });
-        if ready {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Err(format!("topic {name} has no leaders after 30 s"))
+        .map(|_| ())
+        .map_err(|e| format!("CreateTopics {name}: {e}"))
 }
 
 /// One record as the independent judge (`kcat`, librdkafka) read it.
