@@ -7,11 +7,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use kafkatx_integration::fault_proxy::{Fault, FaultProxy};
 use kafkatx_integration::{bootstrap, create_topic, require_broker, unique_name};
 use kafkatx_server::ServerConfig;
 use kafkatx_server::cli::load::{Endpoint, LoadArgs, execute};
+use kafkatx_server::idempotency::MarkerSettings;
 use kafkatx_server::kafka_backend::{self, KafkaSettings};
 use kafkatx_wire::compression::Compression;
+use kafkatx_wire::protocol::messages::ApiKey;
 use tokio::net::TcpListener;
 
 fn load_args(url: &str, endpoint: Endpoint, topic: &str, requests: u64) -> LoadArgs {
@@ -26,10 +29,14 @@ fn load_args(url: &str, endpoint: Endpoint, topic: &str, requests: u64) -> LoadA
         timeout_ms: 60_000,
         check: true,
         bootstrap_server: bootstrap(),
+        consumer_properties: Vec::new(),
         kcat: "kcat".to_owned(),
         settle_ms: 500,
         run_id: None,
+        idempotency_retries: None,
         json: false,
+        ca: None,
+        campaign: Default::default(),
     }
 }
 
@@ -68,6 +75,7 @@ async fn concurrent_requests_are_exactly_once(max_requests_per_transaction: usiz
         producer_properties: Vec::new(),
         max_pending_transactions: 256,
         max_requests_per_transaction,
+        allow_auto_create_topics: false,
     };
     let backend = Arc::new(kafka_backend::connect(settings).await.unwrap());
     let config = ServerConfig {
@@ -113,4 +121,84 @@ async fn concurrent_requests_are_exactly_once(max_requests_per_transaction: usiz
 
     stop.send(()).unwrap();
     server.await.unwrap();
+}
+
+/// Every request with an idempotency key, and a client that gives up after one second while,
+/// for the first seconds of the run, the broker swallows commit answers (the gateway's
+/// producers resend EndTxn after two): the client's retries with the same key resolve every
+/// unknown outcome, and the check finds every committed request exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyed_retries_resolve_every_unknown_outcome() {
+    let addr = bootstrap();
+    if !require_broker(&addr).await {
+        return;
+    }
+    let topic = unique_name("load-check-keyed");
+    create_topic(&addr, &topic, 3).await.unwrap();
+    let proxy = Arc::new(FaultProxy::start(&addr).await.unwrap());
+    let settings = KafkaSettings {
+        bootstrap_servers: vec![proxy.address()],
+        pool_size: 5,
+        instance_id: unique_name("load-check-keyed"),
+        transactional_id_prefix: "kafkatx".to_owned(),
+        compression: Compression::Zstd,
+        lease_timeout: Duration::from_secs(30),
+        transaction_timeout: Duration::from_secs(60),
+        request_timeout: Duration::from_secs(2),
+        delivery_timeout: Duration::from_secs(30),
+        producer_properties: Vec::new(),
+        max_pending_transactions: 256,
+        max_requests_per_transaction: 1,
+        allow_auto_create_topics: false,
+    };
+    let markers = MarkerSettings {
+        topic: unique_name("load-check-markers"),
+        partitions: 4,
+        retention: Duration::from_secs(3600),
+        wait: Duration::from_secs(10),
+    };
+    let log = kafka_backend::marker_log(&settings, markers).await.unwrap();
+    let backend = Arc::new(
+        kafka_backend::connect(settings)
+            .await
+            .unwrap()
+            .with_idempotency(log),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(kafkatx_server::run(
+        listener,
+        Arc::clone(&backend),
+        ServerConfig::default(),
+        std::future::pending::<()>(),
+    ));
+    let faults = tokio::spawn({
+        let proxy = Arc::clone(&proxy);
+        async move {
+            for _ in 0..10 {
+                proxy.inject(Fault::Stall, Some(ApiKey::EndTxn), 1);
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            proxy.clear();
+        }
+    });
+    let args = LoadArgs {
+        concurrency: 32,
+        timeout_ms: 1_000,
+        idempotency_retries: Some(Duration::from_secs(60)),
+        ..load_args(&url, Endpoint::Records, &topic, 300)
+    };
+    let report = execute(&args).await.unwrap();
+    faults.await.unwrap();
+    println!("{report}");
+    let summary = &report.summary;
+    assert!(proxy.injected() > 0, "no commit answer was swallowed");
+    assert!(summary.retries > 0, "no request needed a retry: {report}");
+    assert_eq!(summary.unknown, 0, "{report}");
+    assert_eq!(summary.committed + summary.failed, 300, "{report}");
+    assert!(report.passed(), "{report}");
+    let check = report.check.as_ref().unwrap();
+    for verdict in [&check.kafkatx_reader, &check.kcat_reader] {
+        assert_eq!(verdict.committed_ok, summary.committed, "{report}");
+    }
 }

@@ -2,6 +2,9 @@
 //! every request is recorded with the right outcome, and the checker's judgement of what the
 //! backend "wrote" matches what it was told.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use std::time::Duration;
@@ -35,8 +38,9 @@ async fn failures_and_unknown_outcomes_are_recorded_and_judged() {
     backend.then(Behaviour::Fail(TxnFailure::OutcomeUnknown("test".into())));
     let run = RunId::random();
     let plan = LoadPlan {
-        target: Target::parse(&format!("http://{}", server.addr)).unwrap(),
+        targets: vec![Target::parse(&format!("http://{}", server.addr)).unwrap()],
         connections: 4,
+        rate: None,
         max_requests: Some(40),
         duration: None,
         shape: RequestShape::Records {
@@ -45,6 +49,8 @@ async fn failures_and_unknown_outcomes_are_recorded_and_judged() {
         },
         request_timeout: Duration::from_secs(10),
         run: run.clone(),
+        keyed_retries: None,
+        tls: None,
     };
     let outcome = drive(plan).await.unwrap();
 
@@ -85,6 +91,7 @@ async fn failures_and_unknown_outcomes_are_recorded_and_judged() {
             .flatten()
             .enumerate()
             .map(|(offset, r)| ReadMessage {
+                topic: "orders".to_owned(),
                 partition: 0,
                 offset: offset as i64,
                 value: r
@@ -111,6 +118,109 @@ async fn failures_and_unknown_outcomes_are_recorded_and_judged() {
     assert_eq!(verdict.visible_after_failure, 1);
     assert_eq!(verdict.anomalies(), 1);
 
+    server.shutdown();
+    server.done.await.unwrap();
+}
+
+#[tokio::test]
+async fn an_https_target_is_loaded_over_tls_trusting_the_given_ca() {
+    use kafkatx_server::cli::load::{Endpoint, LoadArgs, execute};
+    use kafkatx_server::tls::{ServerTls, TlsFiles};
+    use support::certs::{Ca, TempDir};
+
+    let dir = TempDir::new("kafkatx-load-tls");
+    let ca = Ca::new("load CA");
+    let (cert, key) = ca.server("gw").write(&dir.0, "gw");
+    let tls = ServerTls::load(&TlsFiles {
+        cert,
+        key,
+        client_ca: None,
+    })
+    .unwrap();
+    let server = support::start_server_tls(
+        support::FakeBackend::new(),
+        kafkatx_server::ServerConfig::default(),
+        Some(tls),
+    )
+    .await;
+    let args = |ca: Option<std::path::PathBuf>| LoadArgs {
+        url: format!("https://localhost:{}", server.addr.port()),
+        ca,
+        concurrency: 4,
+        requests: Some(20),
+        duration: None,
+        endpoint: Endpoint::Records,
+        topic: Some("orders".to_owned()),
+        records_per_request: 2,
+        timeout_ms: 10_000,
+        check: false,
+        bootstrap_server: "127.0.0.1:1".to_owned(),
+        consumer_properties: Vec::new(),
+        kcat: "kcat".to_owned(),
+        settle_ms: 0,
+        run_id: None,
+        idempotency_retries: None,
+        campaign: Default::default(),
+        json: false,
+    };
+    let report = execute(&args(Some(ca.write(&dir.0, "ca")))).await.unwrap();
+    assert_eq!(report.summary.committed, 20, "{report}");
+    assert_eq!(server.backend.seen().len(), 20);
+    // Without the CA the gateway's certificate is not trusted: nothing is sent.
+    let untrusted = execute(&args(None)).await.unwrap();
+    assert_eq!(untrusted.summary.committed, 0, "{untrusted}");
+    assert_eq!(server.backend.seen().len(), 20);
+}
+
+/// Several URLs: the connections whose own server cannot be reached use the next one, and every
+/// request is recorded with the server it went to; `--rate` spaces the requests out.
+#[tokio::test]
+async fn connections_fall_back_to_a_server_that_answers_and_keep_the_rate() {
+    let mut server = start_server().await;
+    // A port nobody listens on any more.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_addr = dead.local_addr().unwrap();
+    drop(dead);
+    let plan = LoadPlan {
+        targets: Target::parse_list(&format!("http://{dead_addr},http://{}", server.addr)).unwrap(),
+        connections: 4,
+        rate: Some(200.0),
+        max_requests: Some(40),
+        duration: None,
+        shape: RequestShape::Transactions {
+            topics: vec!["a".into(), "b".into()],
+            parts: 2,
+        },
+        request_timeout: Duration::from_secs(10),
+        run: RunId::random(),
+        tls: None,
+        keyed_retries: None,
+    };
+    let outcome = drive(plan).await.unwrap();
+    let summary = LoadSummary::of(&outcome.records, outcome.elapsed);
+    assert_eq!(
+        (summary.requests, summary.committed),
+        (40, 40),
+        "{summary:?}"
+    );
+    assert!(outcome.records.iter().all(|r| r.target == 1));
+    // 40 requests at 200/s: the last is not due before 195 ms.
+    assert!(
+        outcome.elapsed >= Duration::from_millis(190),
+        "{:?}",
+        outcome.elapsed
+    );
+    let mut sent: Vec<Duration> = outcome.records.iter().map(|r| r.sent_at).collect();
+    sent.sort_unstable();
+    assert!(sent[39] >= Duration::from_millis(190), "{sent:?}");
+    // Both records of a transaction request went to one backend transaction, one per topic.
+    let seen = server.backend.seen();
+    assert_eq!(seen.len(), 40);
+    assert!(
+        seen.iter().all(|records| records.len() == 2
+            && records[0].topic == "a"
+            && records[1].topic == "b")
+    );
     server.shutdown();
     server.done.await.unwrap();
 }

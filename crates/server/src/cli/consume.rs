@@ -3,7 +3,8 @@
 use std::io::Write;
 
 use clap::{Args, ValueEnum};
-use kafkatx_wire::reader::{Isolation, TopicRecord, read_topic};
+use kafkatx_wire::ConnectOptions;
+use kafkatx_wire::reader::{Isolation, TopicRecord, read_topic_with};
 
 use super::CliError;
 
@@ -51,6 +52,34 @@ pub struct ConsumeArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: OutputFormat,
+    /// A connection setting by its Kafka name: `security.protocol`, `sasl.*` or `ssl.*`
+    /// (repeatable), as for `--producer-property` of `kafkatx serve`.
+    #[arg(long = "consumer-property", value_name = "KEY=VALUE", value_parser = parse_property)]
+    pub consumer_properties: Vec<(String, String)>,
+}
+
+/// `KEY=VALUE`.
+pub(crate) fn parse_property(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => {
+            Ok((key.trim().to_owned(), value.trim().to_owned()))
+        }
+        _ => Err(format!("{text:?} is not KEY=VALUE")),
+    }
+}
+
+/// Connection options carrying the security settings among `properties` (SASL, TLS), so that
+/// tools read from the same clusters the producers write to.
+pub(crate) fn connect_options(properties: &[(String, String)]) -> Result<ConnectOptions, CliError> {
+    let security = kafkatx_txn::config::connection_security(
+        properties.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+    )
+    .map_err(|e| CliError::Usage(format!("--consumer-property: {e}")))?;
+    Ok(ConnectOptions {
+        sasl: security.sasl,
+        tls: security.tls,
+        ..ConnectOptions::default()
+    })
 }
 
 /// Runs `kafkatx consume`.
@@ -59,7 +88,8 @@ pub async fn run(args: ConsumeArgs) -> Result<(), CliError> {
         IsolationLevel::ReadCommitted => Isolation::ReadCommitted,
         IsolationLevel::ReadUncommitted => Isolation::ReadUncommitted,
     };
-    let records = read_topic(&args.bootstrap_server, &args.topic, isolation)
+    let options = connect_options(&args.consumer_properties)?;
+    let records = read_topic_with(&args.bootstrap_server, &args.topic, isolation, &options)
         .await
         .map_err(CliError::Consume)?;
     let mut out = std::io::stdout().lock();

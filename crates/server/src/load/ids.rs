@@ -83,7 +83,8 @@ pub struct MessageTag<'a> {
 }
 
 /// Parses `<tag>: <part> - ... - usr: <id>`: the seed's `err: 1 - pro: <producer> - usr: <id>`
-/// and the `rec: 1 - usr: <id>` values that `kafkatx load` posts to the records endpoint.
+/// and the `rec: 1 - usr: <id>` / `txn: 1 - usr: <id>` values that `kafkatx load` posts to the
+/// records and transactions endpoints.
 /// The id is everything after the last ` - usr: `, so it may itself contain ` - `.
 pub fn parse_value(value: &str) -> Option<MessageTag<'_>> {
     let (head, _) = value.split_once(" - ")?;
@@ -100,6 +101,11 @@ pub fn parse_value(value: &str) -> Option<MessageTag<'_>> {
 /// The value of message `part` of a request to the records endpoint.
 pub fn record_value(part: u32, user: &str) -> String {
     format!("rec: {part} - usr: {user}")
+}
+
+/// The value of message `part` of a request to the transactions endpoint.
+pub fn transaction_value(part: u32, user: &str) -> String {
+    format!("txn: {part} - usr: {user}")
 }
 
 #[cfg(test)]
@@ -120,6 +126,9 @@ mod tests {
         let ours = parse_value("war: 1 - pro: kafkatx-host-0 - usr: a - b").unwrap();
         assert_eq!(ours.user, "a - b");
         assert_eq!(parse_value(&record_value(1, "x-7")).unwrap().user, "x-7");
+        let value = transaction_value(2, "x-8");
+        let txn = parse_value(&value).unwrap();
+        assert_eq!((txn.tag, txn.part, txn.user), ("txn", 2, "x-8"));
     }
 
     #[test]

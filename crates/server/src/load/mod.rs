@@ -7,6 +7,7 @@
 //! - [`readback`]: reads the topic back with read_committed (our reader and `kcat`).
 //! - [`checker`]: judges the requests against what the readers saw.
 //! - [`report`]: prints all of it as text or JSON.
+//! - [`tls`]: the client side of `https://` targets.
 
 pub mod checker;
 pub mod generator;
@@ -15,6 +16,7 @@ pub mod outcome;
 pub mod readback;
 pub mod report;
 pub mod stats;
+pub mod tls;
 
 /// Why a load run could not be carried out (anomalies are not errors: they are results).
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +29,9 @@ pub enum LoadError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// `--ca` cannot be used.
+    #[error("--ca: {0}")]
+    Tls(String),
     /// A request could not be built (e.g. a header value the URL made invalid).
     #[error("cannot build a request: {0}")]
     Request(String),

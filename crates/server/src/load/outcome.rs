@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 /// What the client can conclude about a request's records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// 2xx: every record must be visible exactly once.
@@ -28,8 +28,16 @@ pub struct RequestRecord {
     /// Label of the failure, e.g. `503 saturated`, `500`, `timeout`; `None` on success.
     pub error_kind: Option<String>,
     /// From sending the request (connecting included, when a connection had to be opened)
-    /// to the last byte of the answer.
+    /// to the last byte of the answer; with keyed retries, over all tries.
     pub latency: Duration,
+    /// Tries: 1, or more when keyed retries resolved an unknown outcome.
+    pub attempts: u32,
+    /// When the request was started, from the start of the run: with `latency`, when its answer
+    /// came. A request answered before another was started must precede it in every partition
+    /// both wrote to (the checker's order rule).
+    pub sent_at: Duration,
+    /// Which of the run's URLs it went to (the first one tried, when none could be reached).
+    pub target: usize,
 }
 
 /// Classifies an HTTP answer. Our gateway's error bodies are

@@ -3,7 +3,8 @@
 
 use std::process::Command;
 
-use kafkatx_wire::reader::{Isolation, read_topic};
+use kafkatx_wire::ConnectOptions;
+use kafkatx_wire::reader::{Isolation, read_topic_with};
 
 use super::LoadError;
 use super::checker::ReadMessage;
@@ -12,8 +13,9 @@ use super::checker::ReadMessage;
 pub async fn read_with_kafkatx(
     bootstrap: &str,
     topic: &str,
+    options: &ConnectOptions,
 ) -> Result<Vec<ReadMessage>, LoadError> {
-    let records = read_topic(bootstrap, topic, Isolation::ReadCommitted)
+    let records = read_topic_with(bootstrap, topic, Isolation::ReadCommitted, options)
         .await
         .map_err(|source| LoadError::ReadBack {
             topic: topic.to_owned(),
@@ -22,6 +24,7 @@ pub async fn read_with_kafkatx(
     Ok(records
         .into_iter()
         .map(|r| ReadMessage {
+            topic: topic.to_owned(),
             partition: r.partition,
             offset: r.record.offset,
             value: r
@@ -38,6 +41,7 @@ pub async fn read_with_kcat(
     kcat: &str,
     bootstrap: &str,
     topic: &str,
+    properties: &[(String, String)],
 ) -> Result<Vec<ReadMessage>, LoadError> {
     let failure = |reason: String| LoadError::Kcat {
         topic: topic.to_owned(),
@@ -48,6 +52,9 @@ pub async fn read_with_kcat(
         .args(["-C", "-b", bootstrap, "-t", topic])
         .args(["-o", "beginning", "-e", "-q", "-J"])
         .args(["-X", "isolation.level=read_committed"]);
+    for setting in librdkafka_settings(properties) {
+        command.arg("-X").arg(setting);
+    }
     let output = tokio::task::spawn_blocking(move || command.output())
         .await
         .map_err(|e| failure(e.to_string()))?
@@ -63,10 +70,39 @@ pub async fn read_with_kcat(
         .lines()
         .filter(|line| !line.trim().is_empty())
         .map(|line| parse_kcat_line(line).map_err(failure))
+        .map(|m| {
+            m.map(|m| ReadMessage {
+                topic: topic.to_owned(),
+                ..m
+            })
+        })
         .collect()
 }
 
-/// One line of `kcat -J`: `{"partition": 0, "offset": 5, "payload": "..." | null, ...}`.
+/// Java's connection settings in librdkafka's names, as `key=value` for `kcat -X`. A PEM key
+/// store (certificate chain and key in one file) serves as both of librdkafka's files.
+fn librdkafka_settings(properties: &[(String, String)]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (key, value) in properties {
+        match key.as_str() {
+            "ssl.truststore.location" => out.push(format!("ssl.ca.location={value}")),
+            "ssl.keystore.location" => {
+                out.push(format!("ssl.certificate.location={value}"));
+                out.push(format!("ssl.key.location={value}"));
+            }
+            "sasl.mechanism" => out.push(format!("sasl.mechanisms={value}")),
+            "ssl.endpoint.identification.algorithm" if value.is_empty() => {
+                out.push("ssl.endpoint.identification.algorithm=none".to_owned());
+            }
+            // PEM is librdkafka's only format; it has no such settings.
+            "ssl.truststore.type" | "ssl.keystore.type" => {}
+            _ => out.push(format!("{key}={value}")),
+        }
+    }
+    out
+}
+
+/// One line of `kcat -J`: `{"topic": "t", "partition": 0, "offset": 5, "payload": "..." | null, ...}`.
 fn parse_kcat_line(line: &str) -> Result<ReadMessage, String> {
     let v: serde_json::Value =
         serde_json::from_str(line).map_err(|e| format!("unreadable line {line:?}: {e}"))?;
@@ -78,6 +114,11 @@ fn parse_kcat_line(line: &str) -> Result<ReadMessage, String> {
     let partition = i32::try_from(number("partition")?)
         .map_err(|_| format!("partition out of range in {line:?}"))?;
     Ok(ReadMessage {
+        topic: v
+            .get("topic")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
         partition,
         offset: number("offset")?,
         value: v
@@ -97,6 +138,7 @@ mod tests {
         assert_eq!(
             parse_kcat_line(line),
             Ok(ReadMessage {
+                topic: "t".to_owned(),
                 partition: 2,
                 offset: 7,
                 value: Some("err: 1 - usr: a".to_owned())

@@ -8,7 +8,7 @@ use super::stats::{Latency, LoadSummary};
 /// The check's findings.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct CheckReport {
-    /// The topic read back.
+    /// The topic read back (several, comma separated, for the transactions endpoint).
     pub topic: String,
     /// Judgement of what our reader saw.
     pub kafkatx_reader: Verdict,
@@ -42,12 +42,16 @@ pub struct LoadReport {
     pub summary: LoadSummary,
     /// The check, when `--check` was given.
     pub check: Option<CheckReport>,
+    /// Requests carried idempotency keys and unknown outcomes were retried.
+    pub keyed: bool,
 }
 
 impl LoadReport {
-    /// False when the check found an anomaly or the readers disagreed.
+    /// False when the check found an anomaly or the readers disagreed, or when keyed retries
+    /// left an outcome unknown.
     pub fn passed(&self) -> bool {
         self.check.as_ref().is_none_or(CheckReport::passed)
+            && !(self.keyed && self.check.is_some() && self.summary.unknown > 0)
     }
 }
 
@@ -61,7 +65,7 @@ fn latency_line(latency: &Latency) -> String {
 fn verdict_lines(out: &mut String, reader: &str, v: &Verdict) -> fmt::Result {
     writeln!(
         out,
-        "  {reader}: {} anomalies (partial {}, lost {}, visible after failure {}, duplicated {}, from nowhere {}); \
+        "  {reader}: {} anomalies (partial {}, lost {}, visible after failure {}, duplicated {}, from nowhere {}, out of order {}); \
          {} run messages, {} of other runs ignored; ok: {} committed, {} failed; unknown outcome: {} visible, {} absent",
         v.anomalies(),
         v.partial,
@@ -69,13 +73,18 @@ fn verdict_lines(out: &mut String, reader: &str, v: &Verdict) -> fmt::Result {
         v.visible_after_failure,
         v.duplicated,
         v.from_nowhere,
+        v.out_of_order,
         v.run_messages,
         v.ignored_messages,
         v.committed_ok,
         v.failed_ok,
         v.unknown_visible,
         v.unknown_absent
-    )
+    )?;
+    for example in &v.examples {
+        writeln!(out, "    {example}")?;
+    }
+    Ok(())
 }
 
 impl fmt::Display for LoadReport {
@@ -92,6 +101,18 @@ impl fmt::Display for LoadReport {
             "committed {} ({:.1} txns/s), failed {}, unknown outcome {}",
             s.committed, s.committed_per_sec, s.failed, s.unknown
         )?;
+        if self.keyed {
+            writeln!(
+                out,
+                "idempotency keys: {} retries with the same key{}",
+                s.retries,
+                if s.unknown > 0 && self.check.is_some() {
+                    "; outcomes left unknown: FAILED"
+                } else {
+                    ""
+                }
+            )?;
+        }
         writeln!(
             out,
             "latency of committed: {}",
@@ -163,6 +184,7 @@ mod tests {
                 committed: 9,
                 failed: 1,
                 unknown: 0,
+                retries: 0,
                 elapsed_secs: 1.0,
                 committed_per_sec: 9.0,
                 committed_latency: latency,
@@ -170,6 +192,7 @@ mod tests {
                 errors_by_kind: BTreeMap::from([("503 saturated".to_owned(), 1)]),
             },
             check,
+            keyed: false,
         }
     }
 

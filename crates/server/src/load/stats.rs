@@ -55,6 +55,8 @@ pub struct LoadSummary {
     pub failed: u64,
     /// Outcome unknown to the client.
     pub unknown: u64,
+    /// Tries beyond the first (keyed retries of unknown outcomes).
+    pub retries: u64,
     /// Wall time of the run in seconds.
     pub elapsed_secs: f64,
     /// Committed transactions per second of wall time.
@@ -82,6 +84,10 @@ impl LoadSummary {
             committed,
             failed: count(Outcome::Failed),
             unknown: count(Outcome::Unknown),
+            retries: records
+                .iter()
+                .map(|r| u64::from(r.attempts.saturating_sub(1)))
+                .sum(),
             elapsed_secs: secs,
             committed_per_sec: if secs > 0.0 {
                 committed as f64 / secs
@@ -146,6 +152,9 @@ mod tests {
             outcome,
             error_kind: kind.map(str::to_owned),
             latency: Duration::from_millis(latency_ms),
+            attempts: 1,
+            sent_at: Duration::ZERO,
+            target: 0,
         };
         let records = vec![
             record(0, Outcome::Committed, Some(200), None, 10),
