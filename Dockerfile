@@ -5,6 +5,8 @@
 #
 # Alpine's Rust toolchain targets musl natively, and every codec of the default build is pure Rust
 # (the C zstd of the `zstd-native` feature is off), so the result links statically with no C deps.
+# The `dist` profile (Cargo.toml) is release without debug info and symbols, with whole-program LTO:
+# the binary that `./dev test` builds in CI, step "static musl build".
 
 ARG RUST_VERSION=1.95
 
@@ -14,8 +16,8 @@ WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked -p kafkatx-server --target x86_64-unknown-linux-musl \
- && cp target/x86_64-unknown-linux-musl/release/kafkatx /kafkatx
+    cargo build --profile dist --locked -p kafkatx-server --target x86_64-unknown-linux-musl \
+ && cp target/x86_64-unknown-linux-musl/dist/kafkatx /kafkatx
 
 FROM scratch
 COPY --from=build /kafkatx /kafkatx
