@@ -1,0 +1,192 @@
+"""Judging a segment from what the loads recorded (--outcomes files), the faults' timelines and
+the end checks: availability per fault, writes below min.insync.replicas, the anomalies."""
+
+import bisect
+import os
+from collections import Counter
+
+from .processes import read_outcomes
+
+# A commit answered this long after the second node of a two-down fault died may still have been
+# written before it died (the answer was on its way).
+BELOW_MIN_ISR_GRACE_S = 2.0
+# Throughput is "back" when a one-second window after the fault holds at least this share of the
+# acknowledged rate before it.
+BACK_SHARE = 0.5
+EXACTLY_ONCE_KEYS = ("partial", "lost", "visible_after_failure", "duplicated", "from_nowhere",
+                     "out_of_order")
+
+
+class Requests:
+    """Every request of a segment (all loads), with answer times in wall-clock seconds."""
+
+    def __init__(self, loads):
+        self.all = [r for _, reqs in loads for r in reqs]
+        self.acks = sorted(r["answered"] for r in self.all if r["outcome"] == "committed")
+
+    def acks_between(self, start, end):
+        return bisect.bisect_left(self.acks, end) - bisect.bisect_left(self.acks, start)
+
+    def rate(self, start, end):
+        return self.acks_between(start, end) / (end - start) if end > start else None
+
+    def answered_between(self, start, end):
+        return [r for r in self.all if start <= r["answered"] < end]
+
+    def sent_between(self, start, end):
+        return [r for r in self.all if start <= r["sent"] < end]
+
+    def first_ack_after(self, t):
+        i = bisect.bisect_left(self.acks, t)
+        return self.acks[i] if i < len(self.acks) else None
+
+    def throughput_back(self, t, baseline_rate, limit=300):
+        """Seconds from t until a one-second window holds BACK_SHARE of the baseline rate."""
+        if not baseline_rate:
+            return None
+        need = max(1, int(baseline_rate * BACK_SHARE))
+        i = bisect.bisect_left(self.acks, t)
+        while i < len(self.acks) and self.acks[i] < t + limit:
+            if bisect.bisect_left(self.acks, self.acks[i] + 1.0) - i >= need:
+                return max(0.0, self.acks[i] - t)
+            i += 1
+        return None
+
+
+def status_label(r):
+    if r["status"] is not None:
+        return str(r["status"])
+    return r.get("kind") or "no answer"
+
+
+def fault_figures(fault, requests, baseline_s):
+    """Availability figures of one fault."""
+    before = requests.rate(fault["t_begin"] - baseline_s, fault["t_begin"])
+    during_end = fault.get("t_first_back", fault["t_up"])
+    during = requests.rate(fault["t_begin"], during_end)
+    figures = {
+        "rate_before": before,
+        "rate_during": during,
+        "during_s": during_end - fault["t_begin"],
+        "restart_s": fault["t_up"] - fault["t_lift"],
+        "healthy_s": (fault["t_healthy"] - fault["t_up"]) if fault.get("t_healthy") else None,
+        "throughput_back_s": requests.throughput_back(fault["t_up"], before),
+        "answers_during": dict(Counter(status_label(r) for r in
+                                       requests.answered_between(fault["t_begin"], during_end))),
+    }
+    if fault["kind"] == "two-down":
+        # Below min.insync.replicas from the second kill until the first node's restart begins.
+        # Not until it reports ready: a restarting node's replica fetchers catch up and its
+        # partitions' leaders add it back to their ISRs (seconds before its own client port
+        # opens and `integration/kafka restart` returns), so writes may legitimately succeed
+        # then, with two in-sync replicas.
+        start = fault["t_down"] + BELOW_MIN_ISR_GRACE_S
+        end = fault["t_lift"]
+        answered = requests.answered_between(start, end)
+        committed = [r for r in answered if r["outcome"] == "committed"]
+        sent = requests.sent_between(fault["t_down"], end)
+        restarting = [r for r in requests.answered_between(end, fault["t_first_back"])
+                      if r["outcome"] == "committed"]
+        figures["below_min_isr"] = {
+            "window_s": end - start,
+            "answers": dict(Counter(status_label(r) for r in answered)),
+            "committed": len(committed),
+            "committed_examples": [
+                {"n": r["n"], "load": r.get("load"), "sent": r["sent"], "answered": r["answered"]}
+                for r in committed[:10]],
+            "sent_then": dict(Counter(f"{status_label(r)} {r['outcome']}" for r in sent)),
+            "unclean": sum(1 for r in sent if r["status"] is None),
+            "committed_while_first_restarting": len(restarting),
+        }
+        first = requests.first_ack_after(fault["t_lift"])
+        second = fault.get("t_second_lift", fault["t_up"])
+        figures["first_ack_after_restart_began_s"] = (first - fault["t_lift"]) \
+            if first and first < second else None
+        first = requests.first_ack_after(fault["t_first_back"])
+        figures["first_ack_after_first_back_s"] = (first - fault["t_first_back"]) \
+            if first and first < second else None
+    return figures
+
+
+def verdict_anomalies(report):
+    """Exactly-once anomalies of one judge report, summed over both readers, by kind."""
+    out = Counter()
+    check = (report or {}).get("check") or {}
+    for reader in ("kafkatx_reader", "kcat_reader"):
+        v = check.get(reader) or {}
+        for key in EXACTLY_ONCE_KEYS:
+            out[f"{reader}.{key}"] += v.get(key, 0)
+    diff = check.get("reader_diff") or {}
+    out["readers_disagree"] += diff.get("only_first", 0) + diff.get("only_second", 0)
+    return out
+
+
+def request_counts(requests):
+    """Requests by outcome and by status/kind."""
+    by_outcome = Counter(r["outcome"] for r in requests)
+    by_status = Counter(status_label(r) + (f" {r['kind']}" if r["status"] and r.get("kind")
+                                           and not r["kind"].startswith(str(r["status"]))
+                                           else "") for r in requests)
+    by_kind = Counter((r.get("kind") or "200 committed") for r in requests)
+    by_target = {}
+    for r in requests:
+        by_target.setdefault(str(r["target"]), Counter())[r["outcome"]] += 1
+    return {"sent": len(requests), "by_outcome": dict(by_outcome), "by_status": dict(by_status),
+            "by_kind": dict(by_kind), "by_target": {k: dict(v) for k, v in by_target.items()}}
+
+
+def analyse_segment(seg, load_names, baseline_s):
+    """Figures, anomalies and findings of a finished segment, from its directory's outcome files
+    and what the run recorded (timelines, judges, end check, find-hanging, gateways)."""
+    loads = []
+    for name in load_names:
+        _, reqs = read_outcomes(os.path.join(seg["dir"], f"load-{name}.jsonl"))
+        for r in reqs:
+            r["load"] = name
+        loads.append((name, reqs))
+    requests = Requests(loads)
+    seg["requests"] = {name: request_counts(reqs) for name, reqs in loads}
+    for fault in seg["faults"]:
+        fault["figures"] = fault_figures(fault, requests, baseline_s)
+    anomalies = {}
+    for name, rep in seg["judge"].items():
+        if "error" in rep:
+            anomalies[f"{name}: judge failed"] = 1
+            continue
+        for key, count in verdict_anomalies(rep).items():
+            if count:
+                anomalies[f"{name}: {key}"] = count
+    for fault in seg["faults"]:
+        below = fault["figures"].get("below_min_isr")
+        if below and below["committed"]:
+            anomalies[f"fault {fault['index']}: committed below min ISR"] = below["committed"]
+    if not seg["end_check"].get("reached"):
+        anomalies["read_committed end not reached in time"] = 1
+    for topic, rows in seg["find_hanging"].items():
+        if isinstance(rows, str):
+            anomalies[f"{topic}: {rows[:80]}"] = 1
+        elif rows:
+            anomalies[f"{topic}: hanging transactions"] = len(rows)
+    for gw, m in seg["gateway_metrics"].items():
+        fenced = m.get("kafkatx_pool_fenced_total", m.get("kafkatx_pool_fenced", 0))
+        if fenced:
+            anomalies[f"{gw}: producers fenced"] = fenced
+    seg["anomalies"] = anomalies
+    findings = {}
+    for gw, code in seg["gateway_exit_codes"].items():
+        if code != 0:
+            findings[f"{gw}: exit code {code} after SIGTERM"] = 1
+    for name, code in seg["load_exit_codes"].items():
+        if code != 0:
+            findings[f"load {name}: exit code {code}"] = 1
+    for fault in seg["faults"]:
+        if fault.get("unrecovered"):
+            findings[f"fault {fault['index']}: not recovered: {fault['unrecovered']}"] = 1
+        if fault["kind"] == "two-down":
+            f = fault["figures"]
+            if f.get("first_ack_after_restart_began_s") is None:
+                findings[f"fault {fault['index']}: no commit with one node back"] = 1
+            if f["below_min_isr"]["unclean"]:
+                findings[f"fault {fault['index']}: requests without an answer below min ISR"] = \
+                    f["below_min_isr"]["unclean"]
+    seg["findings"] = findings
