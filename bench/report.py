@@ -38,6 +38,11 @@ def ratio(a, b):
     return a / b if a is not None and b not in (None, 0) else None
 
 
+def times(value):
+    """A ratio as "1.23x", or n/a."""
+    return "n/a" if value is None else f"{value:,.2f}x"
+
+
 def median_ratio(pairs):
     return median([ratio(a, b) for a, b in pairs])
 
@@ -68,21 +73,31 @@ def machine(results_dir: pathlib.Path) -> str:
     return "\n".join(lines)
 
 
-def example_commands(results_dir: pathlib.Path) -> str:
+def first_commands(results_dir: pathlib.Path, wanted) -> str:
+    """The first recorded command containing each key (a string, or a tuple of strings that must
+    all occur), with the machine's paths made relative to the repository."""
     path = results_dir / "commands.txt"
     if not path.exists():
         return "(no commands recorded)"
-    wanted = [" serve ", "seed-server", " load ", " perf --topic", "ProducerPerformance", "perf record"]
     seen = []
     lines = path.read_text().splitlines()
     for key in wanted:
-        line = next((l for l in lines if key in l), None)
+        keys = key if isinstance(key, tuple) else (key,)
+        line = next((l for l in lines if all(k in l for k in keys)), None)
         if line:
             line = line.replace(str(results_dir), "$OUT")
-            line = re.sub(r"/\S*/target/release/kafkatx", "target/release/kafkatx", line)
+            line = re.sub(r"/\S*/target/release/", "target/release/", line)
             line = re.sub(r"/\S*/integration/kafka", "integration/kafka", line)
+            line = re.sub(r"/\S*/bench/java/", "bench/java/", line)
             seen.append(line.strip())
+    if not seen:
+        return "(no commands recorded)"
     return "```\n" + "\n".join(seen) + "\n```"
+
+
+def example_commands(results_dir: pathlib.Path) -> str:
+    return first_commands(results_dir, [" serve ", "seed-server", " load ", " perf --topic",
+                                        "ProducerPerformance", "perf record"])
 
 
 def load_duration(results_dir: pathlib.Path) -> str:
@@ -130,7 +145,7 @@ def http_table(rows, ours: str) -> str:
             check = r["load"].get("check") or {}
             return sum(sum(v for key, v in check.get(reader, {}).items()
                            if key in ("partial", "lost", "visible_after_failure", "duplicated",
-                                      "from_nowhere"))
+                                      "from_nowhere", "out_of_order"))
                        for reader in ("kafkatx_reader", "kcat_reader"))
 
         def passed(runs):
@@ -155,7 +170,9 @@ def error_kinds(rows) -> str:
         kinds = r["load"]["summary"]["errors_by_kind"]
         if kinds:
             text = ", ".join(f"{k}: {v}" for k, v in kinds.items())
-            lines.append(f"- TV{r['tv']} {r['program']} {r['connections']} conns round {r['round']}: {text}")
+            series = r.get("series", "matrix")
+            label = r["program"] + ("" if series == "matrix" else f" ({series})")
+            lines.append(f"- TV{r['tv']} {label} {r['connections']} conns round {r['round']}: {text}")
     return "\n".join(lines) if lines else "No request failed in any run."
 
 
@@ -184,6 +201,142 @@ def perf_table(rows) -> str:
     return "\n".join(out)
 
 
+def loop_rows(rows, program, tv, producers):
+    return sorted((r for r in rows if r["program"] == program and r["tv"] == tv
+                   and r["producers"] == producers), key=lambda r: r["round"])
+
+
+def committed_rate(r):
+    return r["load"]["summary"]["committed_per_sec"]
+
+
+def reference_gateway_rows(http_all, tv, connections):
+    """The pool-5 default-mode gateway runs at `connections` for each round: the matrix's run, else
+    the one the reference section ran, else the sweep's."""
+    by_round = {}
+    for series in ("sweep", "reference", "matrix"):  # later series win
+        for r in http_all:
+            if (r["program"] == "kafkatx" and r["tv"] == tv and r["connections"] == connections
+                    and r.get("series", "matrix") == series):
+                by_round[r["round"]] = r
+    return by_round
+
+
+def stage(runs, field):
+    """Median per-transaction time of one stage (begin + sends, or commit) over the runs."""
+    values = [r[field] for r in runs if r.get(field) is not None]
+    return fmt(median(values), 0) if values else "-"
+
+
+def loop_table(loops) -> str:
+    """Java's client against kafkatx's engine in the same loop, per TV and producer count."""
+    out = ["| TV | producers | Java txns/s | kafkatx engine txns/s | engine / Java "
+           "| slowest transaction ms Java / engine | open µs Java / engine | commit µs Java / engine "
+           "| runs without error Java / engine |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    keys = sorted({(r["tv"], r["producers"]) for r in loops}, key=lambda k: (-k[0], -k[1]))
+    for tv, producers in keys:
+        j = loop_rows(loops, "java", tv, producers)
+        e = loop_rows(loops, "kafkatx-engine", tv, producers)
+        jr = {r["round"]: r for r in j}
+        pairs = [(r["per_second"], jr[r["round"]]["per_second"]) for r in e if r["round"] in jr]
+
+        def ok(runs):
+            return f"{sum(1 for r in runs if r['exit'] == 0 and r['per_second'] is not None)}/{len(runs)}"
+
+        out.append(
+            f"| {tv} | {producers} | {fmt(median([r['per_second'] for r in j]))} "
+            f"| {fmt(median([r['per_second'] for r in e]))} | {times(median_ratio(pairs))} "
+            f"| {fmt(median([r['slowest_ms'] for r in j]), 1)} / {fmt(median([r['slowest_ms'] for r in e]), 1)} "
+            f"| {stage(j, 'open_us')} / {stage(e, 'open_us')} "
+            f"| {stage(j, 'commit_us')} / {stage(e, 'commit_us')} "
+            f"| {ok(j)} / {ok(e)} |")
+    return "\n".join(out)
+
+
+def gateway_vs_loop_table(http_all, loops, pool_size=5, connections=64, pool1_connections=4) -> str:
+    """The gateway's default mode as a fraction of the Java loop with as many producers as its pool."""
+    out = ["| TV | gateway | connections | gateway txns/s | Java loop | Java txns/s "
+           "| gateway / Java | checks passed |",
+           "|---|---|---|---|---|---|---|---|"]
+    tvs = sorted({r["tv"] for r in loops}, reverse=True)
+    for tv in tvs:
+        pool1 = {r["round"]: r for r in http_all
+                 if r["program"] == "kafkatx-pool1" and r["tv"] == tv}
+        for label, gw, producers, conns in (
+                (f"pool {pool_size}", reference_gateway_rows(http_all, tv, connections), pool_size,
+                 connections),
+                ("pool 1 (`--pool-size 1`)", pool1, 1, pool1_connections)):
+            java = {r["round"]: r for r in loop_rows(loops, "java", tv, producers)}
+            pairs = [(committed_rate(gw[k]), java[k]["per_second"]) for k in sorted(gw) if k in java]
+            gw_runs = list(gw.values())
+            passed = f"{sum(1 for r in gw_runs if r['load_exit'] == 0)}/{len(gw_runs)}"
+            out.append(
+                f"| {tv} | {label} | {conns} | {fmt(median([committed_rate(r) for r in gw_runs]))} "
+                f"| {producers} producer{'s' if producers != 1 else ''} "
+                f"| {fmt(median([r['per_second'] for r in java.values()]))} "
+                f"| {times(median_ratio(pairs))} | {passed} |")
+    return "\n".join(out)
+
+
+def keys_table(keys) -> str:
+    """Each mode with and without Idempotency-Key, as run back to back in the same rounds."""
+    lines = ["| TV | mode | txns/s without keys | with keys | ratio | p99 ms without | with | retries | checks |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for tv in sorted({r["tv"] for r in keys}, reverse=True):
+        for plain, keyed, label in [("kafkatx", "kafkatx-keyed", "one transaction per request"),
+                                    ("kafkatx-group", "kafkatx-group-keyed", "group commit (32)")]:
+            a = {r["round"]: r for r in keys if r["tv"] == tv and r["program"] == plain}
+            b = {r["round"]: r for r in keys if r["tv"] == tv and r["program"] == keyed}
+            if not a or not b:
+                continue
+            rate = lambda rs: median([committed_rate(r) for r in rs.values()])
+            p99 = lambda rs: median([r["load"]["summary"]["committed_latency"]["p99_ms"] for r in rs.values()])
+            pairs = [(committed_rate(b[k]), committed_rate(a[k])) for k in a if k in b]
+            retries = sum(r["load"]["summary"].get("retries", 0) for r in b.values())
+            passed = sum(1 for r in list(a.values()) + list(b.values()) if r["load_exit"] == 0)
+            lines.append(f"| {tv} | {label} | {fmt(rate(a))} | {fmt(rate(b))} | {times(median_ratio(pairs))} "
+                         f"| {fmt(p99(a), 1)} | {fmt(p99(b), 1)} | {retries} | {passed}/{len(a) + len(b)} |")
+    return "\n".join(lines)
+
+
+def sweep_tables(sweep, cliff_at=64, cliff_below=0.9) -> str:
+    """Per TV: connections -> committed txns/s, p99, fraction of the best; flags a cliff at 64."""
+    parts = []
+    for tv in sorted({r["tv"] for r in sweep}, reverse=True):
+        runs = [r for r in sweep if r["tv"] == tv]
+        conns = sorted({r["connections"] for r in runs})
+        rate = {c: median([committed_rate(r) for r in runs if r["connections"] == c]) for c in conns}
+        p99 = {c: median([r["load"]["summary"]["committed_latency"]["p99_ms"] for r in runs
+                          if r["connections"] == c]) for c in conns}
+        best_c = max((c for c in conns if rate[c] is not None), key=lambda c: rate[c], default=None)
+        best = rate[best_c] if best_c is not None else None
+        cliff = (cliff_at in rate and best and rate[cliff_at] is not None
+                 and rate[cliff_at] < cliff_below * best)
+        out = [f"TV{tv}:", "",
+               "| connections | committed txns/s | p99 ms | / best | errors | checks passed | |",
+               "|---|---|---|---|---|---|---|"]
+        for c in conns:
+            these = [r for r in runs if r["connections"] == c]
+            errors = sum(r["load"]["summary"]["failed"] + r["load"]["summary"]["unknown"] for r in these)
+            passed = f"{sum(1 for r in these if r['load_exit'] == 0)}/{len(these)}"
+            mark = "best" if c == best_c else ("**cliff**" if c == cliff_at and cliff else "")
+            out.append(f"| {c} | {fmt(rate[c])} | {fmt(p99[c], 1)} | {fmt(ratio(rate[c], best), 2)} "
+                       f"| {errors} | {passed} | {mark} |")
+        out.append("")
+        if cliff_at not in rate:
+            out.append(f"(no {cliff_at}-connection run in this sweep: no cliff test)")
+        elif cliff:
+            out.append(f"**Cliff:** at {cliff_at} connections {fmt(rate[cliff_at])} txns/s, "
+                       f"{fmt(ratio(rate[cliff_at], best), 2)}x the best ({fmt(best)} at {best_c} "
+                       f"connections), below {cliff_below}x.")
+        else:
+            out.append(f"No cliff: at {cliff_at} connections {fmt(ratio(rate[cliff_at], best), 2)}x "
+                       f"the best ({fmt(best)} at {best_c} connections), at least {cliff_below}x.")
+        parts.append("\n".join(out))
+    return "\n\n".join(parts)
+
+
 def perf_listing(path: pathlib.Path) -> str:
     """perf report's table without its comment banner and empty IPC columns."""
     keep = []
@@ -201,9 +354,15 @@ def main() -> None:
     results_dir = pathlib.Path(sys.argv[1]).resolve()
     output = pathlib.Path(sys.argv[2])
     rows = [json.loads(l) for l in (results_dir / "results.jsonl").read_text().splitlines() if l.strip()]
-    http = [r for r in rows if r["kind"] == "http"]
+    http_all = [r for r in rows if r["kind"] == "http"]
+    # Section 1 is the matrix; rows from before the series field existed are matrix rows.
+    http = [r for r in http_all if r.get("series", "matrix") == "matrix"]
+    sweep = [r for r in http_all if r.get("series") == "sweep"]
+    keys = [r for r in http_all if r.get("series") == "keys"]
+    loops = [r for r in rows if r["kind"] == "loop"]
     perf = [r for r in rows if r["kind"] == "perf"]
-    rounds = max((r["round"] for r in rows), default=0)
+    rounds = max((r["round"] for r in rows if r.get("series") != "sweep"), default=0)
+    sweep_rounds = max((r["round"] for r in sweep), default=0)
     profile = results_dir / "profile.txt"
     profile_children = results_dir / "profile-children.txt"
     analysis = HERE / "analysis.md"
@@ -249,9 +408,64 @@ def main() -> None:
         (http_table(http, "kafkatx-group") if any(r["program"] == "kafkatx-group" for r in http)
          else "(not run)"),
         "",
-        "Errors by kind:",
+        "Errors by kind (every HTTP run, the reference and sweep runs included):",
         "",
-        error_kinds(http) if http else "(not run)",
+        error_kinds(http_all) if http_all else "(not run)",
+        "",
+        "## Against Kafka's Java client in the same loop",
+        "",
+        f"The reference for the default mode: `bench/java/TxnLoop.java`, Kafka's own Java client, N "
+        "transactional producers each in a tight loop of begin, two keyless records (zstd), commit, "
+        f"reused at once, for {load_duration(results_dir)} s on a topic of its own (3 partitions); "
+        "what it reaches is the ceiling a pool of N producers can reach on this broker. "
+        "`kafkatx-engine` is the same loop on kafkatx's engine (`crates/txn/examples/txn_loop.rs`). "
+        "Each round runs both with N = 5 (the gateway's pool) and N = 1, then the gateway with "
+        "`--pool-size 1` under 4 connections; the pool-5 gateway is the 64-connection default-mode "
+        "run of the same round (section 1a; run for the purpose when 64 is not among the matrix's "
+        "connection counts). A ratio is the median of per-round ratios. "
+        "(`integration/kafka java` runs `java -Xmx256m -cp 'LIBS/*'` with the tools' log4j2 "
+        "settings; Java 17 compiles the .java file and runs it.)",
+        "",
+        first_commands(results_dir, ["TxnLoop.java", "examples/txn_loop", " --pool-size 1 ",
+                                     (" load ", "bench-gw1-")]),
+        "",
+        "Java's client against kafkatx's engine, transactions per second over the whole run; "
+        "\"open\" is the mean time per transaction in begin and the two sends (the client's own "
+        "work: for kafkatx it includes every send's hand-off to the driver task), \"commit\" the "
+        "mean time in the commit call (flush, Produce and EndTxn round trips):",
+        "",
+        loop_table(loops) if loops else "(not run)",
+        "",
+        "The gateway's default mode (one transaction per request) as a fraction of the Java loop "
+        "with as many producers as its pool:",
+        "",
+        gateway_vs_loop_table(http_all, loops) if loops else "(not run)",
+        "",
+        "## Connection sweep",
+        "",
+        f"The default-mode gateway (pool 5) alone, one run per connection count"
+        f"{f' and round (medians over {sweep_rounds} rounds)' if sweep_rounds > 1 else ''}, "
+        f"each {load_duration(results_dir)} s with the exactly-once check, on a topic of its own. "
+        "txns/s counts committed requests; \"/ best\" is the fraction of the sweep's highest "
+        "throughput; a **cliff** is flagged when 64 connections commit less than 0.9x the best.",
+        "",
+        first_commands(results_dir, [(" serve ", "bench-sweep-"), (" load ", "bench-sweep-")]),
+        "",
+        sweep_tables(sweep) if sweep else "(not run)",
+        "",
+        "## Idempotency keys: what they cost",
+        "",
+        f"The gateway at 64 connections on `GET /errors/{{id}}`, each mode driven without and with "
+        "`Idempotency-Key` (`kafkatx load --idempotency-retries 30`: every request keyed, unknown "
+        f"outcomes retried with the same key), back to back in each round, {load_duration(results_dir)} s "
+        "each with the exactly-once check (which, keyed, also requires no outcome left unknown). A "
+        "keyed request writes a claim and a result marker to the marker topic in its transaction "
+        "and waits for earlier claims of its marker partition (docs/ARCHITECTURE.md, \"Idempotency "
+        "keys\"); keyed requests never share a transaction, so group commit does not apply to them.",
+        "",
+        first_commands(results_dir, [(" load ", "bench-gwk-")]),
+        "",
+        keys_table(keys) if keys else "(not run)",
         "",
         "## 2. `kafkatx perf` vs Kafka's `ProducerPerformance`",
         "",
@@ -282,6 +496,10 @@ def main() -> None:
         parts += ["(no profile in this run)", ""]
     parts += ["## What the figures mean", ""]
     parts += [analysis.read_text().rstrip() if analysis.exists() else "(no analysis written yet)", ""]
+    # Measurements this matrix does not repeat (TLS needs its own broker), kept by hand.
+    tls = HERE / "tls.md"
+    if tls.exists():
+        parts += [tls.read_text().rstrip(), ""]
     output.write_text("\n".join(parts))
 
 
