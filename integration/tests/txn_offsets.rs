@@ -102,6 +102,22 @@ async fn committed(addr: &str, group: &str, topic: &str) -> BTreeMap<i32, Result
         .collect()
 }
 
+/// [`committed`] once no partition answers UNSTABLE_OFFSET_COMMIT. A commit (or abort) returns
+/// once the coordinator logged PrepareCommit; the markers that make its offsets stable are
+/// written just after, so a read right away may still see them pending. Java's consumer
+/// retries that answer the same way (`ConsumerCoordinator`'s OffsetFetch handling).
+async fn committed_stable(addr: &str, group: &str, topic: &str) -> BTreeMap<i32, Result<i64, i16>> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let offsets = committed(addr, group, topic).await;
+        let pending = offsets.values().any(|v| *v == Err(UNSTABLE_OFFSET_COMMIT));
+        if !pending || tokio::time::Instant::now() >= deadline {
+            return offsets;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn send(producer: &TransactionalProducer, topic: &str, value: &str) {
     producer
         .send(ProducerRecord::new(topic, Bytes::from(value.to_owned())))
@@ -131,7 +147,7 @@ async fn offsets_follow_the_transaction(addr: &str) {
         .await
         .unwrap();
     p.commit_transaction().await.unwrap();
-    let after_commit = committed(addr, &group.group_id, &input).await;
+    let after_commit = committed_stable(addr, &group.group_id, &input).await;
     assert_eq!(after_commit, BTreeMap::from([(0, Ok(42)), (1, Ok(7))]));
 
     // A second transaction moves partition 0 on, then aborts.
@@ -148,7 +164,7 @@ async fn offsets_follow_the_transaction(addr: &str) {
         "the offset waits in the open transaction: {pending:?}"
     );
     p.abort_transaction().await.unwrap();
-    let after_abort = committed(addr, &group.group_id, &input).await;
+    let after_abort = committed_stable(addr, &group.group_id, &input).await;
     assert_eq!(
         after_abort, after_commit,
         "an abort leaves the offsets as they were"
@@ -164,7 +180,7 @@ async fn offsets_follow_the_transaction(addr: &str) {
     p.commit_transaction().await.unwrap();
     p.close().await.unwrap();
     assert_eq!(
-        committed(addr, &group.group_id, &input).await,
+        committed_stable(addr, &group.group_id, &input).await,
         BTreeMap::from([(0, Ok(42)), (1, Ok(8))])
     );
     assert_eq!(kcat_committed_values(addr, &output), vec!["out-1", "out-3"]);
@@ -186,7 +202,7 @@ async fn offsets_alone(addr: &str) {
         .unwrap();
     p.commit_transaction().await.unwrap();
     p.close().await.unwrap();
-    let offsets = committed(addr, &group.group_id, &input).await;
+    let offsets = committed_stable(addr, &group.group_id, &input).await;
     assert_eq!(offsets.get(&1), Some(&Ok(3)), "{offsets:?}");
     assert_eq!(
         offsets.get(&0),
