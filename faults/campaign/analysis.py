@@ -156,6 +156,11 @@ def analyse_segment(seg, load_names, baseline_s):
         for key, count in verdict_anomalies(rep).items():
             if count:
                 anomalies[f"{name}: {key}"] = count
+        # With idempotency keys every request is retried until it has an answer: an outcome
+        # still unknown at the end is a request its client could not settle.
+        unknown = (rep.get("summary") or {}).get("unknown", 0)
+        if rep.get("keyed") and unknown:
+            anomalies[f"{name}: outcomes unknown despite key retries"] = unknown
     for fault in seg["faults"]:
         below = fault["figures"].get("below_min_isr")
         if below and below["committed"]:

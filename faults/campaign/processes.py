@@ -123,11 +123,13 @@ class Load:
     """One `kafkatx load` for the whole segment, stopped by SIGTERM, judged afterwards from its
     --outcomes file with `kafkatx load --judge`."""
 
-    def __init__(self, binary, name, endpoint, topics, parts, urls, rate, connections, seg_dir):
+    def __init__(self, binary, name, endpoint, topics, parts, urls, rate, connections, seg_dir,
+                 key_retry_s=0):
         self.binary = binary
         self.name = name
         self.endpoint = endpoint
         self.topics = topics
+        self.key_retry_s = key_retry_s
         self.outcomes = os.path.join(seg_dir, f"load-{name}.jsonl")
         self.report_path = os.path.join(seg_dir, f"load-{name}.json")
         self.log_path = os.path.join(seg_dir, f"load-{name}.log")
@@ -137,6 +139,8 @@ class Load:
                      "--concurrency", str(connections), "--rate", str(rate),
                      "--duration", "1000000", "--timeout-ms", str(LOAD_TIMEOUT_MS),
                      "--outcomes", self.outcomes, "--json", "--log-filter", "warn"]
+        if key_retry_s:
+            self.argv += ["--idempotency-retries", str(key_retry_s)]
         self.proc = None
 
     def start(self):

@@ -114,12 +114,18 @@ def write(results, path):
         f"{s.get('gateway_groups', [1, 16])[0]}`) and `gw2` with group commit on "
         f"(`{s.get('gateway_groups', [1, 16])[1]}`); `--request-timeout-ms 6000 "
         f"--delivery-timeout-ms 20000 --transaction-timeout-ms {s.get('transaction_timeout_ms')}`.")
-    add("- four `kafkatx load` runs for the whole segment, each over both gateways (`--url A,B`: "
-        "a connection whose gateway is down uses the other one meanwhile), at a fixed rate, "
-        f"`--timeout-ms {s.get('load_timeout_ms')}`, writing every request to `--outcomes`:")
-    for name, endpoint, which, parts, rate, conns in s.get("loads", []):
+    loads = s.get("loads", [])
+    add(f"- {len(loads)} `kafkatx load` runs for the whole segment, each over both gateways "
+        "(`--url A,B`: a connection whose gateway is down uses the other one meanwhile), at a "
+        f"fixed rate, `--timeout-ms {s.get('load_timeout_ms')}`, writing every request to "
+        "`--outcomes`:")
+    for name, endpoint, which, parts, rate, conns, *rest in loads:
+        key_retry_s = rest[0] if rest else 0
+        keyed = (f"; every request with an `Idempotency-Key`, retried with it for up to "
+                 f"{key_retry_s} s (`--idempotency-retries {key_retry_s}`), and an outcome "
+                 "still unknown after that counts as an anomaly") if key_retry_s else ""
         add(f"  - `{name}`: `--endpoint {endpoint}`, topic(s) {', '.join('ab'[i] for i in which)}, "
-            f"{parts} records per request, {rate} requests/s, {conns} connections")
+            f"{parts} records per request, {rate} requests/s, {conns} connections{keyed}")
     add(f"- faults one at a time, each after the cluster is whole again (every partition of the "
         f"topics and of `__transaction_state` with 3 in its ISR, both gateways ready) and "
         f"{s.get('baseline_s')} s of undisturbed load (the *before* window); "
@@ -147,7 +153,8 @@ def write(results, path):
     add(f"3. A read_committed `KafkaConsumer` (`faults/EndCheck.java`), from each partition's last "
         f"stable offset when the loads stopped, reaches the high watermark within the transaction "
         f"timeout ({s.get('transaction_timeout_ms', 0) / 1000:.0f} s, + 5 s for the coordinator's "
-        "abort interval and markers) after the later of the last fault and the loads' stop.")
+        "abort interval and markers) after the later of the last fault and the loads' exit (the "
+        "keyed load finishes retrying its requests after the stop).")
     add("4. `TransactionsCommand find-hanging --max-transaction-timeout 1` on each segment's topics "
         "and at the end on every broker: no hanging transaction.")
     add("5. `kafkatx_pool_fenced` of both gateways is 0 at the end of every segment: two instance "
@@ -215,7 +222,7 @@ def write(results, path):
     # ----- requests by status
     add("## Requests by status and outcome")
     add("")
-    add("Summed over the four loads and every segment; `connect failed` is a connection that "
+    add("Summed over the loads and every segment; `connect failed` is a connection that "
         "could not be opened (nothing sent), `connection lost` and `timeout` got no answer "
         "(outcome unknown).")
     add("")
@@ -381,7 +388,7 @@ def write(results, path):
     # ----- end check
     add("## read_committed reaching the end")
     add("")
-    add("| TV | segments | reached | after the last fault s (p50 / max) | after the loads stopped s "
+    add("| TV | segments | reached | after the last fault s (p50 / max) | after the loads exited s "
         "(p50 / max) | hanging (find-hanging) |")
     add("|---|---|---|---|---|---|")
     for tv, proto in protos.items():

@@ -287,6 +287,7 @@ pub async fn execute_until(
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64),
         elapsed_secs: outcome.elapsed.as_secs_f64(),
+        keyed: args.idempotency_retries.is_some(),
     };
     if let Some(path) = &args.campaign.outcomes {
         write_outcomes(path, &header, &outcome)?;
@@ -362,6 +363,10 @@ struct OutcomesHeader {
     /// The run's start, from which every `sent_ms` counts.
     started_unix_ms: u64,
     elapsed_secs: f64,
+    /// The requests carried idempotency keys and were retried: the judge then also fails the
+    /// run when an outcome stayed unknown (absent from files written before keys existed).
+    #[serde(default)]
+    keyed: bool,
 }
 
 /// One request in an `--outcomes` file.
@@ -455,7 +460,7 @@ async fn judge_file(args: &LoadArgs, path: &Path) -> Result<LoadReport, CliError
             Duration::from_secs_f64(header.elapsed_secs.max(0.0)),
         ),
         check: Some(check),
-        keyed: false,
+        keyed: header.keyed,
     })
 }
 
@@ -514,6 +519,7 @@ mod tests {
             connections: 4,
             started_unix_ms: 1_700_000_000_000,
             elapsed_secs: 2.0,
+            keyed: true,
         };
         let path = std::env::temp_dir().join(format!("kafkatx-outcomes-{}.jsonl", RunId::random()));
         write_outcomes(&path, &header, &run).unwrap();
@@ -521,6 +527,7 @@ mod tests {
         std::fs::remove_file(&path).unwrap();
         assert_eq!(read_header.topics, header.topics);
         assert_eq!(read_header.started_unix_ms, header.started_unix_ms);
+        assert!(read_header.keyed);
         let mut written = run.records.clone();
         written.sort_unstable_by_key(|r| r.number);
         read.sort_unstable_by_key(|r| r.number);
