@@ -144,7 +144,7 @@ async fn replays_and_refuses_reuse(addr: &str) {
     .unwrap();
     assert_eq!(unkeyed.status, 200, "{}", unkeyed.body);
 
-    // The seed endpoints take keys too: their values name the producer, and a replay
+    // The pair endpoints take keys too: their values name the producer, and a replay
     // returns the first answer, not a second pair of records.
     let errors = call(
         http,

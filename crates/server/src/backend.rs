@@ -71,7 +71,7 @@ pub struct Placed {
 /// What the record builder may know about the producer that runs its transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProducerInfo {
-    /// The leased producer's `transactional.id`; the seed endpoints embed it in their values.
+    /// The leased producer's `transactional.id`; the pair endpoints embed it in their values.
     pub transactional_id: String,
 }
 
@@ -151,7 +151,7 @@ pub trait Backend: Send + Sync + 'static {
     /// read_committed consumers in one Kafka transaction, or none do.
     ///
     /// `build` receives the producer that runs the transaction so that values may include its
-    /// transactional id (the seed endpoints do). It may be called more than once (a request is
+    /// transactional id (the pair endpoints do). It may be called more than once (a request is
     /// retried alone when a transaction it shared with others failed), always for the producer
     /// that will send what it returns. The returned `placed` list has one entry per built record,
     /// in order.

@@ -1,4 +1,4 @@
-//! Settings of the HTTP layer: topics of the seed endpoints, limits and timeouts.
+//! Settings of the HTTP layer: topics of the pair endpoints, limits and timeouts.
 //!
 //! Kafka and pool settings live with the backend; this is only what the gateway itself enforces.
 
@@ -22,7 +22,7 @@ pub struct ServerConfig {
     pub max_records: usize,
     /// Largest record (key + value + headers) in bytes; larger ones get 400.
     pub max_record_bytes: usize,
-    /// Longest path id (after percent-decoding) of the seed endpoints, in bytes.
+    /// Longest path id (after percent-decoding) of the pair endpoints, in bytes.
     pub max_id_bytes: usize,
     /// Transactions admitted at once (running or waiting for a producer); more get 503.
     pub max_pending_transactions: usize,

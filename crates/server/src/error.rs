@@ -57,7 +57,7 @@ error_codes! {
     TopicMismatch => "topic_mismatch",
     /// A path segment with a bad percent-escape or not UTF-8.
     InvalidPath => "invalid_path",
-    /// A seed id over `--max-id-bytes`.
+    /// A pair endpoint id over `--max-id-bytes`.
     IdTooLong => "id_too_long",
     /// The body could not be read (or its gzip could not be inflated).
     InvalidBody => "invalid_body",

@@ -14,9 +14,9 @@ use crate::error::{ApiError, ErrorCode};
 /// An endpoint with its raw (still percent-encoded) path parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route<'a> {
-    /// `GET /errors/{id}`: the seed's two-message transaction to the errors topic.
+    /// `GET /errors/{id}`: the pair endpoint's two-message transaction to the errors topic.
     Errors(&'a str),
-    /// `GET /warnings/{id}`: the seed's two-message transaction to the warnings topic.
+    /// `GET /warnings/{id}`: the pair endpoint's two-message transaction to the warnings topic.
     Warnings(&'a str),
     /// `POST /v1/topics/{topic}/records`: records for one topic in one transaction.
     TopicRecords(&'a str),
@@ -243,7 +243,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn seed_and_v1_paths_route_with_their_parameters() {
+    fn pair_and_v1_paths_route_with_their_parameters() {
         assert_eq!(route(&Method::GET, "/errors/42"), Ok(Route::Errors("42")));
         assert_eq!(
             route(&Method::GET, "/warnings/a%20b"),

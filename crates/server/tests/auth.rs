@@ -19,17 +19,17 @@ use kafkatx_server::auth::{AccessList, KeyHash, SharedAccess};
 use support::{TestServer, request, start_server_with};
 
 const ORDERS_KEY: &str = "orders-key-0123456789abcdef";
-const SEED_KEY: &str = "seed-key-0123456789abcdef";
+const PAIR_KEY: &str = "pair-key-0123456789abcdef";
 const SCRAPER_KEY: &str = "scraper-key-0123456789abcdef";
 
 fn access() -> Arc<SharedAccess> {
     let text = format!(
         "# test callers\n\
          {}  orders-app  topics=orders,payments-*\n\
-         {}  seed-app    topics=errors-topic\n\
+         {}  pair-app    topics=errors-topic\n\
          {}  scraper     metrics\n",
         KeyHash::of(ORDERS_KEY.as_bytes()),
-        KeyHash::of(SEED_KEY.as_bytes()),
+        KeyHash::of(PAIR_KEY.as_bytes()),
         KeyHash::of(SCRAPER_KEY.as_bytes()),
     );
     Arc::new(SharedAccess::fixed(
@@ -169,13 +169,13 @@ async fn a_key_writes_its_topics_and_prefixes_and_nothing_else() {
 }
 
 #[tokio::test]
-async fn the_seed_endpoints_need_the_right_on_their_configured_topic() {
+async fn the_pair_endpoints_need_the_right_on_their_configured_topic() {
     let server = server(false).await;
     assert_eq!(
-        get_as(&server, Some(SEED_KEY), "/errors/1").await.status,
+        get_as(&server, Some(PAIR_KEY), "/errors/1").await.status,
         200
     );
-    let refused = get_as(&server, Some(SEED_KEY), "/warnings/1").await;
+    let refused = get_as(&server, Some(PAIR_KEY), "/warnings/1").await;
     assert_refused(&refused, 403, "forbidden");
     assert!(refused.text().contains("warnings-topic"));
     assert_refused(

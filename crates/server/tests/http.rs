@@ -15,7 +15,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 #[tokio::test]
-async fn errors_endpoint_commits_the_seed_messages_in_one_transaction() {
+async fn errors_endpoint_commits_its_two_messages_in_one_transaction() {
     let server = start_server().await;
     let response = get(server.addr, "/errors/42").await;
     assert_eq!(response.status, 200);
@@ -499,12 +499,12 @@ async fn head_is_allowed_on_probes_but_never_runs_a_transaction() {
     .await;
     assert_eq!(probe.status, 200);
     assert!(probe.body.is_empty());
-    let seed = send_raw(
+    let pair = send_raw(
         server.addr,
         b"HEAD /errors/1 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
     )
     .await;
-    assert_eq!(seed.status, 405);
+    assert_eq!(pair.status, 405);
     assert!(server.backend.seen().is_empty());
 }
 

@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 use broker::{bootstrap, broker_available, unique};
 
 #[tokio::test]
-async fn seed_and_record_endpoints_commit_through_the_pool_on_a_real_broker() {
+async fn pair_and_record_endpoints_commit_through_the_pool_on_a_real_broker() {
     let addr = bootstrap();
     if !broker_available(&addr).await {
         return;
@@ -62,15 +62,15 @@ async fn seed_and_record_endpoints_commit_through_the_pool_on_a_real_broker() {
     let ready = support::get(http, "/readyz").await;
     assert_eq!(ready.status, 200, "{}", ready.text());
 
-    let seed = support::get(http, "/errors/e2e-user").await;
-    assert_eq!(seed.status, 200, "{}", seed.text());
-    let seed = seed.json();
-    let txn_id = seed["transactional_id"].as_str().unwrap();
+    let pair = support::get(http, "/errors/e2e-user").await;
+    assert_eq!(pair.status, 200, "{}", pair.text());
+    let pair = pair.json();
+    let txn_id = pair["transactional_id"].as_str().unwrap();
     assert!(
         txn_id.starts_with(&format!("kafkatx-{instance}-")),
         "{txn_id}"
     );
-    assert_eq!(seed["records"].as_array().unwrap().len(), 2);
+    assert_eq!(pair["records"].as_array().unwrap().len(), 2);
 
     let body =
         r#"{"records":[{"key":"k","value":"one","partition":0},{"value":"two","partition":0}]}"#;

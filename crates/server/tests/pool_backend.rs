@@ -1,5 +1,5 @@
 //! `PoolBackend` on a real `kafkatx-pool` with fake producers: how producer and pool failures
-//! become client-visible outcomes, readiness, pool metrics, and the seed endpoint end to end.
+//! become client-visible outcomes, readiness, pool metrics, and the pair endpoint end to end.
 
 #![allow(clippy::unwrap_used)]
 
@@ -139,7 +139,7 @@ async fn pool_statistics_are_exposed_as_metrics() {
 }
 
 #[tokio::test]
-async fn the_seed_endpoint_runs_end_to_end_on_the_pool() {
+async fn a_pair_endpoint_runs_end_to_end_on_the_pool() {
     let (backend, _) = backend_with(small_pool(), Ok(())).await;
     let backend = Arc::new(backend);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

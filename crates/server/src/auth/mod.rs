@@ -1,4 +1,4 @@
-//! Who may call the gateway, and which topics each caller may write (issue #12).
+//! Who may call the gateway, and which topics each caller may write.
 //!
 //! Off by default. `--api-keys FILE` turns it on: the file ([`mod@file`]) names every caller, by the
 //! SHA-256 digest of its API key (sent as `Authorization: Bearer <key>`, RFC 6750) or by the

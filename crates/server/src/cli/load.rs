@@ -25,9 +25,9 @@ use crate::load::stats::LoadSummary;
 /// Which endpoint the load hits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Endpoint {
-    /// `GET /errors/{id}`: two records `err: n - pro: ... - usr: {id}` (the seed's endpoint).
+    /// `GET /errors/{id}`: two records `err: n - pro: ... - usr: {id}` (a pair endpoint).
     Errors,
-    /// `GET /warnings/{id}`: two records `war: n - ...` (the seed's endpoint).
+    /// `GET /warnings/{id}`: two records `war: n - ...` (a pair endpoint).
     Warnings,
     /// `POST /v1/topics/{topic}/records` with `--records-per-request` records `rec: n - usr: {id}`.
     Records,
@@ -101,11 +101,11 @@ pub struct LoadArgs {
     #[arg(long, value_enum, default_value = "errors")]
     pub endpoint: Endpoint,
     /// Topic the endpoint writes to: where --check reads, and the path of the records endpoint.
-    /// Defaults to errors-topic / warnings-topic for the seed endpoints. The transactions
+    /// Defaults to errors-topic / warnings-topic for the pair endpoints. The transactions
     /// endpoint takes several, comma separated.
     #[arg(long)]
     pub topic: Option<String>,
-    /// Records per request on the records endpoint (the seed endpoints always write two).
+    /// Records per request on the records endpoint (the pair endpoints always write two).
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=500))]
     pub records_per_request: u32,
     /// A request slower than this counts as a timeout (outcome unknown).
@@ -225,8 +225,8 @@ pub async fn execute_until(
         ))),
     };
     let shape = match args.endpoint {
-        Endpoint::Errors => RequestShape::Seed { path: "errors" },
-        Endpoint::Warnings => RequestShape::Seed { path: "warnings" },
+        Endpoint::Errors => RequestShape::Pair { path: "errors" },
+        Endpoint::Warnings => RequestShape::Pair { path: "warnings" },
         Endpoint::Records => RequestShape::Records {
             topic: one_topic()?,
             parts: args.records_per_request,
@@ -242,7 +242,7 @@ pub async fn execute_until(
         },
     };
     let parts = match &shape {
-        RequestShape::Seed { .. } => 2,
+        RequestShape::Pair { .. } => 2,
         RequestShape::Records { parts, .. } | RequestShape::Transactions { parts, .. } => *parts,
     };
     let duration = match (args.requests, args.duration) {

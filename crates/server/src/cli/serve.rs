@@ -133,7 +133,7 @@ pub struct ServeArgs {
     /// Largest record (key + value + headers) in bytes.
     #[arg(long, env = "KAFKATX_MAX_RECORD_BYTES", default_value_t = 256 * 1024)]
     pub max_record_bytes: u32,
-    /// Longest id of the seed endpoints, in bytes after percent-decoding.
+    /// Longest id of the pair endpoints, in bytes after percent-decoding.
     #[arg(long, env = "KAFKATX_MAX_ID_BYTES", default_value_t = 256)]
     pub max_id_bytes: u32,
     /// An origin (`https://app.example:8443`) whose browser scripts may call the gateway (CORS),

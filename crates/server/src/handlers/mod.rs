@@ -4,8 +4,8 @@
 mod access;
 mod health;
 mod idempotent;
+mod pair;
 mod records;
-mod seed;
 mod topics;
 mod transaction;
 
@@ -159,11 +159,11 @@ async fn dispatch<B: Backend>(
     match route {
         Route::Errors(raw_id) => {
             caller.may_write([state.config.errors_topic.as_str()])?;
-            seed::handle(state, seed::SeedKind::Errors, raw_id, &request).await
+            pair::handle(state, pair::PairKind::Errors, raw_id, &request).await
         }
         Route::Warnings(raw_id) => {
             caller.may_write([state.config.warnings_topic.as_str()])?;
-            seed::handle(state, seed::SeedKind::Warnings, raw_id, &request).await
+            pair::handle(state, pair::PairKind::Warnings, raw_id, &request).await
         }
         Route::TopicRecords(raw_topic) => records::topic(state, caller, raw_topic, request).await,
         Route::Transactions => records::multi_topic(state, caller, request).await,

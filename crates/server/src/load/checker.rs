@@ -405,7 +405,7 @@ mod tests {
         }
     }
 
-    /// The seed's message `part` of request `number`, at a distinct offset.
+    /// The pair endpoints' message `part` of request `number`, at a distinct offset.
     fn message(offset: i64, part: u32, user: &str) -> ReadMessage {
         ReadMessage {
             topic: "t".to_owned(),

@@ -83,8 +83,8 @@ impl Target {
 /// What each request asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RequestShape {
-    /// `GET {prefix}/{path}/{id}`: the seed's `errors` or `warnings`.
-    Seed {
+    /// `GET {prefix}/{path}/{id}`: the pair endpoints, `errors` or `warnings`.
+    Pair {
         /// `errors` or `warnings`.
         path: &'static str,
     },
@@ -210,7 +210,7 @@ impl Shared {
             builder
         };
         let built = match &self.plan.shape {
-            RequestShape::Seed { path } => builder
+            RequestShape::Pair { path } => builder
                 .method(Method::GET)
                 .uri(format!("{prefix}/{path}/{id}"))
                 .body(Full::new(Bytes::new())),

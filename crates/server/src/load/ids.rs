@@ -82,8 +82,8 @@ pub struct MessageTag<'a> {
     pub user: &'a str,
 }
 
-/// Parses `<tag>: <part> - ... - usr: <id>`: the seed's `err: 1 - pro: <producer> - usr: <id>`
-/// and the `rec: 1 - usr: <id>` / `txn: 1 - usr: <id>` values that `kafkatx load` posts to the
+/// Parses `<tag>: <part> - ... - usr: <id>`: the pair endpoints'
+/// `err: 1 - pro: <producer> - usr: <id>` and the `rec: 1 - usr: <id>` / `txn: 1 - usr: <id>` values that `kafkatx load` posts to the
 /// records and transactions endpoints.
 /// The id is everything after the last ` - usr: `, so it may itself contain ` - `.
 pub fn parse_value(value: &str) -> Option<MessageTag<'_>> {
@@ -113,7 +113,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn seed_values_parse_to_tag_part_and_user() {
+    fn pair_values_parse_to_tag_part_and_user() {
         let parsed = parse_value("err: 2 - pro: inanzzz-pro-3 - usr: r1-42").unwrap();
         assert_eq!(
             parsed,

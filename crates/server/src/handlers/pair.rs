@@ -1,4 +1,5 @@
-//! `GET /errors/{id}` and `GET /warnings/{id}`: the seed server's endpoints, same messages.
+//! `GET /errors/{id}` and `GET /warnings/{id}`, the pair endpoints: those of the Go server this
+//! gateway replaced, with the same messages.
 //!
 //! Each request is one transaction of two keyless records whose values are
 //! `<tag>: <n> - pro: <transactional id> - usr: <id>` with `n` = 1, 2 and tag `err` or `war`.
@@ -18,19 +19,19 @@ use crate::response::Body;
 use crate::routes::decode_segment;
 use crate::state::AppState;
 
-/// Which of the two seed endpoints.
+/// Which of the two pair endpoints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SeedKind {
+pub enum PairKind {
     /// `/errors/{id}`
     Errors,
     /// `/warnings/{id}`
     Warnings,
 }
 
-/// Handles a seed endpoint; 200 only once the transaction committed.
+/// Handles a pair endpoint; 200 only once the transaction committed.
 pub async fn handle<B: Backend>(
     state: &Arc<AppState<B>>,
-    kind: SeedKind,
+    kind: PairKind,
     raw_id: &str,
     request: &Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
@@ -46,8 +47,8 @@ pub async fn handle<B: Backend>(
         ));
     }
     let (topic, tag) = match kind {
-        SeedKind::Errors => (state.config.errors_topic.clone(), "err"),
-        SeedKind::Warnings => (state.config.warnings_topic.clone(), "war"),
+        PairKind::Errors => (state.config.errors_topic.clone(), "err"),
+        PairKind::Warnings => (state.config.warnings_topic.clone(), "war"),
     };
     let identity = idempotent::identity(request.headers(), "GET", request.uri().path(), b"")?;
     idempotent::commit(state, identity, move |producer: &ProducerInfo| {
@@ -56,7 +57,7 @@ pub async fn handle<B: Backend>(
                 topic: topic.clone(),
                 partition: None,
                 key: None,
-                value: Some(Bytes::from(seed_value(
+                value: Some(Bytes::from(pair_value(
                     tag,
                     n,
                     &producer.transactional_id,
@@ -70,19 +71,19 @@ pub async fn handle<B: Backend>(
     .await
 }
 
-/// The seed's message text.
-pub fn seed_value(tag: &str, n: u32, transactional_id: &str, user: &str) -> String {
+/// The message text (the same as the Go server this gateway replaced).
+pub fn pair_value(tag: &str, n: u32, transactional_id: &str, user: &str) -> String {
     format!("{tag}: {n} - pro: {transactional_id} - usr: {user}")
 }
 
 #[cfg(test)]
 mod tests {
-    use super::seed_value;
+    use super::pair_value;
 
     #[test]
-    fn values_follow_the_seed_format() {
+    fn values_follow_the_go_servers_format() {
         assert_eq!(
-            seed_value("err", 2, "kafkatx-a-3", "42"),
+            pair_value("err", 2, "kafkatx-a-3", "42"),
             "err: 2 - pro: kafkatx-a-3 - usr: 42"
         );
     }
