@@ -33,7 +33,26 @@ def total_anomalies(results):
             total += len(rows) if not isinstance(rows, str) else 1
     for tv, over in (results.get("overload") or {}).items():
         total += sum(run.get("anomalies", 0) for run in over.get("runs", {}).values())
+    for tv, soak in (results.get("soak") or {}).items():
+        total += soak.get("anomalies", 0) + soak_problems(soak)
     return total
+
+
+def soak_problems(soak):
+    """Leases or transactions left once a soak's load stopped, and hanging transactions."""
+    after = soak.get("after") or {}
+    hanging = soak.get("find_hanging")
+    return int((after.get("leased") or 0) + (after.get("in_flight") or 0)
+               + (len(hanging) if isinstance(hanging, list) else 1 if hanging else 0))
+
+
+def fifths(samples, key):
+    """(first, last) fifth's mean of `key` over the samples after the first minute (warm-up)."""
+    values = [x[key] for x in samples if x.get(key) is not None and x["t"] >= 60]
+    if len(values) < 10:
+        return None, None
+    n = max(1, len(values) // 5)
+    return statistics.mean(values[:n]), statistics.mean(values[-n:])
 
 
 def fmt(value, digits=1):
@@ -435,6 +454,54 @@ def write(results, path):
             if probes:
                 add(f"- TV{tv} probes during 1024 connections: "
                     + ", ".join(f"{k} x{v}" for k, v in answers.items()))
+        add("")
+
+    # ----- soak
+    soaks = results.get("soak") or {}
+    if soaks:
+        add("## Soak: steady load, no faults")
+        add("")
+        add("One gateway (pool 5, group commit off) on the healthy cluster, driven as fast as it "
+            "answers over 64 connections for the whole soak, then judged like the campaign's "
+            "loads. Sampled every 5 s; *first* and *last* are the means of the first and the last "
+            "fifth of the samples after the first minute, so growth (a leak, a queue that only "
+            "fills, a lease that never comes back) shows as a difference. *After* is read 2 s "
+            "after the load stopped: every lease must be back and nothing in flight.")
+        add("")
+        add("| TV | seconds | requests | acknowledged/s | p50 / p99 ms | errors | anomalies |")
+        add("|---|---|---|---|---|---|---|")
+        for tv, soak in soaks.items():
+            sm = (soak.get("judge") or {}).get("summary") or {}
+            lat = sm.get("committed_latency") or {}
+            add(f"| {tv} | {fmt(soak.get('seconds'))} | {fmt(sm.get('requests'))} | "
+                f"{fmt(sm.get('committed_per_sec'))} | {fmt(lat.get('p50_ms'))} / "
+                f"{fmt(lat.get('p99_ms'))} | "
+                f"{', '.join(f'{k}: {v}' for k, v in (sm.get('errors_by_kind') or {}).items()) or 'none'} | "
+                f"{soak.get('anomalies')} |")
+        add("")
+        add("| TV | measure | first | last | max | after the load |")
+        add("|---|---|---|---|---|---|")
+        for tv, soak in soaks.items():
+            samples = soak.get("samples", [])
+            after = soak.get("after") or {}
+            for key, label, scale in (("rss_kb", "RSS MiB", 1 / 1024), ("fds", "open files", 1),
+                                      ("connections", "HTTP connections open", 1),
+                                      ("leased", "producers leased", 1),
+                                      ("waiters", "lease waiters", 1),
+                                      ("in_flight", "transactions in flight", 1)):
+                first, last = fifths(samples, key)
+                peak = max((x[key] for x in samples if x.get(key) is not None), default=None)
+                val = after.get(key)
+                add(f"| {tv} | {label} | {fmt(first * scale if first is not None else None)} | "
+                    f"{fmt(last * scale if last is not None else None)} | "
+                    f"{fmt(peak * scale if peak is not None else None)} | "
+                    f"{fmt(val * scale if val is not None else None)} |")
+        add("")
+        for tv, soak in soaks.items():
+            hanging = soak.get("find_hanging")
+            add(f"- TV{tv}: find-hanging on the soak's topic: "
+                f"{'none' if not hanging else hanging if isinstance(hanging, str) else len(hanging)}"
+                f"; peak RSS (VmHWM) {fmt((soak.get('hwm_kb') or 0) / 1024)} MiB.")
         add("")
 
     # ----- segments
