@@ -18,7 +18,7 @@ use kafkatx_wire::protocol::messages::{
 use kafkatx_wire::protocol::protocol::StrBytes;
 
 use super::versions::{ADD_PARTITIONS_CAP, END_TXN_CAP_TV1, FIND_COORDINATOR_CAP};
-use super::{CoordInFlight, CoordKind, TxnMachine};
+use super::{CoordKind, TxnMachine};
 use crate::classify::Recovery;
 use crate::error::TxnError;
 use crate::metrics::Counter;
@@ -122,10 +122,9 @@ impl TxnMachine {
     }
 
     pub(super) fn maybe_send_coordinator_request(&mut self, now: Instant) {
-        if self.coord_request.is_some() || self.coord_retry_at.is_some_and(|at| now < at) {
+        if !self.coord.open(now) {
             return;
         }
-        self.coord_retry_at = None;
         let Some(kind) = self.next_coordinator_work(now) else {
             return;
         };
@@ -168,7 +167,7 @@ impl TxnMachine {
         }
         let id = self.next_id();
         tracing::debug!(parent: &self.txn_span, ?kind, version, "coordinator request");
-        self.coord_request = Some(CoordInFlight { id, kind });
+        self.coord.sent(id, kind);
         self.emit_transmit(id, destination, request, version);
     }
 

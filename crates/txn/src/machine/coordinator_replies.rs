@@ -8,7 +8,8 @@ use kafkatx_wire::protocol::messages::{
     AddPartitionsToTxnResponse, EndTxnResponse, FindCoordinatorResponse, InitProducerIdResponse,
 };
 
-use super::{CoordInFlight, CoordKind, SHORT_RETRY, TxnMachine, TxnProgress};
+use super::coordinator_slot::CoordInFlight;
+use super::{CoordKind, SHORT_RETRY, TxnMachine, TxnProgress};
 use crate::classify::{Disposition, Failure, Recovery, RequestKind, TransportFailure, classify};
 use crate::error::{Operation, TxnError};
 use crate::metadata::Broker;
@@ -18,7 +19,7 @@ use crate::types::{ProducerIdentity, Response, TopicPartition};
 
 impl TxnMachine {
     pub(super) fn on_coordinator_response(&mut self, now: Instant, response: Response) {
-        let Some(request) = self.coord_request.take() else {
+        let Some(request) = self.coord.take() else {
             return;
         };
         match (request.kind, response) {
@@ -45,7 +46,7 @@ impl TxnMachine {
             }
             (kind, _) => {
                 // A driver bug: treat like a lost answer so the table decides.
-                self.coord_request = Some(CoordInFlight {
+                self.coord.restore(CoordInFlight {
                     id: request.id,
                     kind,
                 });
@@ -69,7 +70,7 @@ impl TxnMachine {
             node_id: resp.node_id.0,
             address,
         });
-        self.coord_attempts = 0;
+        self.coord.succeeded();
     }
 
     fn on_init_producer_id(&mut self, now: Instant, resp: &InitProducerIdResponse) {
@@ -86,7 +87,7 @@ impl TxnMachine {
             epoch: resp.producer_epoch,
         };
         self.set_identity(identity);
-        self.coord_attempts = 0;
+        self.coord.succeeded();
         self.init_bump = false;
         self.txn = TxnProgress::new(self.tv2_available());
         self.transition(TxnState::Ready);
@@ -150,7 +151,7 @@ impl TxnMachine {
         // CONCURRENT_TRANSACTIONS: the previous transaction was still being completed.
         self.settle.add_partitions_answered(worst == Some(51));
         match worst {
-            None => self.coord_attempts = 0,
+            None => self.coord.succeeded(),
             Some(code) => self.apply_coordinator_disposition(
                 now,
                 RequestKind::AddPartitionsToTxn,
@@ -186,7 +187,7 @@ impl TxnMachine {
             );
             return;
         }
-        self.coord_attempts = 0;
+        self.coord.succeeded();
         self.settle.transaction_ended(now);
         // KIP-890: EndTxn v5 returns the bumped epoch (or a new id at epoch 0 on exhaustion).
         if self.txn.tv2 && resp.producer_id.0 >= 0 {
@@ -228,7 +229,7 @@ impl TxnMachine {
     }
 
     pub(super) fn on_coordinator_failure(&mut self, now: Instant, failure: Failure) {
-        let Some(request) = self.coord_request.take() else {
+        let Some(request) = self.coord.take() else {
             return;
         };
         let lost = failure == Failure::Transport(TransportFailure::Lost);
@@ -335,14 +336,15 @@ impl TxnMachine {
     }
 
     pub(super) fn schedule_coordinator_retry(&mut self, now: Instant, short: bool) {
-        self.coord_attempts = self.coord_attempts.saturating_add(1);
         self.metrics.incr(Counter::Retries);
-        let delay = if short {
-            self.backoff.delay_from(SHORT_RETRY, self.coord_attempts)
-        } else {
-            self.backoff.delay(self.coord_attempts)
-        };
-        self.coord_retry_at = Some(now + delay);
+        let backoff = &mut self.backoff;
+        self.coord.retry_later(now, |failures| {
+            if short {
+                backoff.delay_from(SHORT_RETRY, failures)
+            } else {
+                backoff.delay(failures)
+            }
+        });
     }
 
     /// The EndTxn answer was lost. A commit's outcome is unknown: tell the caller and allow

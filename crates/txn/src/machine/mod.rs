@@ -10,6 +10,7 @@ mod accumulator;
 mod buffer;
 mod coordinator;
 mod coordinator_replies;
+mod coordinator_slot;
 mod drain;
 mod offsets;
 mod offsets_replies;
@@ -42,6 +43,7 @@ use crate::types::{
 
 use accumulator::{Accumulator, SentStatus};
 use buffer::BufferUse;
+use coordinator_slot::CoordinatorSlot;
 use settle::Settle;
 use versions::VersionBook;
 
@@ -52,6 +54,27 @@ use versions::VersionBook;
 /// right after its commit (the gateway's normal case) stops paying 20 ms per transaction:
 /// measured on the classic protocol at 16 connections, 250 -> 510-750 txns/s.
 const SHORT_RETRY: Duration = Duration::from_millis(5);
+
+/// What a deadline of [`TxnMachine::deadlines`] is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Timer {
+    /// The caller's operation (`init`, `commit`, ...) reaches its `max.block.ms` or timeout.
+    Operation,
+    /// The next coordinator request may go after a failure.
+    CoordinatorRetry,
+    /// The first add of a transaction that follows the last one closely (`settle.rs`).
+    Settle,
+    /// Metadata is due for a refresh.
+    Metadata,
+    /// A batch's `linger.ms` is over.
+    Linger,
+    /// The oldest unsent batch reaches `delivery.timeout.ms`.
+    DeliveryTimeout,
+    /// A batch waiting to be resent may go.
+    ProduceRetry,
+    /// The oldest batch waiting to be resent reaches `delivery.timeout.ms`.
+    RetryDeliveryTimeout,
+}
 
 /// Coordinator-bound request kinds (one in flight at a time, as in Java's `TransactionManager`). The
 /// offsets of `send_offsets` go through the same slot, as in Java: EndTxn can then never
@@ -74,12 +97,6 @@ enum CoordKind {
     EndTxn {
         commit: bool,
     },
-}
-
-#[derive(Debug, Clone)]
-struct CoordInFlight {
-    id: RequestId,
-    kind: CoordKind,
 }
 
 #[derive(Debug, Clone)]
@@ -162,9 +179,8 @@ pub(crate) struct TxnMachine {
     coordinator: Option<Broker>,
     /// Consumer group coordinators found so far, by group id.
     group_coordinators: HashMap<String, Broker>,
-    coord_request: Option<CoordInFlight>,
-    coord_retry_at: Option<Instant>,
-    coord_attempts: u32,
+    /// The coordinator-bound request in flight, its retry and failures in a row.
+    coord: CoordinatorSlot,
     metadata_request: Option<RequestId>,
     metadata_attempts: u32,
     produce_requests: HashMap<RequestId, ProduceInFlight>,
@@ -216,9 +232,7 @@ impl TxnMachine {
             init_bump: false,
             coordinator: None,
             group_coordinators: HashMap::new(),
-            coord_request: None,
-            coord_retry_at: None,
-            coord_attempts: 0,
+            coord: CoordinatorSlot::default(),
             metadata_request: None,
             metadata_attempts: 0,
             produce_requests: HashMap::new(),
@@ -312,7 +326,7 @@ impl TxnMachine {
             self.txn.to_add,
             self.txn.offsets,
             self.produce_requests,
-            self.coord_request,
+            self.coord.in_flight(),
             sent
         )
     }
@@ -355,7 +369,7 @@ impl TxnMachine {
                 }
             }
             other => {
-                if self.coord_request.as_ref().is_some_and(|c| c.id == id) {
+                if self.coord.is_in_flight(id) {
                     self.on_coordinator_response(now, other);
                 }
             }
@@ -380,7 +394,7 @@ impl TxnMachine {
             for (tp, base) in request.batches {
                 self.on_batch_failure(now, &tp, base, Failure::Transport(failure));
             }
-        } else if self.coord_request.as_ref().is_some_and(|c| c.id == id) {
+        } else if self.coord.is_in_flight(id) {
             self.on_coordinator_failure(now, Failure::Transport(failure));
         }
         self.pump(now);
@@ -448,30 +462,40 @@ impl TxnMachine {
         self.deadlines().into_iter().map(|(_, at)| at).min()
     }
 
-    /// Every pending deadline with what it is for (the minimum is `poll_timeout`).
-    pub(crate) fn deadlines(&self) -> Vec<(&'static str, Instant)> {
+    /// Every pending deadline with what it is for (the minimum is `poll_timeout`). Derived
+    /// from the state each time rather than kept in a table: a deadline cannot outlive what it
+    /// was for, nor be forgotten when that changes.
+    pub(crate) fn deadlines(&self) -> Vec<(Timer, Instant)> {
         let mut deadlines = Vec::new();
         if self.closed || self.state == TxnState::FatalError {
             return deadlines;
         }
         let pending_op = self.pending_op.as_ref().filter(|p| !p.timed_out);
-        deadlines.extend(pending_op.map(|p| ("operation", p.deadline)));
-        deadlines.extend(self.coord_retry_at.map(|at| ("coordinator retry", at)));
+        deadlines.extend(pending_op.map(|p| (Timer::Operation, p.deadline)));
         deadlines.extend(
-            self.settle_until
-                .map(|at| ("settle after the last transaction", at)),
+            self.coord
+                .retry_at()
+                .map(|at| (Timer::CoordinatorRetry, at)),
         );
+        deadlines.extend(self.settle_until.map(|at| (Timer::Settle, at)));
         if self.metadata_request.is_none() {
-            deadlines.extend(self.metadata.next_refresh_at().map(|at| ("metadata", at)));
+            deadlines.extend(
+                self.metadata
+                    .next_refresh_at()
+                    .map(|at| (Timer::Metadata, at)),
+            );
         }
         if self.may_drain() {
             let linger = self.accumulator.next_linger_deadline();
-            deadlines.extend(linger.map(|at| ("linger", at)));
+            deadlines.extend(linger.map(|at| (Timer::Linger, at)));
         }
         let oldest = self.accumulator.oldest_unsent();
-        deadlines.extend(
-            oldest.map(|created| ("delivery timeout", created + self.config.delivery_timeout)),
-        );
+        deadlines.extend(oldest.map(|created| {
+            (
+                Timer::DeliveryTimeout,
+                created + self.config.delivery_timeout,
+            )
+        }));
         // Only the first batch awaiting a resend can go next, once nothing of its partition
         // is in flight (retries go alone and in order), its leader is known and has room
         // (otherwise a metadata deadline or an answer wakes us) and the state lets data out.
@@ -491,7 +515,7 @@ impl TxnMachine {
                 SentStatus::AwaitingRetry { not_before } => Some(not_before),
                 SentStatus::InFlight(_) => None,
             });
-            deadlines.extend(next_retry.map(|at| ("produce retry", at)));
+            deadlines.extend(next_retry.map(|at| (Timer::ProduceRetry, at)));
         }
         let waiting_since = self
             .accumulator
@@ -501,9 +525,12 @@ impl TxnMachine {
             .filter(|b| matches!(b.status, SentStatus::AwaitingRetry { .. }))
             .map(|b| b.created_at)
             .min();
-        deadlines.extend(
-            waiting_since.map(|at| ("retry delivery timeout", at + self.config.delivery_timeout)),
-        );
+        deadlines.extend(waiting_since.map(|at| {
+            (
+                Timer::RetryDeliveryTimeout,
+                at + self.config.delivery_timeout,
+            )
+        }));
         deadlines
     }
 

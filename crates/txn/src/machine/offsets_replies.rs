@@ -45,7 +45,7 @@ impl TxnMachine {
                 address,
             },
         );
-        self.coord_attempts = 0;
+        self.coord.succeeded();
     }
 
     pub(super) fn on_add_offsets(
@@ -62,7 +62,7 @@ impl TxnMachine {
             );
             return;
         }
-        self.coord_attempts = 0;
+        self.coord.succeeded();
         self.txn.groups_unconfirmed.remove(group);
         self.txn.groups_added.insert(group.to_owned());
         // The coordinator now holds a partition of this transaction: ending it needs EndTxn.
@@ -120,7 +120,7 @@ impl TxnMachine {
             ),
             None if done => {
                 tracing::debug!(parent: &self.txn_span, group, "offsets sent to the transaction");
-                self.coord_attempts = 0;
+                self.coord.succeeded();
                 self.complete_op(Operation::SendOffsets, Ok(()));
             }
             // The broker skipped some of our partitions: ask again for those.

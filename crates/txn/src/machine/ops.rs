@@ -306,8 +306,8 @@ impl TxnMachine {
             self.fail_tokens(batch.tokens, error);
         }
         let commit_in_flight = self
-            .coord_request
-            .as_ref()
+            .coord
+            .in_flight()
             .is_some_and(|c| c.kind == CoordKind::EndTxn { commit: true });
         if let Some(op) = self.pending_op.as_ref().map(|p| p.op) {
             let error =
@@ -319,7 +319,7 @@ impl TxnMachine {
             self.complete_op(op, Err(error));
         }
         self.produce_requests.clear();
-        self.coord_request = None;
+        self.coord.abandon();
         self.closed = true;
         self.outbox.clear();
     }
@@ -331,7 +331,7 @@ impl TxnMachine {
         }
         let settled = self.pending_op.is_none()
             && self.accumulator.is_empty()
-            && self.coord_request.is_none()
+            && self.coord.in_flight().is_none()
             && !matches!(
                 self.state,
                 TxnState::Committing | TxnState::Aborting | TxnState::Initializing

@@ -126,7 +126,7 @@ impl TxnMachine {
             self.fail_tokens(tokens, error.clone());
         }
         self.produce_requests.clear();
-        self.coord_request = None;
+        self.coord.abandon();
         if let Some(pending) = self.pending_op.take() {
             let op = pending.op;
             self.pending_op = Some(pending);
