@@ -1,7 +1,9 @@
 //! What the machine knows about the cluster: brokers, partition counts and leaders.
 //!
 //! Refreshed on demand (a leader moved, a topic is new, a broker vanished) and periodically
-//! (`metadata.max.age.ms`).
+//! (`metadata.max.age.ms`), one Metadata request at a time; failed refreshes back off.
+//! [`ClusterMetadata`] owns that whole cycle: the machine asks whether one is due, says when it
+//! sent one, and hands over its answer or failure.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
@@ -10,7 +12,7 @@ use kafkatx_wire::protocol::messages::metadata_request::MetadataRequestTopic;
 use kafkatx_wire::protocol::messages::{MetadataRequest, MetadataResponse, TopicName};
 use kafkatx_wire::protocol::protocol::StrBytes;
 
-use crate::types::TopicPartition;
+use crate::types::{RequestId, TopicPartition};
 
 /// Kafka's UNKNOWN_TOPIC_OR_PARTITION.
 const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
@@ -55,6 +57,10 @@ pub(crate) struct ClusterMetadata {
     allow_auto_create: bool,
     /// Answers in a row that called a topic UNKNOWN_TOPIC_OR_PARTITION.
     unknown_answers: HashMap<String, u32>,
+    /// The refresh on the wire, if any.
+    in_flight: Option<RequestId>,
+    /// Refreshes that failed in a row: the backoff of the next.
+    failures: u32,
 }
 
 impl ClusterMetadata {
@@ -70,6 +76,8 @@ impl ClusterMetadata {
             max_age,
             allow_auto_create: true,
             unknown_answers: HashMap::new(),
+            in_flight: None,
+            failures: 0,
         }
     }
 
@@ -101,16 +109,21 @@ impl ClusterMetadata {
         }
     }
 
-    /// Whether a refresh should be sent at `now` (the caller checks nothing is in flight).
+    /// Whether a refresh should be sent at `now`: none is in flight, and one was asked for or
+    /// the metadata is older than `metadata.max.age.ms`, and no backoff waits.
     pub(crate) fn refresh_due(&self, now: Instant) -> bool {
-        if self.retry_at.is_some_and(|at| now < at) {
+        if self.in_flight.is_some() || self.retry_at.is_some_and(|at| now < at) {
             return false;
         }
         self.refresh_requested || self.last_refresh.is_none_or(|at| now >= at + self.max_age)
     }
 
-    /// When the next refresh becomes due, for the machine's timer.
+    /// When the next refresh becomes due, for the machine's timer (none while one is in
+    /// flight: its answer or failure wakes the machine).
     pub(crate) fn next_refresh_at(&self) -> Option<Instant> {
+        if self.in_flight.is_some() {
+            return None;
+        }
         if self.refresh_requested {
             // A past instant means "now": the caller's timer fires at once.
             return self.retry_at.or(self.last_refresh);
@@ -135,10 +148,22 @@ impl ClusterMetadata {
             .with_allow_auto_topic_creation(self.allow_auto_create)
     }
 
-    /// A refresh failed; try again after `delay`.
-    pub(crate) fn refresh_failed(&mut self, now: Instant, delay: Duration) {
+    /// Request `id` carries the refresh [`Self::build_request`] built.
+    pub(crate) fn refresh_sent(&mut self, id: RequestId) {
+        self.in_flight = Some(id);
+    }
+
+    /// Whether `id` is the refresh in flight (anything else is stale).
+    pub(crate) fn is_refresh(&self, id: RequestId) -> bool {
+        self.in_flight == Some(id)
+    }
+
+    /// The refresh failed; try again after `delay` of the count of failures in a row.
+    pub(crate) fn refresh_failed(&mut self, now: Instant, delay: impl FnOnce(u32) -> Duration) {
+        self.in_flight = None;
+        self.failures = self.failures.saturating_add(1);
         self.refresh_requested = true;
-        self.retry_at = Some(now + delay);
+        self.retry_at = Some(now + delay(self.failures));
     }
 
     /// Apply an answer. When topics still have errors or leaderless partitions, the next
@@ -149,6 +174,8 @@ impl ClusterMetadata {
         response: &MetadataResponse,
         retry_delay: Duration,
     ) {
+        self.in_flight = None;
+        self.failures = 0;
         for broker in &response.brokers {
             let port = broker.port;
             self.brokers.insert(
@@ -299,6 +326,46 @@ mod tests {
                 .with_name(Some(TopicName(StrBytes::from_string(topic.to_owned()))))
                 .with_error_code(UNKNOWN_TOPIC_OR_PARTITION),
         ])
+    }
+
+    #[test]
+    fn one_refresh_at_a_time_and_failures_in_a_row_back_off() {
+        let now = Instant::now();
+        let ms = Duration::from_millis;
+        let mut metadata = ClusterMetadata::new(Duration::from_secs(300));
+        assert!(metadata.refresh_due(now), "a first refresh is wanted");
+        metadata.refresh_sent(RequestId(1));
+        assert!(!metadata.refresh_due(now), "one in flight at a time");
+        assert_eq!(
+            metadata.next_refresh_at(),
+            None,
+            "its answer wakes the machine"
+        );
+        assert!(metadata.is_refresh(RequestId(1)));
+        assert!(!metadata.is_refresh(RequestId(2)));
+
+        let mut seen = Vec::new();
+        metadata.refresh_failed(now, |n| {
+            seen.push(n);
+            ms(50)
+        });
+        assert!(!metadata.is_refresh(RequestId(1)));
+        assert!(!metadata.refresh_due(now + ms(49)));
+        assert!(metadata.refresh_due(now + ms(50)));
+        metadata.refresh_sent(RequestId(2));
+        metadata.refresh_failed(now, |n| {
+            seen.push(n);
+            ms(50)
+        });
+        metadata.refresh_sent(RequestId(3));
+        metadata.apply(now + ms(60), &unknown("nope"), ms(10));
+        assert!(!metadata.is_refresh(RequestId(3)), "answered");
+        metadata.refresh_sent(RequestId(4));
+        metadata.refresh_failed(now, |n| {
+            seen.push(n);
+            ms(50)
+        });
+        assert_eq!(seen, [1, 2, 1], "an answer resets the count");
     }
 
     #[test]

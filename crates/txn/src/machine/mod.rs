@@ -181,8 +181,6 @@ pub(crate) struct TxnMachine {
     group_coordinators: HashMap<String, Broker>,
     /// The coordinator-bound request in flight, its retry and failures in a row.
     coord: CoordinatorSlot,
-    metadata_request: Option<RequestId>,
-    metadata_attempts: u32,
     produce_requests: HashMap<RequestId, ProduceInFlight>,
     pending_op: Option<PendingOp>,
     /// Result of an operation that finished after its caller timed out (returned when the
@@ -233,8 +231,6 @@ impl TxnMachine {
             coordinator: None,
             group_coordinators: HashMap::new(),
             coord: CoordinatorSlot::default(),
-            metadata_request: None,
-            metadata_attempts: 0,
             produce_requests: HashMap::new(),
             pending_op: None,
             unacked: None,
@@ -356,9 +352,7 @@ impl TxnMachine {
     /// The answer to request `id`.
     pub(crate) fn handle_response(&mut self, now: Instant, id: RequestId, response: Response) {
         match response {
-            Response::Metadata(resp) if self.metadata_request == Some(id) => {
-                self.metadata_request = None;
-                self.metadata_attempts = 0;
+            Response::Metadata(resp) if self.metadata.is_refresh(id) => {
                 let delay = self.backoff.delay(1);
                 self.metadata.apply(now, &resp, delay);
                 self.route_unrouted(now);
@@ -384,11 +378,10 @@ impl TxnMachine {
         id: RequestId,
         failure: TransportFailure,
     ) {
-        if self.metadata_request == Some(id) {
-            self.metadata_request = None;
-            self.metadata_attempts = self.metadata_attempts.saturating_add(1);
-            let delay = self.backoff.delay(self.metadata_attempts);
-            self.metadata.refresh_failed(now, delay);
+        if self.metadata.is_refresh(id) {
+            let backoff = &mut self.backoff;
+            self.metadata
+                .refresh_failed(now, |failures| backoff.delay(failures));
         } else if let Some(request) = self.produce_requests.remove(&id) {
             self.metadata.request_refresh();
             for (tp, base) in request.batches {
@@ -478,13 +471,11 @@ impl TxnMachine {
                 .map(|at| (Timer::CoordinatorRetry, at)),
         );
         deadlines.extend(self.settle_until.map(|at| (Timer::Settle, at)));
-        if self.metadata_request.is_none() {
-            deadlines.extend(
-                self.metadata
-                    .next_refresh_at()
-                    .map(|at| (Timer::Metadata, at)),
-            );
-        }
+        deadlines.extend(
+            self.metadata
+                .next_refresh_at()
+                .map(|at| (Timer::Metadata, at)),
+        );
         if self.may_drain() {
             let linger = self.accumulator.next_linger_deadline();
             deadlines.extend(linger.map(|at| (Timer::Linger, at)));

@@ -35,7 +35,7 @@ impl TxnMachine {
     }
 
     fn maybe_refresh_metadata(&mut self, now: Instant) {
-        if self.metadata_request.is_some() || !self.metadata.refresh_due(now) {
+        if !self.metadata.refresh_due(now) {
             return;
         }
         let Some(version) = self
@@ -45,7 +45,7 @@ impl TxnMachine {
             return;
         };
         let id = self.next_id();
-        self.metadata_request = Some(id);
+        self.metadata.refresh_sent(id);
         self.metrics.incr(Counter::MetadataRefreshes);
         let request = Request::Metadata(self.metadata.build_request());
         self.emit_transmit(id, crate::types::Destination::AnyBroker, request, version);
