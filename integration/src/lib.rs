@@ -169,6 +169,28 @@ pub struct JudgedRecord {
     pub headers: Vec<(String, String)>,
 }
 
+/// Waits until the transactions on `topic` that are ending have ended
+/// (`kafkatx_wire::reader::wait_settled`). On its own thread and runtime: callers are sync and
+/// often inside a test's runtime.
+fn settle(addr: &str, topic: &str) -> Result<(), String> {
+    let (addr, topic) = (addr.to_owned(), topic.to_owned());
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        runtime
+            .block_on(kafkatx_wire::reader::wait_settled(
+                &addr,
+                &topic,
+                &ConnectOptions::default(),
+            ))
+            .map_err(|e| format!("settling {topic}: {e}"))
+    })
+    .join()
+    .map_err(|_| "the settling thread panicked".to_owned())?
+}
+
 /// Reads a whole topic with `kcat` in read_committed mode (stops at the last stable offset).
 pub fn kcat_read_committed(addr: &str, topic: &str) -> Result<Vec<JudgedRecord>, String> {
     kcat_read(addr, topic, "read_committed")
@@ -186,8 +208,14 @@ pub fn kcat_committed_values(addr: &str, topic: &str) -> Vec<String> {
     values
 }
 
-/// Reads a whole topic with `kcat` in the given isolation level.
+/// Reads a whole topic with `kcat` in the given isolation level. Under read_committed, the
+/// transactions that are ending get their moment first (see `kafkatx_wire::reader`'s
+/// `SETTLE_WITHIN`): kcat stops at the last stable offset it first sees, which right after a
+/// commit may still sit before that transaction.
 pub fn kcat_read(addr: &str, topic: &str, isolation: &str) -> Result<Vec<JudgedRecord>, String> {
+    if isolation == "read_committed" {
+        settle(addr, topic)?;
+    }
     let output = Command::new("kcat")
         .args([
             "-C",
