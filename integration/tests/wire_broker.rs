@@ -87,8 +87,29 @@ fn batch_of(records: &[Record], compression: Compression) -> Bytes {
         .expect("build batch")
 }
 
-/// Produces one batch with acks=all and returns its base offset.
+/// Produces one batch with acks=all and returns its base offset. A partition created a moment
+/// ago may not be led yet on the broker itself (UNKNOWN_TOPIC_OR_PARTITION,
+/// NOT_LEADER_OR_FOLLOWER) although metadata already names its leader: those answers are tried
+/// again, as any producer would.
 async fn produce(conn: &Connection, topic: &str, partition: i32, batch: Bytes) -> i64 {
+    const NOT_YET: [i16; 2] = [3, 6];
+    for _ in 0..50 {
+        let (code, message, offset) = produce_once(conn, topic, partition, batch.clone()).await;
+        if !NOT_YET.contains(&code) {
+            assert_eq!(code, 0, "produce to {topic}: {message:?}");
+            return offset;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("produce to {topic}: the partition never got a leader");
+}
+
+async fn produce_once(
+    conn: &Connection,
+    topic: &str,
+    partition: i32,
+    batch: Bytes,
+) -> (i16, Option<String>, i64) {
     let request = ProduceRequest::default()
         .with_acks(-1)
         .with_timeout_ms(30_000)
@@ -103,8 +124,11 @@ async fn produce(conn: &Connection, topic: &str, partition: i32, batch: Bytes) -
         ]);
     let (_, response) = conn.send_negotiated(&request, None).await.expect("produce");
     let p = &response.responses[0].partition_responses[0];
-    assert_eq!(p.error_code, 0, "produce to {topic}: {:?}", p.error_message);
-    p.base_offset
+    (
+        p.error_code,
+        p.error_message.as_ref().map(|m| m.to_string()),
+        p.base_offset,
+    )
 }
 
 /// Fetches everything from `offset` (read_uncommitted) and decodes it with our codec.
@@ -317,10 +341,17 @@ async fn we_decode_what_kcat_writes_in_every_codec() {
         assert!(kcat.wait().unwrap().success());
         let batches = fetch(&conn, &topic, 0, 0).await;
         if codec != Compression::None {
+            // librdkafka sends a batch uncompressed when compressing did not make it smaller
+            // (a batch of one short record, when a loaded machine splits kcat's input): so at
+            // least one batch in the codec, and no other codec.
             assert!(
-                batches.iter().all(|b| b.compression == codec),
-                "kcat compressed with {}",
-                codec.name()
+                batches.iter().any(|b| b.compression == codec)
+                    && batches
+                        .iter()
+                        .all(|b| b.compression == codec || b.compression == Compression::None),
+                "kcat compressed with {}: {:?}",
+                codec.name(),
+                batches.iter().map(|b| b.compression).collect::<Vec<_>>()
             );
         }
         let got: Vec<_> = batches.iter().flat_map(|b| b.records.iter()).collect();
