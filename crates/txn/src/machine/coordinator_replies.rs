@@ -327,7 +327,10 @@ impl TxnMachine {
                     self.complete_op(op, Err(error));
                 }
             }
-            Disposition::Fenced => self.enter_fatal(TxnError::Fenced),
+            Disposition::Fenced => {
+                tracing::warn!(parent: &self.txn_span, ?kind, code, "a coordinator answer fenced this producer");
+                self.enter_fatal(TxnError::Fenced);
+            }
             Disposition::Fatal => self.enter_fatal(TxnError::Fatal {
                 code,
                 reason: fatal_reason(kind, failure),

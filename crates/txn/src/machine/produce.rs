@@ -223,7 +223,12 @@ impl TxnMachine {
                     self.reset_producer_id();
                 }
             }
-            Disposition::Fenced => self.enter_fatal(TxnError::Fenced),
+            Disposition::Fenced => {
+                // Which answer fenced us is what an operator needs to tell a zombie from a
+                // coordinator that lost track of our epoch.
+                tracing::warn!(parent: &self.txn_span, %tp, code, "a Produce answer fenced this producer");
+                self.enter_fatal(TxnError::Fenced);
+            }
             Disposition::Fatal | Disposition::Unconfirmed | Disposition::Uninitialize => {
                 self.enter_fatal(TxnError::Fatal {
                     code,
