@@ -2,7 +2,11 @@
 the end checks: availability per fault, writes below min.insync.replicas, the anomalies."""
 
 import bisect
+import datetime
+import glob
+import gzip
 import os
+import re
 from collections import Counter
 
 from .processes import read_outcomes
@@ -15,6 +19,72 @@ BELOW_MIN_ISR_GRACE_S = 2.0
 BACK_SHARE = 0.5
 EXACTLY_ONCE_KEYS = ("partial", "lost", "visible_after_failure", "duplicated", "from_nowhere",
                      "out_of_order")
+
+
+# A gateway's producer fenced this long after its coordinator logged rolling back (or fencing the
+# epoch of) that transactional id's timed-out transaction was fenced by that rollback.
+FENCE_EXPLAINED_WINDOW_S = 60.0
+GATEWAY_FENCED = re.compile(r'^(\S+?)Z .*transactional_id="([^"]+)".*producer is now in a fatal '
+                            r'state error=producer fenced')
+COORDINATOR_FENCE = re.compile(r'^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3})\] .*(?:epoch fence '
+                               r'transition for producer|ollback of ongoing transaction for '
+                               r'transactionalId) (\S+)')
+
+
+def utc_seconds(text, fmt):
+    return datetime.datetime.strptime(text, fmt).replace(
+        tzinfo=datetime.timezone.utc).timestamp()
+
+
+def fenced_events(seg_dir):
+    """(time, transactional id, gateway) of every producer a gateway of the segment reported
+    fenced, from the gateways' logs (every process, killed ones included)."""
+    events = []
+    for path in sorted(glob.glob(os.path.join(seg_dir, "gateway*.log"))):
+        gw = "gw" + os.path.basename(path)[len("gateway"):-len(".log")]
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                m = GATEWAY_FENCED.match(line)
+                if m:
+                    events.append((utc_seconds(m.group(1), "%Y-%m-%dT%H:%M:%S.%f"), m.group(2), gw))
+    return events
+
+
+_COORDINATOR_FENCES = {}
+
+
+def coordinator_fences(tv_dir):
+    """transactional id -> times a coordinator rolled back its timed-out transaction (or fenced
+    its epoch for it), from every broker log kept for the protocol's run so far."""
+    paths = sorted(glob.glob(os.path.join(tv_dir, "**", "*.log.gz"), recursive=True))
+    key = (tv_dir, tuple((p, os.path.getmtime(p)) for p in paths))
+    if key in _COORDINATOR_FENCES:
+        return _COORDINATOR_FENCES[key]
+    fences = {}
+    for path in paths:
+        with gzip.open(path, "rt", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if "ollback of ongoing" not in line and "epoch fence transition" not in line:
+                    continue
+                m = COORDINATOR_FENCE.match(line)
+                if m:
+                    t = utc_seconds(m.group(1), "%Y-%m-%d %H:%M:%S") + int(m.group(2)) / 1000
+                    fences.setdefault(m.group(3), []).append(t)
+    _COORDINATOR_FENCES[key] = fences
+    return fences
+
+
+def classify_fenced(seg_dir):
+    """Fenced producers of a segment: those whose coordinator had just rolled back their
+    timed-out transaction (Kafka's transaction.timeout.ms at work: expected), and the others."""
+    fences = coordinator_fences(os.path.dirname(seg_dir))
+    explained, unexplained = Counter(), Counter()
+    for t, tid, gw in fenced_events(seg_dir):
+        if any(t - FENCE_EXPLAINED_WINDOW_S <= ft <= t + 5 for ft in fences.get(tid, ())):
+            explained[gw] += 1
+        else:
+            unexplained[gw] += 1
+    return explained, unexplained
 
 
 class Requests:
@@ -172,12 +242,23 @@ def analyse_segment(seg, load_names, baseline_s):
             anomalies[f"{topic}: {rows[:80]}"] = 1
         elif rows:
             anomalies[f"{topic}: hanging transactions"] = len(rows)
+    explained, unexplained = classify_fenced(seg["dir"])
     for gw, m in seg["gateway_metrics"].items():
         fenced = m.get("kafkatx_pool_fenced_total", m.get("kafkatx_pool_fenced", 0))
-        if fenced:
-            anomalies[f"{gw}: producers fenced"] = fenced
+        logged = explained.get(gw, 0) + unexplained.get(gw, 0)
+        if fenced > logged:  # counted by the last process but not found in the log
+            anomalies[f"{gw}: producers fenced (metric, not in the log)"] = fenced - logged
+    # A producer of a live gateway is never fenced by another instance (each owns its ids); it
+    # is fenced when its coordinator rolled back its transaction for outliving
+    # transaction.timeout.ms (the campaign's outages can hold a transaction that long). Anything
+    # else is an anomaly.
+    for gw, count in unexplained.items():
+        anomalies[f"{gw}: producers fenced, not by a transaction timeout"] = count
     seg["anomalies"] = anomalies
     findings = {}
+    for gw, count in explained.items():
+        findings[f"{gw}: producers fenced after their coordinator rolled back a timed-out "
+                 "transaction (replaced by the pool)"] = count
     for gw, code in seg["gateway_exit_codes"].items():
         if code != 0:
             findings[f"{gw}: exit code {code} after SIGTERM"] = 1

@@ -5,7 +5,7 @@ import statistics
 import time
 from collections import Counter, defaultdict
 
-from .analysis import EXACTLY_ONCE_KEYS
+from .analysis import EXACTLY_ONCE_KEYS, FENCE_EXPLAINED_WINDOW_S
 from .faults import KINDS
 
 KIND_TEXT = {
@@ -176,8 +176,14 @@ def write(results, path):
         "keyed load finishes retrying its requests after the stop).")
     add("4. `TransactionsCommand find-hanging --max-transaction-timeout 1` on each segment's topics "
         "and at the end on every broker: no hanging transaction.")
-    add("5. `kafkatx_pool_fenced` of both gateways is 0 at the end of every segment: two instance "
-        "ids never fence each other, and a restarted gateway fences its predecessor, not itself.")
+    add("5. No producer of a live gateway is fenced, except by its own coordinator rolling back a "
+        "transaction that outlived `transaction.timeout.ms` (Kafka's timeout fences the epoch; "
+        "an outage of two nodes can hold a transaction that long). Each `producer fenced` line of "
+        "the gateways' logs is matched against the brokers' logs: with a rollback (\"Rollback of "
+        "ongoing transaction\", \"epoch fence transition\") for the same transactional id in the "
+        f"{FENCE_EXPLAINED_WINDOW_S:.0f} s before, it is a finding; without one, an anomaly. Two "
+        "instance ids never fence each other, and a restarted gateway fences its predecessor, not "
+        "itself.")
     add("")
 
     # ----- summary per protocol
