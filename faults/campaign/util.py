@@ -52,14 +52,19 @@ def run(argv, timeout=300, check=True, env=None, log=None):
 
 
 def http_get(url, timeout=2.0):
-    """(status, headers, body) of a GET, or (None, {}, reason) when nothing answered."""
+    """(status, headers, body) of a GET, or (None, {}, reason) when nothing answered. Header
+    names are lower case (HTTP names are case-insensitive; hyper sends them lower case)."""
     try:
         with urllib.request.urlopen(url, timeout=timeout) as r:
-            return r.status, dict(r.headers), r.read().decode("utf-8", "replace")
+            return r.status, lower_keys(r.headers), r.read().decode("utf-8", "replace")
     except urllib.error.HTTPError as e:
-        return e.code, dict(e.headers), e.read().decode("utf-8", "replace")
+        return e.code, lower_keys(e.headers), e.read().decode("utf-8", "replace")
     except (OSError, urllib.error.URLError) as e:
         return None, {}, str(e)
+
+
+def lower_keys(headers):
+    return {k.lower(): v for k, v in headers.items()}
 
 
 def write_json(path, value):
