@@ -18,12 +18,20 @@ warm_up_instance() {
 }
 
 warm_up_with_kcat() {
-  local bootstrap=$1 value
-  # kcat commits the transaction when stdin closes.
-  printf 'warm-up\n' |
-    timeout "$WARMUP_TIMEOUT_SECONDS" kcat -P -q -b "$bootstrap" -t "$WARMUP_TOPIC" \
-      -X transactional.id=kafkatx-warmup >&2 ||
-    die "warm-up: the transactional produce with kcat failed"
+  local bootstrap=$1 value attempt
+  # kcat commits the transaction when stdin closes. A cluster whose coordinators are still
+  # loading can make librdkafka's init_transactions give up ("Coordinator load in progress",
+  # seen in CI while another cluster was stopping): a few more tries, as any client would.
+  for attempt in 1 2 3 4 5; do
+    if printf 'warm-up\n' |
+      timeout "$WARMUP_TIMEOUT_SECONDS" kcat -P -q -b "$bootstrap" -t "$WARMUP_TOPIC" \
+        -X transactional.id=kafkatx-warmup >&2; then
+      break
+    fi
+    ((attempt < 5)) || die "warm-up: the transactional produce with kcat failed 5 times"
+    say "warm-up: the transactional produce failed (attempt $attempt); trying again"
+    sleep 2
+  done
   # librdkafka reads read_committed by default; the group read creates __consumer_offsets.
   value=$(timeout "$WARMUP_TIMEOUT_SECONDS" kcat -C -q -b "$bootstrap" -G kafkatx-warmup \
     -X auto.offset.reset=earliest -c 1 -f '%s\n' "$WARMUP_TOPIC" 2>/dev/null) ||
