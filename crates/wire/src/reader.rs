@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use crate::error::WireError;
 use crate::protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use crate::protocol::messages::fetch_response::PartitionData;
 use crate::protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use crate::protocol::messages::metadata_request::MetadataRequestTopic;
 use crate::protocol::messages::{
@@ -190,41 +191,12 @@ async fn read_partition(
     let mut position = start;
     let mut out = Vec::new();
     while position < end {
-        let request = FetchRequest::default()
-            .with_replica_id(BrokerId(-1))
-            .with_max_wait_ms(100)
-            .with_min_bytes(1)
-            .with_max_bytes(32 << 20)
-            .with_isolation_level(isolation.level())
-            .with_topics(vec![
-                FetchTopic::default()
-                    .with_topic(topic_name(topic))
-                    .with_partitions(vec![
-                        FetchPartition::default()
-                            .with_partition(partition)
-                            .with_fetch_offset(position)
-                            .with_partition_max_bytes(16 << 20),
-                    ]),
-            ]);
-        let (_, response) = conn.send_negotiated(&request, None).await?;
-        let Some(data) = response
-            .responses
-            .first()
-            .and_then(|t| t.partitions.first())
+        let Some(data) =
+            fetch_partition(conn, topic, partition, position, isolation, 100, 32 << 20).await?
         else {
             break;
         };
-        if data.error_code != 0 {
-            return Err(ReadError::Broker {
-                topic: topic.to_owned(),
-                code: data.error_code,
-            });
-        }
-        let blob = data.records.clone().unwrap_or_default();
-        let batches = decode_batches(&blob).map_err(|e| ReadError::Records {
-            partition,
-            message: e.to_string(),
-        })?;
+        let batches = decode_partition(partition, &data)?;
         let Some(last) = batches.last() else {
             break; // nothing complete fits yet; the end offset was reached by control records
         };
@@ -332,12 +304,45 @@ pub async fn fetch_batches(
     offset: i64,
     max_wait_ms: i32,
 ) -> Result<FetchedBatches, ReadError> {
+    let data = fetch_partition(
+        conn,
+        topic,
+        partition,
+        offset,
+        Isolation::ReadUncommitted,
+        max_wait_ms,
+        8 << 20,
+    )
+    .await?
+    .ok_or_else(|| ReadError::Broker {
+        topic: topic.to_owned(),
+        code: -1,
+    })?;
+    let batches = decode_partition(partition, &data)?;
+    Ok(FetchedBatches {
+        batches,
+        high_watermark: data.high_watermark,
+        last_stable_offset: data.last_stable_offset,
+    })
+}
+
+/// One Fetch of one partition from `offset` (at most `max_bytes`, half of it for the
+/// partition): its data, `None` when the answer holds none for it, or its error.
+async fn fetch_partition(
+    conn: &Connection,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    isolation: Isolation,
+    max_wait_ms: i32,
+    max_bytes: i32,
+) -> Result<Option<PartitionData>, ReadError> {
     let request = FetchRequest::default()
         .with_replica_id(BrokerId(-1))
         .with_max_wait_ms(max_wait_ms)
         .with_min_bytes(1)
-        .with_max_bytes(8 << 20)
-        .with_isolation_level(Isolation::ReadUncommitted.level())
+        .with_max_bytes(max_bytes)
+        .with_isolation_level(isolation.level())
         .with_topics(vec![
             FetchTopic::default()
                 .with_topic(topic_name(topic))
@@ -345,19 +350,17 @@ pub async fn fetch_batches(
                     FetchPartition::default()
                         .with_partition(partition)
                         .with_fetch_offset(offset)
-                        .with_partition_max_bytes(4 << 20),
+                        .with_partition_max_bytes(max_bytes / 2),
                 ]),
         ]);
     let (_, response) = conn.send_negotiated(&request, None).await?;
     let Some(data) = response
         .responses
-        .first()
-        .and_then(|t| t.partitions.first())
+        .into_iter()
+        .next()
+        .and_then(|t| t.partitions.into_iter().next())
     else {
-        return Err(ReadError::Broker {
-            topic: topic.to_owned(),
-            code: -1,
-        });
+        return Ok(None);
     };
     if data.error_code != 0 {
         return Err(ReadError::Broker {
@@ -365,15 +368,15 @@ pub async fn fetch_batches(
             code: data.error_code,
         });
     }
+    Ok(Some(data))
+}
+
+/// The whole batches of a fetched partition, control batches included.
+fn decode_partition(partition: i32, data: &PartitionData) -> Result<Vec<RecordBatch>, ReadError> {
     let blob = data.records.clone().unwrap_or_default();
-    let batches = decode_batches(&blob).map_err(|e| ReadError::Records {
+    decode_batches(&blob).map_err(|e| ReadError::Records {
         partition,
         message: e.to_string(),
-    })?;
-    Ok(FetchedBatches {
-        batches,
-        high_watermark: data.high_watermark,
-        last_stable_offset: data.last_stable_offset,
     })
 }
 
