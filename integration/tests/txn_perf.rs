@@ -14,12 +14,12 @@ use std::time::Duration;
 use kafkatx_integration::{
     bootstrap, create_topic, kcat_read_committed, require_broker, unique_name,
 };
-use kafkatx_txn::perf::{PerfArgs, run_perf};
+use kafkatx_tools::perf::{PerfPlan, run_perf};
 
 async fn run(addr: &str, transactional_id: Option<String>) {
     let topic = unique_name("txn-perf");
     create_topic(addr, &topic, 3).await.unwrap();
-    let args = PerfArgs {
+    let args = PerfPlan {
         bootstrap_servers: addr.to_owned(),
         topic: topic.clone(),
         num_records: 20_000,

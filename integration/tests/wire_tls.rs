@@ -30,8 +30,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use kafkatx_integration::{create_topic, in_ci, kafka, unique_name};
 use kafkatx_server::ServerConfig;
-use kafkatx_server::cli::load::{Endpoint, LoadArgs, execute};
 use kafkatx_server::kafka_backend::{self, KafkaSettings};
+use kafkatx_tools::load::{Endpoint, LoadArgs, execute};
 use kafkatx_txn::{
     Producer, ProducerConfig, ProducerConfigBuilder, ProducerRecord, TransactionalProducer,
 };

@@ -25,7 +25,6 @@ mod handlers;
 pub mod hangup;
 pub mod idempotency;
 pub mod kafka_backend;
-pub mod load;
 pub mod metrics;
 pub mod openapi;
 pub mod pool_backend;

@@ -4,10 +4,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
-use kafkatx_server::cli::consume::IsolationLevel;
-use kafkatx_server::cli::load::Endpoint;
 use kafkatx_server::cli::logging::LogFormat;
 use kafkatx_server::cli::{Cli, Command};
+use kafkatx_tools::consume::IsolationLevel;
+use kafkatx_tools::load::Endpoint;
 use kafkatx_wire::compression::Compression;
 
 #[allow(clippy::panic)] // a test helper: a refused command line fails the calling test
@@ -223,7 +223,7 @@ async fn load_against_a_closed_port_counts_every_request_as_a_connect_failure() 
     let Command::Load(args) = cli.command else {
         panic!("not load");
     };
-    let report = kafkatx_server::cli::load::execute(&args).await.unwrap();
+    let report = kafkatx_tools::load::execute(&args).await.unwrap();
     assert_eq!(report.summary.requests, 5);
     assert_eq!(report.summary.failed, 5);
     assert_eq!(report.summary.committed, 0);
@@ -288,6 +288,6 @@ async fn load_refuses_a_bad_connection_setting_before_the_load() {
     let Command::Load(args) = cli.command else {
         panic!("not load");
     };
-    let error = kafkatx_server::cli::load::execute(&args).await.unwrap_err();
+    let error = kafkatx_tools::load::execute(&args).await.unwrap_err();
     assert!(error.to_string().contains("ssl.ca.location"), "{error}");
 }

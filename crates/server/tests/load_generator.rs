@@ -10,11 +10,11 @@ mod support;
 use std::time::Duration;
 
 use kafkatx_server::TxnFailure;
-use kafkatx_server::load::checker::{Expectation, ReadMessage, judge};
-use kafkatx_server::load::generator::{LoadPlan, RequestShape, Target, drive};
-use kafkatx_server::load::ids::{IdMatch, RunId, parse_value};
-use kafkatx_server::load::outcome::Outcome;
-use kafkatx_server::load::stats::LoadSummary;
+use kafkatx_tools::load::checker::{Expectation, ReadMessage, judge};
+use kafkatx_tools::load::generator::{LoadPlan, RequestShape, Target, drive};
+use kafkatx_tools::load::ids::{IdMatch, RunId, parse_value};
+use kafkatx_tools::load::outcome::Outcome;
+use kafkatx_tools::load::stats::LoadSummary;
 use support::{Behaviour, start_server};
 
 /// The request number a transaction's first record belongs to.
@@ -124,8 +124,8 @@ async fn failures_and_unknown_outcomes_are_recorded_and_judged() {
 
 #[tokio::test]
 async fn an_https_target_is_loaded_over_tls_trusting_the_given_ca() {
-    use kafkatx_server::cli::load::{Endpoint, LoadArgs, execute};
     use kafkatx_server::tls::{ServerTls, TlsFiles};
+    use kafkatx_tools::load::{Endpoint, LoadArgs, execute};
     use support::certs::{Ca, TempDir};
 
     let dir = TempDir::new("kafkatx-load-tls");

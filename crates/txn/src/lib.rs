@@ -11,7 +11,7 @@
 //!   [`partition_for_key`] is Java's choice of partition for a key.
 //! - Errors: [`TxnError`], whose [`TxnError::action`] says what to do about it ([`Action`]);
 //!   [`UsageError`], [`Operation`], and [`TxnState`] (also read with the handles' `state()`).
-//! - Metrics: [`MetricsSnapshot`]. [`perf`]: a ProducerPerformance-style benchmark.
+//! - Metrics: [`MetricsSnapshot`].
 //!
 //! # Inside
 //! The sans-IO core (`machine`: commands, typed broker responses, transport failures and
@@ -93,8 +93,6 @@ mod machine;
 mod metadata;
 mod metrics;
 mod partitioner;
-#[cfg(feature = "runtime")]
-pub mod perf;
 mod state;
 #[cfg(feature = "test-util")]
 pub mod transport;

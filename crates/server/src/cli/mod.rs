@@ -1,16 +1,15 @@
-//! The `kafkatx` command line: `serve`, `perf`, `consume`, `load` and `hash-key`.
+//! The `kafkatx` command line: `serve` and `hash-key` here; `perf`, `consume` and `load` come
+//! from `kafkatx-tools`.
 //!
 //! Every flag has an environment variable (`KAFKATX_*`), so containers configure the binary
 //! without a wrapper script.
 
-pub mod consume;
 pub mod hash_key;
-pub mod load;
 pub mod logging;
-pub mod perf;
 pub mod serve;
 
 use clap::{Parser, Subcommand};
+use kafkatx_tools::{ToolError, consume, load, perf};
 
 /// Why a command failed.
 #[derive(Debug, thiserror::Error)]
@@ -59,21 +58,9 @@ pub enum CliError {
     /// Writing the output failed.
     #[error("cannot write the output: {0}")]
     Output(String),
-    /// `kafkatx consume` could not read the topic.
-    #[error("cannot read the topic: {0}")]
-    Consume(kafkatx_wire::reader::ReadError),
-    /// `kafkatx perf` could not run.
-    #[error("the benchmark failed: {0}")]
-    Perf(kafkatx_txn::perf::PerfError),
-    /// `kafkatx perf` ran but some records were not acknowledged.
-    #[error("{0} records failed")]
-    PerfRecordsFailed(u64),
-    /// `kafkatx load` could not run.
+    /// `kafkatx perf`, `consume` or `load` failed.
     #[error(transparent)]
-    Load(#[from] crate::load::LoadError),
-    /// `kafkatx load --check` found anomalies, or its two readers disagreed.
-    #[error("the exactly-once check failed (see the report above)")]
-    CheckFailed,
+    Tool(#[from] ToolError),
 }
 
 /// A pure-Rust Kafka transactional gateway and tools.
@@ -107,9 +94,12 @@ pub enum Command {
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Serve(args) => serve::run(args).await,
-        Command::Perf(args) => perf::run(args).await,
-        Command::Consume(args) => consume::run(args).await,
-        Command::Load(args) => load::run(args).await,
+        Command::Perf(args) => Ok(perf::run(args).await?),
+        Command::Consume(args) => Ok(consume::run(args).await?),
+        Command::Load(args) => {
+            let stop = crate::shutdown::termination_signal().map_err(CliError::Signals)?;
+            Ok(load::run(args, stop).await?)
+        }
         Command::HashKey(args) => hash_key::run(args).await,
     }
 }

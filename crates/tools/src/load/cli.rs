@@ -13,14 +13,14 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use clap::{Args, ValueEnum};
 
-use super::CliError;
-use crate::load::checker::{Expectation, ReadMessage, compare, judge, run_messages};
-use crate::load::generator::{LoadPlan, LoadRun, RequestShape, Target, drive_until};
-use crate::load::ids::RunId;
-use crate::load::outcome::{Outcome, RequestRecord};
-use crate::load::readback::{read_with_kafkatx, read_with_kcat};
-use crate::load::report::{CheckReport, LoadReport};
-use crate::load::stats::LoadSummary;
+use super::checker::{Expectation, ReadMessage, compare, judge, run_messages};
+use super::generator::{LoadPlan, LoadRun, RequestShape, Target, drive_until};
+use super::ids::RunId;
+use super::outcome::{Outcome, RequestRecord};
+use super::readback::{read_with_kafkatx, read_with_kcat};
+use super::report::{CheckReport, LoadReport};
+use super::stats::LoadSummary;
+use crate::ToolError;
 
 /// Which endpoint the load hits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -125,7 +125,7 @@ pub struct LoadArgs {
     /// A connection setting of the check's readers by its Kafka name (`security.protocol`,
     /// `sasl.*`, `ssl.*`; repeatable). kcat gets librdkafka's equivalents.
     #[arg(long = "consumer-property", value_name = "KEY=VALUE",
-          value_parser = super::consume::parse_property)]
+          value_parser = crate::consume::parse_property)]
     pub consumer_properties: Vec<(String, String)>,
     /// The kcat program the check runs as the independent reader.
     #[arg(long, default_value = "kcat")]
@@ -184,7 +184,7 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
 }
 
 /// Runs the load (and the check) and returns the report without printing it.
-pub async fn execute(args: &LoadArgs) -> Result<LoadReport, CliError> {
+pub async fn execute(args: &LoadArgs) -> Result<LoadReport, ToolError> {
     execute_until(args, std::future::pending()).await
 }
 
@@ -193,13 +193,13 @@ pub async fn execute(args: &LoadArgs) -> Result<LoadReport, CliError> {
 pub async fn execute_until(
     args: &LoadArgs,
     stop: impl Future<Output = ()> + Send + 'static,
-) -> Result<LoadReport, CliError> {
+) -> Result<LoadReport, ToolError> {
     if let Some(path) = &args.campaign.judge {
         return judge_file(args, path).await;
     }
     let run = match &args.run_id {
         Some(prefix) => RunId::from_prefix(prefix).ok_or_else(|| {
-            CliError::Usage(format!(
+            ToolError::Usage(format!(
                 "--run-id {prefix:?} may only hold letters, digits and _"
             ))
         })?,
@@ -219,7 +219,7 @@ pub async fn execute_until(
         .unwrap_or_default();
     let one_topic = || match topics.as_slice() {
         [topic] => Ok(topic.clone()),
-        _ => Err(CliError::Usage(format!(
+        _ => Err(ToolError::Usage(format!(
             "--endpoint {} needs exactly one --topic",
             args.endpoint.name()
         ))),
@@ -232,7 +232,7 @@ pub async fn execute_until(
             parts: args.records_per_request,
         },
         Endpoint::Transactions if topics.is_empty() => {
-            return Err(CliError::Usage(
+            return Err(ToolError::Usage(
                 "--endpoint transactions needs --topic (several, comma separated)".to_owned(),
             ));
         }
@@ -253,9 +253,9 @@ pub async fn execute_until(
     let targets = Target::parse_list(&args.url)?;
     let https = targets.iter().any(|t| t.https);
     let tls = match (https, &args.ca) {
-        (true, ca) => Some(crate::load::tls::client_config(ca.as_deref())?),
+        (true, ca) => Some(super::tls::client_config(ca.as_deref())?),
         (false, Some(_)) => {
-            return Err(CliError::Usage("--ca is for https:// URLs".to_owned()));
+            return Err(ToolError::Usage("--ca is for https:// URLs".to_owned()));
         }
         (false, None) => None,
     };
@@ -272,7 +272,7 @@ pub async fn execute_until(
         keyed_retries: args.idempotency_retries,
     };
     // A bad connection setting must stop the run before the load, not after it.
-    super::consume::connect_options(&args.consumer_properties)?;
+    crate::consume::connect_options(&args.consumer_properties)?;
     let outcome = drive_until(plan, stop).await?;
     let header = OutcomesHeader {
         kafkatx_load_outcomes: 1,
@@ -294,7 +294,7 @@ pub async fn execute_until(
     }
     let check = if args.check {
         if topics.is_empty() {
-            return Err(CliError::Usage("--check needs --topic".to_owned()));
+            return Err(ToolError::Usage("--check needs --topic".to_owned()));
         }
         tokio::time::sleep(Duration::from_millis(args.settle_ms)).await;
         Some(check(args, &header, &run, &outcome.records).await?)
@@ -318,10 +318,10 @@ async fn check(
     header: &OutcomesHeader,
     run: &RunId,
     records: &[RequestRecord],
-) -> Result<CheckReport, CliError> {
+) -> Result<CheckReport, ToolError> {
     let endpoint = Endpoint::from_name(&header.endpoint)
-        .ok_or_else(|| CliError::Usage(format!("unknown endpoint {:?}", header.endpoint)))?;
-    let read_options = super::consume::connect_options(&args.consumer_properties)?;
+        .ok_or_else(|| ToolError::Usage(format!("unknown endpoint {:?}", header.endpoint)))?;
+    let read_options = crate::consume::connect_options(&args.consumer_properties)?;
     let mut ours: Vec<ReadMessage> = Vec::new();
     let mut theirs: Vec<ReadMessage> = Vec::new();
     for topic in &header.topics {
@@ -388,8 +388,8 @@ fn one_attempt() -> u32 {
     1
 }
 
-fn write_outcomes(path: &Path, header: &OutcomesHeader, run: &LoadRun) -> Result<(), CliError> {
-    let failed = |e: &dyn std::fmt::Display| CliError::Output(format!("{}: {e}", path.display()));
+fn write_outcomes(path: &Path, header: &OutcomesHeader, run: &LoadRun) -> Result<(), ToolError> {
+    let failed = |e: &dyn std::fmt::Display| ToolError::Output(format!("{}: {e}", path.display()));
     let file = std::fs::File::create(path).map_err(|e| failed(&e))?;
     let mut out = BufWriter::new(file);
     let mut records: Vec<&RequestRecord> = run.records.iter().collect();
@@ -413,8 +413,8 @@ fn write_outcomes(path: &Path, header: &OutcomesHeader, run: &LoadRun) -> Result
     out.flush().map_err(|e| failed(&e))
 }
 
-fn read_outcomes(path: &Path) -> Result<(OutcomesHeader, Vec<RequestRecord>), CliError> {
-    let failed = |e: &dyn std::fmt::Display| CliError::Usage(format!("{}: {e}", path.display()));
+fn read_outcomes(path: &Path) -> Result<(OutcomesHeader, Vec<RequestRecord>), ToolError> {
+    let failed = |e: &dyn std::fmt::Display| ToolError::Usage(format!("{}: {e}", path.display()));
     let file = std::fs::File::open(path).map_err(|e| failed(&e))?;
     let mut lines = BufReader::new(file).lines();
     let first = lines
@@ -444,10 +444,10 @@ fn read_outcomes(path: &Path) -> Result<(OutcomesHeader, Vec<RequestRecord>), Cl
 }
 
 /// `--judge FILE`: the check of a finished run, from its `--outcomes` file.
-async fn judge_file(args: &LoadArgs, path: &Path) -> Result<LoadReport, CliError> {
+async fn judge_file(args: &LoadArgs, path: &Path) -> Result<LoadReport, ToolError> {
     let (header, records) = read_outcomes(path)?;
     let run = RunId::from_prefix(&header.run_id)
-        .ok_or_else(|| CliError::Usage(format!("bad run id {:?}", header.run_id)))?;
+        .ok_or_else(|| ToolError::Usage(format!("bad run id {:?}", header.run_id)))?;
     tokio::time::sleep(Duration::from_millis(args.settle_ms)).await;
     let check = check(args, &header, &run, &records).await?;
     Ok(LoadReport {
@@ -464,13 +464,15 @@ async fn judge_file(args: &LoadArgs, path: &Path) -> Result<LoadReport, CliError
     })
 }
 
-/// Runs `kafkatx load`: prints the report, fails if the check did. SIGTERM or SIGINT ends the
-/// load early; the run is still reported (and checked).
-pub async fn run(args: LoadArgs) -> Result<(), CliError> {
-    let stop = crate::shutdown::termination_signal().map_err(CliError::Signals)?;
+/// Runs `kafkatx load`: prints the report, fails if the check did. `stop` (the binary passes
+/// SIGTERM or SIGINT) ends the load early; the run is still reported (and checked).
+pub async fn run(
+    args: LoadArgs,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ToolError> {
     let report = execute_until(&args, stop).await?;
     if args.json {
-        let json = serde_json::to_string(&report).map_err(|e| CliError::Output(e.to_string()))?;
+        let json = serde_json::to_string(&report).map_err(|e| ToolError::Output(e.to_string()))?;
         println!("{json}");
     } else {
         println!("{report}");
@@ -478,7 +480,7 @@ pub async fn run(args: LoadArgs) -> Result<(), CliError> {
     if report.passed() {
         Ok(())
     } else {
-        Err(CliError::CheckFailed)
+        Err(ToolError::CheckFailed)
     }
 }
 

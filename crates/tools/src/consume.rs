@@ -6,7 +6,7 @@ use clap::{Args, ValueEnum};
 use kafkatx_wire::ConnectOptions;
 use kafkatx_wire::reader::{Isolation, TopicRecord, read_topic_with};
 
-use super::CliError;
+use crate::ToolError;
 
 /// Which records a consumer may see.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -70,11 +70,13 @@ pub(crate) fn parse_property(text: &str) -> Result<(String, String), String> {
 
 /// Connection options carrying the security settings among `properties` (SASL, TLS), so that
 /// tools read from the same clusters the producers write to.
-pub(crate) fn connect_options(properties: &[(String, String)]) -> Result<ConnectOptions, CliError> {
+pub(crate) fn connect_options(
+    properties: &[(String, String)],
+) -> Result<ConnectOptions, ToolError> {
     let security = kafkatx_txn::config::connection_security(
         properties.iter().map(|(k, v)| (k.as_str(), v.as_str())),
     )
-    .map_err(|e| CliError::Usage(format!("--consumer-property: {e}")))?;
+    .map_err(|e| ToolError::Usage(format!("--consumer-property: {e}")))?;
     Ok(ConnectOptions {
         sasl: security.sasl,
         tls: security.tls,
@@ -83,7 +85,7 @@ pub(crate) fn connect_options(properties: &[(String, String)]) -> Result<Connect
 }
 
 /// Runs `kafkatx consume`.
-pub async fn run(args: ConsumeArgs) -> Result<(), CliError> {
+pub async fn run(args: ConsumeArgs) -> Result<(), ToolError> {
     let isolation = match args.isolation_level {
         IsolationLevel::ReadCommitted => Isolation::ReadCommitted,
         IsolationLevel::ReadUncommitted => Isolation::ReadUncommitted,
@@ -91,7 +93,7 @@ pub async fn run(args: ConsumeArgs) -> Result<(), CliError> {
     let options = connect_options(&args.consumer_properties)?;
     let records = read_topic_with(&args.bootstrap_server, &args.topic, isolation, &options)
         .await
-        .map_err(CliError::Consume)?;
+        .map_err(ToolError::Consume)?;
     let mut out = std::io::stdout().lock();
     let written = records.iter().try_for_each(|record| {
         let line = match args.format {
@@ -103,7 +105,7 @@ pub async fn run(args: ConsumeArgs) -> Result<(), CliError> {
     match written.and_then(|()| out.flush()) {
         // `kafkatx consume ... | head` closes the pipe early: that is the reader's choice.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => other.map_err(|e| CliError::Output(e.to_string())),
+        other => other.map_err(|e| ToolError::Output(e.to_string())),
     }
 }
 

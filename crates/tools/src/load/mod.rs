@@ -8,8 +8,10 @@
 //! - [`checker`]: judges the requests against what the readers saw.
 //! - [`report`]: prints all of it as text or JSON.
 //! - [`tls`]: the client side of `https://` targets.
+//! - `cli`: the flags of `kafkatx load` ([`LoadArgs`]) and the run that ties the rest together.
 
 pub mod checker;
+mod cli;
 pub mod generator;
 pub mod ids;
 pub mod outcome;
@@ -17,6 +19,8 @@ pub mod readback;
 pub mod report;
 pub mod stats;
 pub mod tls;
+
+pub use cli::{Endpoint, LoadArgs, execute, execute_until, run};
 
 /// Why a load run could not be carried out (anomalies are not errors: they are results).
 #[derive(Debug, thiserror::Error)]

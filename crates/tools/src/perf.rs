@@ -7,10 +7,12 @@
 
 use std::time::Duration;
 
+use crate::ToolError;
 use clap::Args;
-use kafkatx_txn::perf::{self, PerfArgs as EngineArgs};
 
-use super::CliError;
+mod engine;
+
+pub use engine::{PerfError, PerfPlan, PerfReport, run_perf};
 
 /// The Java tool's transactional id when only `--transaction-duration-ms` is given.
 const DEFAULT_TRANSACTIONAL_ID: &str = "performance-producer-default-transactional-id";
@@ -63,11 +65,11 @@ fn parse_property(text: &str) -> Result<(String, String), String> {
 }
 
 impl PerfArgs {
-    /// The engine's benchmark parameters, with the Java tool's defaults for transactions.
-    pub fn engine_args(&self) -> EngineArgs {
+    /// The benchmark these flags ask for, with the Java tool's defaults for transactions.
+    pub fn plan(&self) -> PerfPlan {
         let transactional =
             self.transactional_id.is_some() || self.transaction_duration_ms.is_some();
-        EngineArgs {
+        PerfPlan {
             bootstrap_servers: self.bootstrap_server.clone(),
             topic: self.topic.clone(),
             num_records: self.num_records,
@@ -94,25 +96,21 @@ impl PerfArgs {
 /// driver task then hand each record over without waking another thread. On the shared
 /// multi-threaded runtime every `send` crossed threads (futex and eventfd wake-ups took about
 /// three quarters of the process's time in a profile), which capped a sequential sender.
-pub async fn run(args: PerfArgs) -> Result<(), CliError> {
-    let engine_args = args.engine_args();
+pub async fn run(args: PerfArgs) -> Result<(), ToolError> {
+    let plan = args.plan();
     let benchmark = tokio::task::spawn_blocking(move || {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| CliError::Runtime(e.to_string()))
-            .and_then(|runtime| {
-                runtime
-                    .block_on(perf::run_perf(engine_args))
-                    .map_err(CliError::Perf)
-            })
+            .map_err(|e| ToolError::Runtime(e.to_string()))
+            .and_then(|runtime| runtime.block_on(run_perf(plan)).map_err(ToolError::Perf))
     });
     let report = benchmark
         .await
-        .map_err(|e| CliError::Runtime(format!("the benchmark thread failed: {e}")))??;
+        .map_err(|e| ToolError::Runtime(format!("the benchmark thread failed: {e}")))??;
     println!("{report}");
     if report.errors > 0 {
-        return Err(CliError::PerfRecordsFailed(report.errors));
+        return Err(ToolError::PerfRecordsFailed(report.errors));
     }
     Ok(())
 }
@@ -129,7 +127,7 @@ mod tests {
         perf: PerfArgs,
     }
 
-    fn parse(extra: &[&str]) -> EngineArgs {
+    fn parse(extra: &[&str]) -> PerfPlan {
         let mut argv = vec![
             "perf",
             "--topic",
@@ -140,7 +138,7 @@ mod tests {
             "100",
         ];
         argv.extend_from_slice(extra);
-        Wrapper::parse_from(argv).perf.engine_args()
+        Wrapper::parse_from(argv).perf.plan()
     }
 
     #[test]

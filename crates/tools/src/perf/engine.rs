@@ -9,15 +9,15 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::backoff::SeededRng;
-use crate::config::{ConfigError, ProducerConfig};
-use crate::error::TxnError;
-use crate::handle::{DeliveryFuture, Producer, TransactionalProducer};
-use crate::types::ProducerRecord;
+use kafkatx_txn::{
+    ConfigError, DeliveryFuture, Producer, ProducerConfig, ProducerRecord, TransactionalProducer,
+    TxnError,
+};
+use rand::Rng as _;
 
 /// Benchmark parameters.
 #[derive(Debug, Clone, PartialEq)]
-pub struct PerfArgs {
+pub struct PerfPlan {
     /// `bootstrap.servers`.
     pub bootstrap_servers: String,
     /// Topic to produce to.
@@ -38,7 +38,7 @@ pub struct PerfArgs {
     pub print_progress: bool,
 }
 
-impl Default for PerfArgs {
+impl Default for PerfPlan {
     fn default() -> Self {
         Self {
             bootstrap_servers: "127.0.0.1:9092".into(),
@@ -152,7 +152,7 @@ impl AnyProducer {
     }
 }
 
-fn build_config(args: &PerfArgs) -> Result<ProducerConfig, ConfigError> {
+fn build_config(args: &PerfPlan) -> Result<ProducerConfig, ConfigError> {
     let mut builder = ProducerConfig::builder().bootstrap_servers(&args.bootstrap_servers);
     if let Some(id) = &args.transactional_id {
         builder = builder.transactional_id(id.clone());
@@ -164,7 +164,7 @@ fn build_config(args: &PerfArgs) -> Result<ProducerConfig, ConfigError> {
 }
 
 /// Run the benchmark. Must be called inside a tokio runtime.
-pub async fn run_perf(args: PerfArgs) -> Result<PerfReport, PerfError> {
+pub async fn run_perf(args: PerfPlan) -> Result<PerfReport, PerfError> {
     let config = build_config(&args)?;
     let producer = if config.is_transactional() {
         let producer = TransactionalProducer::new(config).await?;
@@ -175,9 +175,9 @@ pub async fn run_perf(args: PerfArgs) -> Result<PerfReport, PerfError> {
         AnyProducer::Idempotent(Producer::new(config).await?)
     };
     // Java fills the payload with random uppercase letters once and reuses it.
-    let mut rng = SeededRng::new(0x5eed);
+    let mut rng = rand::rng();
     let payload: Bytes = (0..args.record_size)
-        .map(|_| b'A' + (rng.below(26) as u8))
+        .map(|_| rng.random_range(b'A'..=b'Z'))
         .collect::<Vec<u8>>()
         .into();
     let stats = Arc::new(Mutex::new(Stats::default()));
@@ -241,7 +241,7 @@ pub async fn run_perf(args: PerfArgs) -> Result<PerfReport, PerfError> {
     Ok(report(&mut stats, elapsed, args.record_size, commits))
 }
 
-async fn throttle(args: &PerfArgs, start: Instant, sent: u64) {
+async fn throttle(args: &PerfPlan, start: Instant, sent: u64) {
     if args.throughput <= 0.0 {
         return;
     }
@@ -328,12 +328,12 @@ mod tests {
 
     #[test]
     fn producer_props_use_config_names() {
-        let args = PerfArgs {
+        let args = PerfPlan {
             producer_props: vec![
                 ("linger.ms".into(), "20".into()),
                 ("bogus".into(), "1".into()),
             ],
-            ..PerfArgs::default()
+            ..PerfPlan::default()
         };
         assert!(matches!(build_config(&args), Err(ConfigError::UnknownKey(key)) if key == "bogus"));
     }
