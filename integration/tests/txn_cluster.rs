@@ -9,9 +9,11 @@
 //! 3. the coordinator again, frozen (SIGSTOP) before the commit and killed while the EndTxn
 //!    waits for its answer, so the producer cannot know whether it committed.
 //!
-//! Every transaction must end committed or aborted (or with an unknown outcome, then aborted);
-//! kcat (read_committed) must see exactly the committed transactions' records, each once, in
-//! per-partition send order, at the offsets the producer reported; and the producer must keep
+//! Every transaction must end committed or aborted (or with an unknown outcome, then aborted).
+//! The judge is the one of `kafkatx load` and the fault campaign (`kafkatx_tools::load::checker`),
+//! each transaction one request of 200 messages: our reader and kcat (both read_committed) must
+//! agree and see exactly the committed transactions' records, each once, in per-partition send
+//! order; kcat must find them at the offsets the producer reported; and the producer must keep
 //! committing while the node is down (and after it is back). Every scenario needs its own
 //! ~10 s failover (the controller fences a dead broker after 9 s) and the file must stay within
 //! about three and a half minutes, so the KIP-890 cluster runs 1 and 3 and the classic-protocol
@@ -29,7 +31,7 @@
     clippy::indexing_slicing
 )]
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::future::Future;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -37,10 +39,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use kafkatx_integration::{
-    JudgedRecord, in_ci, kafka, kafka_script, kcat_read_committed, unique_name,
-};
+use kafkatx_integration::{in_ci, kafka, kafka_script, unique_name};
 use kafkatx_server::cli::logging::{self, LogArgs, LogFormat};
+use kafkatx_tools::load::checker::{self, Expectation, ReadMessage, Verdict};
+use kafkatx_tools::load::ids::{RunId, transaction_value};
+use kafkatx_tools::load::outcome::{Outcome, RequestRecord};
+use kafkatx_tools::load::readback::{read_with_kafkatx, read_with_kcat};
 use kafkatx_txn::{
     Action, MetricsSnapshot, ProducerConfig, ProducerRecord, RecordMetadata, TransactionalProducer,
     TxnError,
@@ -59,7 +63,7 @@ const PARTITIONS: i32 = 3;
 const RECORDS_PER_TXN: usize = 200;
 /// ~100-byte values in 2 KiB batches with no linger: about ten batches per transaction, so
 /// several Produce requests are in flight at any moment.
-const PADDING: usize = 80;
+const VALUE_BYTES: usize = 100;
 const BATCH_SIZE: usize = 2048;
 /// The transaction during which the node is killed; the earlier ones show the cluster works.
 const FAULT_AT_TXN: usize = 3;
@@ -384,6 +388,68 @@ struct TxnOutcome {
     phase: Phase,
     records: Vec<SentRecord>,
     ended: Ended,
+    /// When it began and when it ended, from the start of the stream (the judge's order rule:
+    /// a transaction committed before another began precedes it in every partition).
+    began: Duration,
+    finished: Duration,
+}
+
+impl TxnOutcome {
+    /// The transaction as the judge sees a request of `kafkatx load`: number, outcome, times.
+    fn as_request(&self) -> RequestRecord {
+        RequestRecord {
+            number: self.index as u64,
+            status: None,
+            outcome: match self.ended {
+                Ended::Committed => Outcome::Committed,
+                Ended::Aborted => Outcome::Failed,
+                Ended::Unknown => Outcome::Unknown,
+            },
+            error_kind: None,
+            latency: self.finished.saturating_sub(self.began),
+            attempts: 1,
+            sent_at: self.began,
+            target: 0,
+        }
+    }
+}
+
+/// What every transaction of a stream writes: `txn: <n> - pad: ... - usr: <run>-<index>`.
+#[derive(Debug, Clone)]
+struct Stamp {
+    run: RunId,
+    started: Instant,
+}
+
+impl Stamp {
+    fn new() -> Self {
+        Self {
+            run: RunId::random(),
+            started: Instant::now(),
+        }
+    }
+
+    /// The value of record `n` (0-based) of transaction `index`: the transactions endpoint's
+    /// value (`transaction_value`) padded in the middle, which its parser skips, to
+    /// [`VALUE_BYTES`].
+    fn value(&self, index: usize, n: usize) -> String {
+        let id = self.run.request_id(index as u64);
+        let plain = transaction_value(n as u32 + 1, &id);
+        let pad = VALUE_BYTES.saturating_sub(plain.len() + " - pad: ".len());
+        plain.replacen(
+            " - usr: ",
+            &format!(" - pad: {} - usr: ", "x".repeat(pad)),
+            1,
+        )
+    }
+
+    fn expectation(&self) -> Expectation {
+        Expectation {
+            run: self.run.clone(),
+            tag: "txn".to_owned(),
+            parts: RECORDS_PER_TXN as u32,
+        }
+    }
 }
 
 /// Shared between the producing task and the fault schedule.
@@ -471,10 +537,12 @@ async fn finish(p: &TransactionalProducer, index: usize) -> Ended {
 async fn run_transaction(
     p: &TransactionalProducer,
     topic: &str,
+    stamp: &Stamp,
     index: usize,
     phase: Phase,
     mut fault: Option<FaultHook>,
 ) -> TxnOutcome {
+    let began = stamp.started.elapsed();
     p.begin_transaction().await.unwrap();
     let mut records = Vec::with_capacity(RECORDS_PER_TXN);
     let mut deliveries = Vec::with_capacity(RECORDS_PER_TXN);
@@ -486,7 +554,7 @@ async fn run_transaction(
             }
         }
         let partition = n as i32 % PARTITIONS;
-        let value = format!("t{index:04}-r{n:03}-{}", "x".repeat(PADDING));
+        let value = stamp.value(index, n);
         let record =
             ProducerRecord::new(topic, Bytes::from(value.clone())).with_partition(partition);
         match retry_timeouts(|| p.send(record.clone())).await {
@@ -535,6 +603,8 @@ async fn run_transaction(
         phase,
         records,
         ended,
+        began,
+        finished: stamp.started.elapsed(),
     }
 }
 
@@ -542,6 +612,7 @@ async fn run_transaction(
 async fn produce_stream(
     p: TransactionalProducer,
     topic: String,
+    stamp: Stamp,
     progress: Arc<Progress>,
     hook: FaultHook,
 ) -> Vec<TxnOutcome> {
@@ -557,7 +628,7 @@ async fn produce_stream(
         } else {
             None
         };
-        let outcome = run_transaction(&p, &topic, index, phase, fault).await;
+        let outcome = run_transaction(&p, &topic, &stamp, index, phase, fault).await;
         if outcome.ended == Ended::Committed {
             progress.committed_by_phase[phase as usize].fetch_add(1, Ordering::SeqCst);
         }
@@ -567,114 +638,81 @@ async fn produce_stream(
 }
 
 // ---------------------------------------------------------------------------------------------
-// The judge: kcat's read_committed view against what the producer was told
+// The judge: `kafkatx load`'s, with both readers, plus the offsets the producer reported
 
-/// What kcat must see: the records of every committed transaction (and of every unknown one
-/// that is visible at all), once each, in send order per partition, at the reported offsets.
-fn judge(read: &[JudgedRecord], outcomes: &[TxnOutcome]) -> Result<(), String> {
-    let mut seen: HashMap<&str, (i32, i64)> = HashMap::new();
-    let mut by_partition: BTreeMap<i32, Vec<(i64, &str)>> = BTreeMap::new();
-    for record in read {
-        let value = record.value.as_deref().unwrap_or("");
-        if let Some(earlier) = seen.insert(value, (record.partition, record.offset)) {
-            return Err(format!(
-                "duplicate: {} at {earlier:?} and at ({}, {})",
-                short(value),
-                record.partition,
-                record.offset
-            ));
-        }
-        by_partition
-            .entry(record.partition)
-            .or_default()
-            .push((record.offset, value));
-    }
-    let mut expected: BTreeMap<i32, Vec<&str>> = BTreeMap::new();
-    for txn in outcomes {
-        let visible = txn
-            .records
-            .iter()
-            .filter(|r| seen.contains_key(r.value.as_str()))
-            .count();
-        let included = match txn.ended {
-            Ended::Committed => true,
-            Ended::Aborted => false,
-            Ended::Unknown => visible > 0,
-        };
-        if !included && visible > 0 {
-            return Err(format!(
-                "txn {} ended {:?} but {visible} of its records are visible",
-                txn.index, txn.ended
-            ));
-        }
-        for record in txn.records.iter().filter(|_| included) {
-            expected
-                .entry(record.partition)
-                .or_default()
-                .push(&record.value);
-            let found = seen.get(record.value.as_str()).copied();
-            let reported = record
-                .delivered
-                .as_ref()
-                .filter(|m| m.offset >= 0)
-                .map(|m| (m.partition.partition, m.offset));
-            if found.is_some() && reported.is_some() && found != reported {
-                return Err(format!(
-                    "{}: the producer reported (partition, offset) {reported:?}, kcat read it at \
-                     {found:?}",
-                    short(&record.value)
-                ));
-            }
+/// What both readers saw and what was wrong with it; empty when nothing was.
+fn faults_in(
+    stamp: &Stamp,
+    outcomes: &[TxnOutcome],
+    ours: &[ReadMessage],
+    kcat: &[ReadMessage],
+) -> Vec<String> {
+    let expect = stamp.expectation();
+    let requests: Vec<RequestRecord> = outcomes.iter().map(TxnOutcome::as_request).collect();
+    let mut faults = Vec::new();
+    for (reader, read) in [("our reader", ours), ("kcat", kcat)] {
+        let verdict: Verdict = checker::judge(&expect, &requests, read);
+        if verdict.anomalies() > 0 {
+            faults.push(format!("{reader}: {verdict:?}"));
         }
     }
-    for partition in 0..PARTITIONS {
-        let mut read_here = by_partition.remove(&partition).unwrap_or_default();
-        read_here.sort_unstable();
-        let read_values: Vec<&str> = read_here.iter().map(|(_, v)| *v).collect();
-        let want = expected.remove(&partition).unwrap_or_default();
-        if read_values != want {
-            let first = (read_values.iter().zip(&want))
-                .position(|(a, b)| a != b)
-                .unwrap_or(read_values.len().min(want.len()));
-            return Err(format!(
-                "partition {partition}: kcat read {} records, expected {}; first difference at \
-                 index {first}: read {:?}, expected {:?}",
-                read_values.len(),
-                want.len(),
-                read_values.get(first).map(|v| short(v)),
-                want.get(first).map(|v| short(v)),
-            ));
-        }
+    let diff = checker::compare(
+        &checker::run_messages(&stamp.run, ours),
+        &checker::run_messages(&stamp.run, kcat),
+    );
+    if !diff.agree() {
+        faults.push(format!("the readers disagree: {diff:?}"));
     }
-    match by_partition.keys().next() {
-        Some(partition) => Err(format!("records in unexpected partition {partition}")),
-        None => Ok(()),
-    }
+    faults.extend(offsets_not_reported(outcomes, kcat));
+    faults
 }
 
-/// A record's identity without its padding: `t<txn>-r<record>`.
-fn short(value: &str) -> &str {
-    value.get(..10).unwrap_or(value)
+/// Committed records that kcat read somewhere other than where the producer said they landed.
+fn offsets_not_reported(outcomes: &[TxnOutcome], read: &[ReadMessage]) -> Option<String> {
+    let found: HashMap<&str, (i32, i64)> = read
+        .iter()
+        .filter_map(|m| Some((m.value.as_deref()?, (m.partition, m.offset))))
+        .collect();
+    let wrong: Vec<String> = (outcomes.iter())
+        .flat_map(|txn| &txn.records)
+        .filter_map(|record| {
+            let reported = record.delivered.as_ref().filter(|m| m.offset >= 0)?;
+            let reported = (reported.partition.partition, reported.offset);
+            let found = *found.get(record.value.as_str())?;
+            (found != reported).then(|| {
+                format!(
+                    "{}: reported {reported:?}, read at {found:?}",
+                    record.value.rsplit(" - usr: ").next().unwrap_or("?")
+                )
+            })
+        })
+        .take(5)
+        .collect();
+    (!wrong.is_empty()).then(|| format!("offsets other than the producer reported: {wrong:?}"))
 }
 
-/// The last transaction's markers may still be on their way when the producer returns (the
-/// coordinator writes them after answering EndTxn): a short read is retried, a wrong one never
-/// turns right.
-async fn judge_until_stable(bootstrap: &str, topic: &str, outcomes: &[TxnOutcome]) -> usize {
-    let mut verdict = Err(String::new());
-    let mut read = Vec::new();
+/// Reads the topic with both readers until the judge is satisfied (the last transaction's
+/// markers may still be on their way; a wrong log never turns right) and returns how many
+/// records kcat read.
+async fn judge_until_stable(
+    bootstrap: &str,
+    topic: &str,
+    stamp: &Stamp,
+    outcomes: &[TxnOutcome],
+) -> usize {
+    let mut faults = Vec::new();
     for _ in 0..10 {
-        read = kcat_read_committed(bootstrap, topic).unwrap();
-        verdict = judge(&read, outcomes);
-        if verdict.is_ok() {
-            break;
+        let ours = read_with_kafkatx(bootstrap, topic, &ConnectOptions::default())
+            .await
+            .unwrap();
+        let kcat = read_with_kcat("kcat", bootstrap, topic, &[]).await.unwrap();
+        faults = faults_in(stamp, outcomes, &ours, &kcat);
+        if faults.is_empty() {
+            return kcat.len();
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    if let Err(e) = verdict {
-        panic!("exactly-once violated on {topic}: {e}");
-    }
-    read.len()
+    panic!("exactly-once violated on {topic}: {faults:#?}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -895,6 +933,7 @@ async fn failover_scenario(cluster: &Cluster, victim: Victim, restart: bool) {
     );
 
     let progress = Arc::new(Progress::default());
+    let stamp = Stamp::new();
     let (reached_tx, reached) = oneshot::channel();
     let (proceed, proceed_rx) = oneshot::channel();
     let hook = FaultHook {
@@ -905,6 +944,7 @@ async fn failover_scenario(cluster: &Cluster, victim: Victim, restart: bool) {
     let stream = tokio::spawn(produce_stream(
         p.clone(),
         topic.clone(),
+        stamp.clone(),
         Arc::clone(&progress),
         hook,
     ));
@@ -929,7 +969,7 @@ async fn failover_scenario(cluster: &Cluster, victim: Victim, restart: bool) {
         "{}: the role never left the killed node",
         run.tag
     );
-    let records = judge_until_stable(bootstrap, &topic, &outcomes).await;
+    let records = judge_until_stable(bootstrap, &topic, &stamp, &outcomes).await;
     report(&run.tag, &outcomes, &metrics, records);
     eprintln!("{}: scenario {:.1?}", run.tag, started.elapsed());
     let phases: &[Phase] = if restart {
@@ -970,43 +1010,47 @@ fn report(tag: &str, outcomes: &[TxnOutcome], metrics: &MetricsSnapshot, records
     );
 }
 
-/// The judge must catch every way the stream can go wrong, or a green run proves nothing.
+/// The judge must catch every way the stream can go wrong, or a green run proves nothing. The
+/// checker's own rules are tested in `kafkatx-tools`; these check that a transaction reaches it
+/// as a request should.
 mod judge_catches {
     use super::*;
     use kafkatx_txn::TopicPartition;
 
-    fn txn(index: usize, ended: Ended, first_offset: i64) -> TxnOutcome {
-        let records = (0..4)
+    fn txn(stamp: &Stamp, index: usize, ended: Ended, first_offset: i64) -> TxnOutcome {
+        let records = (0..RECORDS_PER_TXN)
             .map(|n| SentRecord {
-                partition: n % 2,
-                value: format!("t{index:04}-r{n:03}-pad"),
+                partition: n as i32 % 2,
+                value: stamp.value(index, n),
                 delivered: Some(RecordMetadata {
-                    partition: TopicPartition::new("t", n % 2),
-                    offset: first_offset + i64::from(n / 2),
+                    partition: TopicPartition::new("t", n as i32 % 2),
+                    offset: first_offset + (n / 2) as i64,
                 }),
             })
             .collect();
+        let began = Duration::from_secs(index as u64 * 2);
         TxnOutcome {
             index,
             phase: Phase::BeforeFault,
             records,
             ended,
+            began,
+            finished: began + Duration::from_secs(1),
         }
     }
 
     /// What a correct broker shows for `outcomes`: the included transactions, in order.
-    fn shown(outcomes: &[TxnOutcome], included: &[usize]) -> Vec<JudgedRecord> {
+    fn shown(outcomes: &[TxnOutcome], included: &[usize]) -> Vec<ReadMessage> {
         let mut next_offset = [0_i64; 2];
         let mut read = Vec::new();
         for txn in outcomes.iter().filter(|t| included.contains(&t.index)) {
             for r in &txn.records {
                 let slot = &mut next_offset[r.partition as usize];
-                read.push(JudgedRecord {
+                read.push(ReadMessage {
+                    topic: "t".to_owned(),
                     partition: r.partition,
                     offset: *slot,
-                    key: None,
                     value: Some(r.value.clone()),
-                    headers: Vec::new(),
                 });
                 *slot += 1;
             }
@@ -1014,71 +1058,87 @@ mod judge_catches {
         read
     }
 
-    fn outcomes() -> Vec<TxnOutcome> {
+    fn outcomes(stamp: &Stamp) -> Vec<TxnOutcome> {
+        let half = (RECORDS_PER_TXN / 2) as i64;
         vec![
-            txn(0, Ended::Committed, 0),
-            txn(1, Ended::Aborted, 2),
-            txn(2, Ended::Unknown, 2),
-            txn(3, Ended::Committed, 4),
+            txn(stamp, 0, Ended::Committed, 0),
+            txn(stamp, 1, Ended::Aborted, half),
+            txn(stamp, 2, Ended::Unknown, half),
+            txn(stamp, 3, Ended::Committed, 2 * half),
         ]
+    }
+
+    fn faults(stamp: &Stamp, outcomes: &[TxnOutcome], read: &[ReadMessage]) -> String {
+        faults_in(stamp, outcomes, read, read).join("; ")
+    }
+
+    #[test]
+    fn values_are_in_the_load_format_and_about_100_bytes() {
+        let stamp = Stamp::new();
+        let value = stamp.value(7, 41);
+        let parsed = kafkatx_tools::load::ids::parse_value(&value).unwrap();
+        assert_eq!((parsed.tag, parsed.part), ("txn", 42));
+        assert_eq!(parsed.user, stamp.run.request_id(7));
+        assert_eq!(value.len(), VALUE_BYTES, "{value}");
     }
 
     #[test]
     fn a_correct_log_passes_with_an_unknown_outcome_either_way() {
-        let mut outcomes = outcomes();
-        judge(&shown(&outcomes, &[0, 2, 3]), &outcomes).unwrap();
-        // Txn 3 moves down two offsets when the unknown txn 2 is not visible.
-        outcomes[3] = txn(3, Ended::Committed, 2);
-        judge(&shown(&outcomes, &[0, 3]), &outcomes).unwrap();
+        let stamp = Stamp::new();
+        let mut outcomes = outcomes(&stamp);
+        assert_eq!(faults(&stamp, &outcomes, &shown(&outcomes, &[0, 2, 3])), "");
+        // Txn 3 moves down when the unknown txn 2 is not visible.
+        outcomes[3] = txn(&stamp, 3, Ended::Committed, (RECORDS_PER_TXN / 2) as i64);
+        assert_eq!(faults(&stamp, &outcomes, &shown(&outcomes, &[0, 3])), "");
     }
 
     #[test]
-    fn loss_duplicates_aborted_records_and_reordering_fail() {
-        let outcomes = outcomes();
+    fn loss_duplicates_aborted_records_reordering_and_halves_fail() {
+        let stamp = Stamp::new();
+        let outcomes = outcomes(&stamp);
         let good = shown(&outcomes, &[0, 2, 3]);
         let lost = good[..good.len() - 1].to_vec();
-        assert!(judge(&lost, &outcomes).unwrap_err().contains("expected"));
+        assert!(faults(&stamp, &outcomes, &lost).contains("partial: 1"));
         let mut duplicated = good.clone();
-        duplicated.push(JudgedRecord {
-            offset: 99,
+        duplicated.push(ReadMessage {
+            offset: 9_999,
             ..good[0].clone()
         });
-        assert!(
-            judge(&duplicated, &outcomes)
-                .unwrap_err()
-                .contains("duplicate")
-        );
+        assert!(faults(&stamp, &outcomes, &duplicated).contains("duplicated: 1"));
         let with_aborted = shown(&outcomes, &[0, 1, 2, 3]);
-        assert!(
-            judge(&with_aborted, &outcomes)
-                .unwrap_err()
-                .contains("Aborted")
-        );
-        // Only the order can tell: the producer reported no offsets (DUPLICATE_SEQUENCE_NUMBER).
-        let mut unreported = self::outcomes();
+        assert!(faults(&stamp, &outcomes, &with_aborted).contains("visible_after_failure: 1"));
+        // Two records of txn 0 in partition 0 swapped: only the order can tell once the
+        // producer reported no offsets (as after DUPLICATE_SEQUENCE_NUMBER).
+        let mut unreported = self::outcomes(&stamp);
         for record in &mut unreported[0].records {
             record.delivered = None;
         }
         let mut reordered = good.clone();
         let (first, third) = (reordered[0].value.clone(), reordered[2].value.clone());
         (reordered[0].value, reordered[2].value) = (third, first);
-        let swapped = judge(&reordered, &unreported).unwrap_err();
-        assert!(
-            swapped.contains("partition 0") && swapped.contains("index 0"),
-            "{swapped}"
-        );
+        assert!(faults(&stamp, &unreported, &reordered).contains("out_of_order: 1"));
         // An unknown outcome is all or nothing.
-        let mut partial = good.clone();
-        partial.retain(|r| r.value.as_deref() != Some("t0002-r003-pad"));
-        let half = judge(&partial, &outcomes).unwrap_err();
-        assert!(half.contains("partition 1"), "{half}");
+        let mut half = good.clone();
+        half.retain(|m| m.value.as_deref() != Some(stamp.value(2, 3).as_str()));
+        assert!(faults(&stamp, &outcomes, &half).contains("partial: 1"));
+    }
+
+    #[test]
+    fn readers_that_disagree_fail() {
+        let stamp = Stamp::new();
+        let outcomes = outcomes(&stamp);
+        let good = shown(&outcomes, &[0, 3]);
+        let fewer = good[..good.len() - 1].to_vec();
+        let found = faults_in(&stamp, &outcomes, &good, &fewer).join("; ");
+        assert!(found.contains("the readers disagree"), "{found}");
     }
 
     #[test]
     fn an_offset_other_than_the_reported_one_fails() {
-        let outcomes = outcomes();
+        let stamp = Stamp::new();
+        let outcomes = outcomes(&stamp);
         let mut moved = shown(&outcomes, &[0, 2, 3]);
-        moved[0].offset = 7;
-        assert!(judge(&moved, &outcomes).unwrap_err().contains("reported"));
+        moved[0].offset = 7_777;
+        assert!(faults(&stamp, &outcomes, &moved).contains("reported"));
     }
 }
