@@ -1,6 +1,12 @@
 //! The accept loop: a connection limit, one task per connection (with its TLS handshake under
 //! HTTPS), and graceful shutdown.
 //!
+//! Keep-alive gives way under a full house: when every slot is taken and another client
+//! connects, every connection is asked to close once idle (hyper's graceful shutdown of the
+//! connection: an idle one closes at once, a busy one after its answer). Without that, idle
+//! keep-alive connections would hold every slot until their idle timeout while new clients
+//! wait in the backlog.
+//!
 //! Shutdown order matters: stop accepting, let hyper finish the requests in progress (bounded by
 //! `shutdown_timeout`), wait for transactions whose client already left (same bound), and only
 //! then close the backend, which aborts whatever is still open.
@@ -8,15 +14,15 @@
 use std::future::Future;
 use std::io;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError, watch};
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
@@ -64,12 +70,14 @@ pub async fn run_with_tls<B: Backend>(
 ) {
     let state = Arc::new(AppState::new(backend, config));
     let acceptor = tls.map(|tls| tls.acceptor().clone());
-    let graceful = serve(listener, acceptor, &state, shutdown).await;
+    let connections = Connections::new(state.config.max_connections);
+    serve(listener, acceptor, &state, &connections, shutdown).await;
     // One deadline for connections and transactions, so `shutdown_timeout` bounds both together.
     let deadline = Instant::now() + state.config.shutdown_timeout;
     state.start_draining();
     tracing::info!("shutdown: stopped accepting, draining connections");
-    if tokio::time::timeout_at(deadline, graceful.shutdown())
+    connections.close_when_idle();
+    if tokio::time::timeout_at(deadline, connections.all_closed())
         .await
         .is_err()
     {
@@ -82,20 +90,45 @@ pub async fn run_with_tls<B: Backend>(
     tracing::info!("shutdown: backend closed");
 }
 
-/// Accepts connections until `shutdown` completes; returns the watcher of those still open.
+/// The connection limit and the one signal every open connection listens to.
+struct Connections {
+    /// One permit per connection served; all of them back means every connection has ended.
+    slots: Arc<Semaphore>,
+    limit: u32,
+    /// Bumped to ask every connection open at that moment to close once idle (a full house, or
+    /// shutdown). A connection subscribes before it is served, so it sees every later bump.
+    close_idle: watch::Sender<u64>,
+}
+
+impl Connections {
+    fn new(max_connections: usize) -> Self {
+        // Clamped: 0 would serve nobody and more than MAX_PERMITS makes tokio panic.
+        let limit = max_connections.clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize));
+        Self {
+            slots: Arc::new(Semaphore::new(limit)),
+            limit: u32::try_from(limit).unwrap_or(u32::MAX),
+            close_idle: watch::Sender::new(0),
+        }
+    }
+
+    fn close_when_idle(&self) {
+        self.close_idle.send_modify(|generation| *generation += 1);
+    }
+
+    /// Completes once every connection has ended.
+    async fn all_closed(&self) {
+        let _every_slot = self.slots.acquire_many(self.limit).await;
+    }
+}
+
+/// Accepts connections until `shutdown` completes.
 async fn serve<B: Backend>(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     state: &Arc<AppState<B>>,
+    connections: &Connections,
     shutdown: impl Future<Output = ()>,
-) -> GracefulShutdown {
-    // Clamped: 0 would serve nobody and more than MAX_PERMITS makes tokio panic.
-    let slots = state
-        .config
-        .max_connections
-        .clamp(1, Semaphore::MAX_PERMITS);
-    let connection_slots = Arc::new(Semaphore::new(slots));
-    let graceful = GracefulShutdown::new();
+) {
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -103,23 +136,39 @@ async fn serve<B: Backend>(
         .max_buf_size(MAX_HEAD_BYTES);
     tokio::pin!(shutdown);
     loop {
-        // The slot is taken before accepting, so clients beyond the limit wait in the kernel's
-        // backlog instead of costing us a task and buffers.
-        let slot = tokio::select! {
-            slot = Arc::clone(&connection_slots).acquire_owned() => slot,
-            () = &mut shutdown => break,
-        };
-        let Ok(slot) = slot else { break };
-        let stream = tokio::select! {
-            stream = accept(&listener) => stream,
-            () = &mut shutdown => break,
+        // While a slot is free the slot is taken before accepting. At the limit, one more client
+        // is accepted (so we know somebody waits), idle keep-alive connections are asked to make
+        // room, and the client is served when a slot frees. Further clients wait in the kernel's
+        // backlog, costing us no task and no buffers.
+        let (slot, stream) = match Arc::clone(&connections.slots).try_acquire_owned() {
+            Ok(slot) => {
+                let stream = tokio::select! {
+                    stream = accept(&listener) => stream,
+                    () = &mut shutdown => break,
+                };
+                (slot, stream)
+            }
+            Err(TryAcquireError::NoPermits) => {
+                let stream = tokio::select! {
+                    stream = accept(&listener) => stream,
+                    () = &mut shutdown => break,
+                };
+                connections.close_when_idle();
+                let slot = tokio::select! {
+                    slot = Arc::clone(&connections.slots).acquire_owned() => slot,
+                    () = &mut shutdown => break,
+                };
+                let Ok(slot) = slot else { break };
+                (slot, stream)
+            }
+            Err(TryAcquireError::Closed) => break,
         };
         let connection = Connection {
             state: Arc::clone(state),
             builder: builder.clone(),
-            // Taken now, before a shutdown can start: a connection still in its handshake is
-            // then drained like the others.
-            watcher: graceful.watcher(),
+            // Subscribed now, before a shutdown can start: a connection still in its handshake
+            // is then drained like the others.
+            close_idle: connections.close_idle.subscribe(),
             slot,
         };
         match &tls {
@@ -131,14 +180,14 @@ async fn serve<B: Backend>(
             }
         }
     }
-    graceful
 }
 
 /// One accepted connection and what serving it needs.
 struct Connection<B> {
     state: Arc<AppState<B>>,
     builder: http1::Builder,
-    watcher: Watcher,
+    /// Changes when the connection should close once idle.
+    close_idle: watch::Receiver<u64>,
     /// Returned to the connection limit when the connection ends.
     slot: OwnedSemaphorePermit,
 }
@@ -179,17 +228,39 @@ impl<B: Backend> Connection<B> {
         let Self {
             state,
             builder,
-            watcher,
+            mut close_idle,
             slot,
         } = self;
         let open = state.metrics.connections_open().clone();
         open.inc();
         let peer = Arc::new(peer);
-        let service = service_fn(move |request| {
-            handlers::handle(Arc::clone(&state), Arc::clone(&peer), request)
-        });
-        let connection = watcher.watch(builder.serve_connection(TokioIo::new(stream), service));
-        if let Err(e) = connection.await {
+        // A connection is only asked to give way once it has had a request: closing one whose
+        // first request is still on its way would drop that request unanswered.
+        let had_request = Arc::new(AtomicBool::new(false));
+        let draining = Arc::clone(&state);
+        let service = {
+            let had_request = Arc::clone(&had_request);
+            service_fn(move |request| {
+                had_request.store(true, Ordering::Relaxed);
+                handlers::handle(Arc::clone(&state), Arc::clone(&peer), request)
+            })
+        };
+        let connection = builder.serve_connection(TokioIo::new(stream), service);
+        tokio::pin!(connection);
+        let ended = loop {
+            tokio::select! {
+                ended = connection.as_mut() => break ended,
+                // A closed sender (the server is gone) disables this branch; the connection
+                // runs on.
+                Ok(()) = close_idle.changed() => {
+                    if had_request.load(Ordering::Relaxed) || draining.is_draining() {
+                        connection.as_mut().graceful_shutdown();
+                        break connection.await;
+                    }
+                }
+            }
+        };
+        if let Err(e) = ended {
             tracing::debug!(error = %e, "connection ended with an error");
         }
         open.dec();

@@ -7,6 +7,8 @@
 
 mod support;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use kafkatx_server::ServerConfig;
@@ -142,4 +144,136 @@ async fn a_half_closed_client_gets_its_answer_and_its_slot_back() {
         .await
         .expect("the slot of the half-closed connection is free again");
     assert_eq!(next.status, 200);
+}
+
+/// Idle keep-alive connections by the thousand (40 times the connection limit, each answered
+/// once and then held open by its client, with an idle timeout far longer than the test): the
+/// server never serves more than its limit at once, every client is answered, and a new client
+/// is answered at once afterwards, because idle connections give way when the house is full.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_idle_keep_alive_connections_neither_exhaust_nor_lock_out() {
+    const LIMIT: usize = 256;
+    const IN_FLIGHT: usize = 512;
+    let clients = idle_clients_this_process_can_hold(10_000);
+    let config = ServerConfig {
+        max_connections: LIMIT,
+        // Only the full-house rule can free a slot within this test.
+        header_read_timeout: Duration::from_secs(600),
+        ..ServerConfig::default()
+    };
+    let server = start_server_with(config).await;
+    let addr = server.addr;
+    let started = std::time::Instant::now();
+    let most_open = Arc::new(AtomicU64::new(0));
+    let sampler = tokio::spawn(sample_open_connections(addr, Arc::clone(&most_open)));
+    let admission = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
+    let mut tasks = Vec::with_capacity(clients);
+    for _ in 0..clients {
+        let permit = Arc::clone(&admission).acquire_owned().await.unwrap();
+        tasks.push(tokio::spawn(async move {
+            let mut stream = TcpStream::connect(addr).await.unwrap();
+            let status = keep_alive_get(&mut stream, "/healthz").await;
+            drop(permit);
+            // Held open, idle, until the end of the test (or until the server closes it).
+            (status, stream)
+        }));
+    }
+    let mut held = Vec::with_capacity(clients);
+    for task in tasks {
+        let (status, stream) = tokio::time::timeout(Duration::from_secs(120), task)
+            .await
+            .expect("every idle client is answered")
+            .unwrap();
+        assert_eq!(status, 200);
+        held.push(stream);
+    }
+    let flood = started.elapsed();
+    // All of them still held by their clients: a newcomer is served at once.
+    let newcomer = std::time::Instant::now();
+    let served = tokio::time::timeout(Duration::from_secs(5), get(addr, "/healthz"))
+        .await
+        .expect("a new client is served while thousands of idle ones hold their sockets");
+    assert_eq!(served.status, 200);
+    let newcomer = newcomer.elapsed();
+    sampler.abort();
+    let now_open = open_connections(addr).await;
+    let most = most_open.load(Ordering::SeqCst).max(now_open);
+    eprintln!(
+        "{clients} idle keep-alive clients answered in {flood:.1?}; a newcomer in \
+         {newcomer:.1?}; at most {most} connections served at once (limit {LIMIT})"
+    );
+    assert!(
+        most <= LIMIT as u64,
+        "{most} connections open, limit {LIMIT}"
+    );
+    drop(held);
+}
+
+/// 10 000, or fewer when this process may not open that many sockets (each idle client holds
+/// one, and so may the server): a limit well under 20 000 would make the test fail for the
+/// machine's sake.
+fn idle_clients_this_process_can_hold(wanted: usize) -> usize {
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
+    let soft = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or(usize::MAX);
+    let clients = wanted.min(soft.saturating_sub(2_000));
+    assert!(
+        clients >= 4_000,
+        "the open-file limit ({soft}) is too low for this test"
+    );
+    clients
+}
+
+/// One GET on a keep-alive connection: the status, with the answer read to its last byte.
+async fn keep_alive_get(stream: &mut TcpStream, path: &str) -> u16 {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(n > 0, "closed before the answer was complete");
+        raw.extend_from_slice(buf.get(..n).unwrap_or_default());
+        let Some(head_end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+            continue;
+        };
+        let head = String::from_utf8_lossy(raw.get(..head_end).unwrap_or_default()).into_owned();
+        let length: usize = head
+            .lines()
+            .find_map(|l| {
+                let (name, value) = l.split_once(':')?;
+                name.eq_ignore_ascii_case("content-length")
+                    .then(|| value.trim().parse().ok())?
+            })
+            .unwrap_or(0);
+        if raw.len() >= head_end + 4 + length {
+            return head
+                .split(' ')
+                .nth(1)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
+        }
+    }
+}
+
+/// The gateway's own count of the connections it serves (`kafkatx_http_connections_open`).
+async fn open_connections(addr: std::net::SocketAddr) -> u64 {
+    let metrics = get(addr, "/metrics").await;
+    String::from_utf8_lossy(&metrics.body)
+        .lines()
+        .find_map(|l| l.strip_prefix("kafkatx_http_connections_open "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("kafkatx_http_connections_open in /metrics")
+}
+
+async fn sample_open_connections(addr: std::net::SocketAddr, most: Arc<AtomicU64>) {
+    loop {
+        let open = open_connections(addr).await;
+        most.fetch_max(open, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
