@@ -51,8 +51,10 @@ def machine(results_dir: pathlib.Path) -> str:
     cpu = next((l.split(":", 1)[1].strip() for l in sh("lscpu").splitlines()
                 if l.startswith("Model name")), "unknown")
     mem = next((l.split()[1] for l in sh("free", "-m").splitlines() if l.startswith("Mem:")), "?")
-    seed_build = (results_dir / "seed-build.txt")
-    sarama = seed_build.read_text().strip() if seed_build.exists() else "unknown"
+    # seed-build.txt: runs from before the Go/sarama server was called by its name.
+    sarama_build = next((f for f in (results_dir / "sarama-build.txt", results_dir / "seed-build.txt")
+                         if f.exists()), None)
+    sarama = sarama_build.read_text().strip() if sarama_build else "unknown"
     uptime_start = (results_dir / "uptime-start.txt")
     uptime_end = (results_dir / "uptime-end.txt")
     duration = (results_dir / "duration-seconds")
@@ -61,7 +63,7 @@ def machine(results_dir: pathlib.Path) -> str:
         f"- {sh('rustc', '-V')}; {sh('go', 'version')}; "
         f"{sh('java', '-version').splitlines()[0] if sh('java', '-version') else 'java ?'}",
         "- Broker: Apache Kafka 4.1.1, one KRaft node from `integration/kafka`, on the same machine",
-        f"- Seed: {sarama}",
+        f"- Go/sarama server: {sarama}",
         "- Everything (broker, server under test, load generator or perf tool) shares the same cores.",
     ]
     if uptime_start.exists():
@@ -74,16 +76,23 @@ def machine(results_dir: pathlib.Path) -> str:
 
 
 def first_commands(results_dir: pathlib.Path, wanted) -> str:
-    """The first recorded command containing each key (a string, or a tuple of strings that must
-    all occur), with the machine's paths made relative to the repository."""
+    """The first recorded command containing each key (a string, a tuple of strings that must
+    all occur, or a list of such keys tried in order until one matches), with the machine's paths
+    made relative to the repository."""
     path = results_dir / "commands.txt"
     if not path.exists():
         return "(no commands recorded)"
     seen = []
     lines = path.read_text().splitlines()
-    for key in wanted:
+
+    def find(key):
+        if isinstance(key, list):
+            return next((l for l in map(find, key) if l), None)
         keys = key if isinstance(key, tuple) else (key,)
-        line = next((l for l in lines if all(k in l for k in keys)), None)
+        return next((l for l in lines if all(k in l for k in keys)), None)
+
+    for key in wanted:
+        line = find(key)
         if line:
             line = line.replace(str(results_dir), "$OUT")
             line = re.sub(r"/\S*/target/release/", "target/release/", line)
@@ -96,8 +105,9 @@ def first_commands(results_dir: pathlib.Path, wanted) -> str:
 
 
 def example_commands(results_dir: pathlib.Path) -> str:
-    return first_commands(results_dir, [" serve ", "seed-server", " load ", " perf --topic",
-                                        "ProducerPerformance", "perf record"])
+    # seed-server: the sarama server's binary in runs from before the rename.
+    return first_commands(results_dir, [" serve ", ["sarama-server", "seed-server"], " load ",
+                                        " perf --topic", "ProducerPerformance", "perf record"])
 
 
 def load_duration(results_dir: pathlib.Path) -> str:
@@ -109,18 +119,18 @@ def load_duration(results_dir: pathlib.Path) -> str:
 
 
 def http_table(rows, ours: str) -> str:
-    """One row per (TV, connections): program `ours` against the seed, round by round."""
-    out = ["| TV | conns | kafkatx txns/s | seed txns/s | ratio | kafkatx p50 / p99 ms | seed p50 / p99 ms "
-           "| p99 ratio | errors kafkatx / seed | CPU s per 1000 txns kafkatx / seed | peak RSS MiB kafkatx / seed "
-           "| checks passed kafkatx / seed | anomalies kafkatx / seed |",
+    """One row per (TV, connections): program `ours` against the sarama server, round by round."""
+    out = ["| TV | conns | kafkatx txns/s | sarama txns/s | ratio | kafkatx p50 / p99 ms | sarama p50 / p99 ms "
+           "| p99 ratio | errors kafkatx / sarama | CPU s per 1000 txns kafkatx / sarama "
+           "| peak RSS MiB kafkatx / sarama | checks passed kafkatx / sarama | anomalies kafkatx / sarama |",
            "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     keys = sorted({(r["tv"], r["connections"]) for r in rows if r["program"] == ours},
                   key=lambda k: (-k[0], k[1]))
     for tv, conns in keys:
         by = {p: sorted((r for r in rows if r["tv"] == tv and r["connections"] == conns
                          and r["program"] == p), key=lambda r: r["round"])
-              for p in (ours, "seed")}
-        k, s = by[ours], by["seed"]
+              for p in (ours, "sarama")}
+        k, s = by[ours], by["sarama"]
 
         def col(runs, f):
             return median([f(r) for r in runs])
@@ -354,6 +364,10 @@ def main() -> None:
     results_dir = pathlib.Path(sys.argv[1]).resolve()
     output = pathlib.Path(sys.argv[2])
     rows = [json.loads(l) for l in (results_dir / "results.jsonl").read_text().splitlines() if l.strip()]
+    for r in rows:
+        # Runs from before the rename label the Go/sarama server's rows "seed".
+        if r.get("program") == "seed":
+            r["program"] = "sarama"
     http_all = [r for r in rows if r["kind"] == "http"]
     # Section 1 is the matrix; rows from before the series field existed are matrix rows.
     http = [r for r in http_all if r.get("series", "matrix") == "matrix"]
@@ -384,7 +398,7 @@ def main() -> None:
         "",
         example_commands(results_dir),
         "",
-        "## 1. Gateway vs the seed server (`GET /errors/{id}`, pool 5)",
+        "## 1. Gateway vs the sarama server (`GET /errors/{id}`, pool 5)",
         "",
         f"Each run starts the server fresh, drives it for {load_duration(results_dir)} s with `kafkatx load` "
         "over N keep-alive connections, then checks exactly-once delivery with read_committed "
@@ -394,7 +408,7 @@ def main() -> None:
         "transactions; peak RSS is VmHWM. A check passes when neither reader sees an anomaly and "
         "both see the same messages.",
         "",
-        "### 1a. One Kafka transaction per request (the default, as the seed does)",
+        "### 1a. One Kafka transaction per request (the default, as the sarama server does)",
         "",
         http_table(http, "kafkatx") if http else "(not run)",
         "",

@@ -1,4 +1,4 @@
-//! Callers waiting for a producer cost no CPU (the seed's pool spun on an empty pool).
+//! Callers waiting for a producer cost no CPU (the sarama server's pool spun on an empty pool).
 //!
 //! Alone in its test binary because it measures the CPU time of the whole process.
 

@@ -84,7 +84,7 @@ pub enum Command {
     Perf(perf::PerfArgs),
     /// Print the records of a topic and exit at its end.
     Consume(consume::ConsumeArgs),
-    /// Generate HTTP load against a gateway (or the seed server) and check exactly-once delivery.
+    /// Generate HTTP load against a gateway (or the sarama server) and check exactly-once delivery.
     Load(load::LoadArgs),
     /// Print the `--api-keys` line of an API key read from stdin (only its SHA-256 digest).
     HashKey(hash_key::HashKeyArgs),

@@ -1,4 +1,4 @@
-//! `kafkatx load`: an HTTP load generator for the gateway (and the seed server), with an
+//! `kafkatx load`: an HTTP load generator for the gateway (and the sarama server), with an
 //! exactly-once check of what the requests wrote.
 //!
 //! For fault campaigns (`faults/run`) a run can also spread its connections over several

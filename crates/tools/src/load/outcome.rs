@@ -41,8 +41,8 @@ pub struct RequestRecord {
 }
 
 /// Classifies an HTTP answer. Our gateway's error bodies are
-/// `{"error": {"code": "...", "outcome": "none|aborted|unknown"}}`; other servers (the seed)
-/// send no body, and their failures count as "nothing written", which is what they claim.
+/// `{"error": {"code": "...", "outcome": "none|aborted|unknown"}}`; other servers (the sarama
+/// server) send no body, and their failures count as "nothing written", which is what they claim.
 pub fn classify_answer(status: u16, body: &[u8]) -> (Outcome, Option<String>) {
     if (200..300).contains(&status) {
         return (Outcome::Committed, None);
