@@ -20,6 +20,7 @@ use kafkatx_txn::{
     ConsumerGroupMetadata, OffsetAndMetadata, ProducerConfig, ProducerRecord, TopicPartition,
     TransactionalProducer,
 };
+use kafkatx_wire::protocol::error::ResponseError;
 use kafkatx_wire::protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
 use kafkatx_wire::protocol::messages::{
     ApiKey, FindCoordinatorRequest, GroupId, OffsetFetchRequest, TopicName,
@@ -30,7 +31,7 @@ use kafkatx_wire::{ConnectOptions, Connection};
 /// OffsetFetch v7: the first with `RequireStable`, the last before batched groups.
 const OFFSET_FETCH_VERSION: i16 = 7;
 /// The answer for a partition whose offset waits in an open transaction.
-const UNSTABLE_OFFSET_COMMIT: i16 = 88;
+const UNSTABLE_OFFSET_COMMIT: i16 = ResponseError::UnstableOffsetCommit.code();
 
 async fn producer(addr: &str) -> TransactionalProducer {
     let config = ProducerConfig::builder()

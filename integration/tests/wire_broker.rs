@@ -17,6 +17,7 @@ use kafkatx_integration::{
     bootstrap, bootstrap_tv1, create_topic, kcat_read, require_broker, unique_name,
 };
 use kafkatx_wire::compression::Compression;
+use kafkatx_wire::protocol::error::ResponseError;
 use kafkatx_wire::protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafkatx_wire::protocol::messages::metadata_request::MetadataRequestTopic;
 use kafkatx_wire::protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
@@ -92,7 +93,10 @@ fn batch_of(records: &[Record], compression: Compression) -> Bytes {
 /// NOT_LEADER_OR_FOLLOWER) although metadata already names its leader: those answers are tried
 /// again, as any producer would.
 async fn produce(conn: &Connection, topic: &str, partition: i32, batch: Bytes) -> i64 {
-    const NOT_YET: [i16; 2] = [3, 6];
+    const NOT_YET: [i16; 2] = [
+        ResponseError::UnknownTopicOrPartition.code(),
+        ResponseError::NotLeaderOrFollower.code(),
+    ];
     for _ in 0..50 {
         let (code, message, offset) = produce_once(conn, topic, partition, batch.clone()).await;
         if !NOT_YET.contains(&code) {

@@ -36,6 +36,7 @@ use kafkatx_txn::{
     Producer, ProducerConfig, ProducerConfigBuilder, ProducerRecord, TransactionalProducer,
 };
 use kafkatx_wire::compression::Compression;
+use kafkatx_wire::protocol::error::ResponseError;
 use kafkatx_wire::protocol::messages::metadata_request::MetadataRequestTopic;
 use kafkatx_wire::protocol::messages::{MetadataRequest, TopicName};
 use kafkatx_wire::protocol::protocol::StrBytes;
@@ -405,8 +406,11 @@ async fn the_gateway_never_creates_a_topic(broker: &Broker) {
         ]))
         .with_allow_auto_topic_creation(false);
     let (_, metadata) = conn.send_negotiated(&request, None).await.unwrap();
-    // 3 = UNKNOWN_TOPIC_OR_PARTITION.
-    assert_eq!(metadata.topics[0].error_code, 3, "{topic} was created");
+    assert_eq!(
+        metadata.topics[0].error_code,
+        ResponseError::UnknownTopicOrPartition.code(),
+        "{topic} was created"
+    );
 
     // Created afterwards, the same gateway writes to it: an unknown topic is not remembered.
     create_topic(&broker.addr(4), &topic, 1).await.unwrap();

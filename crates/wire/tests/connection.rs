@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafkatx_wire::frame::{split_frame, write_frame};
+use kafkatx_wire::protocol::error::ResponseError;
 use kafkatx_wire::protocol::messages::api_versions_response::ApiVersion;
 use kafkatx_wire::protocol::messages::{
     ApiKey, ApiVersionsResponse, MetadataRequest, MetadataResponse, RequestHeader, ResponseHeader,
@@ -108,7 +109,8 @@ async fn fake_broker(
             let v = header.request_api_version;
             let _ = seen_tx.send(v);
             if v > max_api_versions {
-                let refusal = api_versions(max_api_versions).with_error_code(35);
+                let refusal = api_versions(max_api_versions)
+                    .with_error_code(ResponseError::UnsupportedVersion.code());
                 socket
                     .write_all(&answer(header.correlation_id, 0, &refusal, 0))
                     .await

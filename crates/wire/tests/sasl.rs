@@ -18,6 +18,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::{Bytes, BytesMut};
 use hmac::{Hmac, Mac};
 use kafkatx_wire::frame::{split_frame, write_frame};
+use kafkatx_wire::protocol::error::ResponseError;
 use kafkatx_wire::protocol::messages::api_versions_response::ApiVersion;
 use kafkatx_wire::protocol::messages::{
     ApiKey, ApiVersionsResponse, MetadataRequest, MetadataResponse, RequestHeader, ResponseHeader,
@@ -32,6 +33,10 @@ use kafkatx_wire::{
 use sha2::{Digest, Sha256, Sha512};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
+
+/// Kafka error codes the fake answers with.
+const UNSUPPORTED_SASL_MECHANISM: i16 = ResponseError::UnsupportedSaslMechanism.code();
+const SASL_AUTHENTICATION_FAILED: i16 = ResponseError::SaslAuthenticationFailed.code();
 
 /// One answer of the fake: a frame, written after `delay`.
 struct Reply {
@@ -133,7 +138,7 @@ fn handshake_ok(header: &RequestHeader, mut body: Bytes, expected: &'static str)
     let request = SaslHandshakeRequest::decode(&mut body, header.request_api_version).unwrap();
     if request.mechanism.as_str() != expected {
         let refusal = SaslHandshakeResponse::default()
-            .with_error_code(33)
+            .with_error_code(UNSUPPORTED_SASL_MECHANISM)
             .with_mechanisms(vec![StrBytes::from_static_str(expected)]);
         return reply(header, &refusal);
     }
@@ -160,7 +165,7 @@ fn plain_broker(session_lifetime_ms: i64, metadata_delay: Duration) -> Handler {
                         .with_session_lifetime_ms(session_lifetime_ms)
                 } else {
                     SaslAuthenticateResponse::default()
-                        .with_error_code(58)
+                        .with_error_code(SASL_AUTHENTICATION_FAILED)
                         .with_error_message(Some(StrBytes::from_static_str(
                             "Authentication failed: Invalid username or password",
                         )))
@@ -222,7 +227,7 @@ async fn a_refused_password_is_the_typed_error_with_the_brokers_code_and_message
     let WireError::Authentication(auth) = &err else {
         panic!("{err:?}")
     };
-    assert_eq!(auth.code(), Some(58));
+    assert_eq!(auth.code(), Some(SASL_AUTHENTICATION_FAILED));
     assert!(matches!(auth, AuthError::Refused { message: Some(m), .. } if m.contains("Invalid")));
     assert!(!err.outcome_unknown());
     assert!(!err.to_string().contains("wrong"), "{err}");
@@ -398,7 +403,7 @@ fn scram_broker(hash: Hash, twist: Twist) -> Handler {
                         .collect();
                     if BASE64.decode(proof).unwrap() != expected {
                         let refusal = SaslAuthenticateResponse::default()
-                            .with_error_code(58)
+                            .with_error_code(SASL_AUTHENTICATION_FAILED)
                             .with_error_message(Some(StrBytes::from_static_str(
                                 "Authentication failed during authentication due to invalid credentials with SASL mechanism",
                             )));
@@ -449,7 +454,7 @@ async fn scram_with_a_wrong_password_is_refused_by_the_broker() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, WireError::Authentication(auth) if auth.code() == Some(58)),
+        matches!(&err, WireError::Authentication(auth) if auth.code() == Some(SASL_AUTHENTICATION_FAILED)),
         "{err:?}"
     );
 }

@@ -283,7 +283,13 @@ fn produce_row_transactional() {
     assert_eq!(code(kind, OUT_OF_ORDER_SEQUENCE_NUMBER, TXN_TV2), ABORT);
     assert_eq!(code(kind, INVALID_PRODUCER_EPOCH, TXN_TV2), ABORT);
     assert_eq!(code(kind, INVALID_PRODUCER_EPOCH, TXN_NO_BUMP), ABORT);
-    for refused in [48, 120, 10, 87, 29] {
+    for refused in [
+        INVALID_TXN_STATE,
+        TRANSACTION_ABORTABLE,
+        MESSAGE_TOO_LARGE,
+        INVALID_RECORD,
+        TOPIC_AUTHORIZATION_FAILED,
+    ] {
         assert_eq!(code(kind, refused, TXN_TV2), ABORT);
         // Without KIP-360 there is no bump; the engine gives the sequences back instead.
         assert_eq!(code(kind, refused, TXN_NO_BUMP), ABORT);

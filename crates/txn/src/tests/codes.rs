@@ -22,6 +22,7 @@ pub(super) const INVALID_REQUEST: i16 = ResponseError::InvalidRequest.code();
 pub(super) const INVALID_TRANSACTION_TIMEOUT: i16 = ResponseError::InvalidTransactionTimeout.code();
 pub(super) const INVALID_TXN_STATE: i16 = ResponseError::InvalidTxnState.code();
 pub(super) const KAFKA_STORAGE_ERROR: i16 = ResponseError::KafkaStorageError.code();
+pub(super) const LEADER_NOT_AVAILABLE: i16 = ResponseError::LeaderNotAvailable.code();
 pub(super) const MESSAGE_TOO_LARGE: i16 = ResponseError::MessageTooLarge.code();
 pub(super) const NETWORK_EXCEPTION: i16 = ResponseError::NetworkException.code();
 pub(super) const NOT_COORDINATOR: i16 = ResponseError::NotCoordinator.code();

@@ -7,7 +7,7 @@ use kafkatx_wire::BrokerVersions;
 use kafkatx_wire::protocol::messages::ApiKey;
 
 use super::codes::{CONCURRENT_TRANSACTIONS, TRANSACTION_ABORTABLE};
-use super::fake_cluster::{FakeCluster, Fault, Reply};
+use super::fake_cluster::{CLASSIC, FakeCluster, Fault, KIP_890, NO_TV_FEATURE, Reply};
 use super::harness::txn_config;
 use crate::classify::TransportFailure;
 use crate::config::ProducerConfig;
@@ -145,7 +145,7 @@ fn committed(cluster: &Arc<Mutex<FakeCluster>>) -> Vec<Vec<String>> {
 
 #[tokio::test(start_paused = true)]
 async fn transactional_producer_commits_and_aborts_through_the_driver() {
-    for tv in [1, 2] {
+    for tv in [CLASSIC, KIP_890] {
         let cluster = cluster(tv);
         let transport = Arc::new(FakeTransport {
             cluster: Arc::clone(&cluster),
@@ -194,7 +194,7 @@ async fn transactional_producer_commits_and_aborts_through_the_driver() {
 
 #[tokio::test(start_paused = true)]
 async fn offsets_are_sent_to_the_transaction_through_the_handle() {
-    for tv in [1, 2] {
+    for tv in [CLASSIC, KIP_890] {
         let cluster = cluster(tv);
         cluster.lock().unwrap().move_group_coordinator(1);
         let transport = Arc::new(FakeTransport {
@@ -255,7 +255,7 @@ async fn offsets_are_sent_to_the_transaction_through_the_handle() {
 
 #[tokio::test(start_paused = true)]
 async fn second_instance_fences_the_first_through_the_driver() {
-    let cluster = cluster(2);
+    let cluster = cluster(KIP_890);
     let transport = Arc::new(FakeTransport {
         cluster: Arc::clone(&cluster),
     });
@@ -287,7 +287,7 @@ async fn second_instance_fences_the_first_through_the_driver() {
 
 #[tokio::test(start_paused = true)]
 async fn idempotent_producer_sends_and_flushes() {
-    let cluster = cluster(0);
+    let cluster = cluster(NO_TV_FEATURE);
     let transport = Arc::new(FakeTransport {
         cluster: Arc::clone(&cluster),
     });
@@ -338,7 +338,7 @@ fn creating_a_producer_outside_a_runtime_is_an_error_not_a_panic() {
 
 #[tokio::test(start_paused = true)]
 async fn a_missing_partition_fails_its_transaction_or_only_its_send() {
-    for tv in [1, 2] {
+    for tv in [CLASSIC, KIP_890] {
         let cluster = cluster(tv);
         let transport = Arc::new(FakeTransport {
             cluster: Arc::clone(&cluster),
@@ -427,7 +427,7 @@ async fn refused_credentials_fail_initialisation_at_once() {
 
 #[tokio::test(start_paused = true)]
 async fn a_send_waits_for_buffer_room_and_fails_only_after_max_block() {
-    let cluster = cluster(0);
+    let cluster = cluster(NO_TV_FEATURE);
     let transport = Arc::new(FakeTransport {
         cluster: Arc::clone(&cluster),
     });
@@ -493,7 +493,7 @@ async fn initialised(
 
 #[tokio::test(start_paused = true)]
 async fn end_transaction_commits_or_aborts_as_asked() {
-    for tv in [1, 2] {
+    for tv in [CLASSIC, KIP_890] {
         let cluster = cluster(tv);
         let producer = initialised(&cluster, txn_config()).await;
         producer.begin_transaction().await.unwrap();
@@ -524,7 +524,7 @@ async fn end_transaction_commits_or_aborts_as_asked() {
 
 #[tokio::test(start_paused = true)]
 async fn end_transaction_aborts_a_transaction_that_failed_and_says_why() {
-    for tv in [1, 2] {
+    for tv in [CLASSIC, KIP_890] {
         let cluster = cluster(tv);
         let producer = initialised(&cluster, txn_config()).await;
         producer.begin_transaction().await.unwrap();
@@ -576,7 +576,7 @@ async fn end_transaction_aborts_a_transaction_that_failed_and_says_why() {
 
 #[tokio::test(start_paused = true)]
 async fn end_transaction_resumes_a_commit_that_timed_out_even_when_asked_to_abort() {
-    for tv in [1, 2] {
+    for tv in [CLASSIC, KIP_890] {
         let cluster = cluster(tv);
         let config = txn_config().max_block(std::time::Duration::from_millis(50));
         let producer = initialised(&cluster, config).await;
@@ -629,7 +629,7 @@ async fn end_transaction_resumes_a_commit_that_timed_out_even_when_asked_to_abor
 
 #[tokio::test(start_paused = true)]
 async fn state_follows_the_machine_through_a_life_cycle() {
-    let cluster = cluster(2);
+    let cluster = cluster(KIP_890);
     let transport = Arc::new(FakeTransport {
         cluster: Arc::clone(&cluster),
     });

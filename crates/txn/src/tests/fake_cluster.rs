@@ -25,6 +25,17 @@ use super::codes::*;
 use crate::classify::TransportFailure;
 use crate::types::{Destination, Request, Response, Transmit};
 
+/// The finalized `transaction.version` a [`FakeCluster`] advertises in ApiVersions.
+///
+/// KIP-890 (`transaction.version` 2): EndTxn bumps the epoch, partitions are added by the
+/// Produce itself (Produce v12+).
+pub(super) const KIP_890: i16 = 2;
+/// The classic protocol, with `transaction.version` 1 finalized.
+pub(super) const CLASSIC: i16 = 1;
+/// A broker without the `transaction.version` feature (older Kafka, Redpanda): the classic
+/// protocol, no feature advertised.
+pub(super) const NO_TV_FEATURE: i16 = 0;
+
 /// A fault applied to the next request of one API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Fault {
@@ -195,7 +206,8 @@ fn assert_encodable(request: &Request, version: i16) {
 }
 
 impl FakeCluster {
-    /// `brokers` live brokers (ids 0..n), coordinator on broker 0.
+    /// `brokers` live brokers (ids 0..n), coordinator on broker 0, with `transaction_version`
+    /// ([`KIP_890`], [`CLASSIC`] or [`NO_TV_FEATURE`]) finalized.
     pub(super) fn new(brokers: i32, transaction_version: i16) -> Self {
         Self {
             transaction_version,
@@ -292,7 +304,7 @@ impl FakeCluster {
                 }
             })
             .collect();
-        let features: Vec<(&str, i16)> = if self.transaction_version > 0 {
+        let features: Vec<(&str, i16)> = if self.transaction_version > NO_TV_FEATURE {
             vec![("transaction.version", self.transaction_version)]
         } else {
             Vec::new()
@@ -656,7 +668,7 @@ impl FakeCluster {
                             MetadataResponsePartition::default()
                                 .with_partition_index(i32::try_from(index).unwrap())
                                 .with_leader_id(BrokerId(if alive { p.leader } else { -1 }))
-                                .with_error_code(if alive { 0 } else { 5 })
+                                .with_error_code(if alive { 0 } else { LEADER_NOT_AVAILABLE })
                         })
                         .collect();
                     MetadataResponseTopic::default()

@@ -116,9 +116,9 @@ impl FakeCluster {
                     && (r.producer_epoch == txn.epoch || r.producer_epoch == txn.last_epoch);
                 if !matches {
                     return InitProducerIdResponse::default().with_error_code(if version >= 4 {
-                        90
+                        PRODUCER_FENCED
                     } else {
-                        47
+                        INVALID_PRODUCER_EPOCH
                     });
                 }
             }
@@ -145,15 +145,15 @@ impl FakeCluster {
     ) -> AddPartitionsToTxnResponse {
         let tid = r.v3_and_below_transactional_id.0.as_str().to_owned();
         let code = if node != self.coordinator {
-            16
+            NOT_COORDINATOR
         } else {
             match self.txns.get(&tid) {
-                None => 49,
+                None => INVALID_PRODUCER_ID_MAPPING,
                 Some(t)
                     if t.producer_id != r.v3_and_below_producer_id.0
                         || t.epoch != r.v3_and_below_producer_epoch =>
                 {
-                    90
+                    PRODUCER_FENCED
                 }
                 Some(_) => 0,
             }
@@ -170,7 +170,7 @@ impl FakeCluster {
                 } else if exists {
                     0
                 } else {
-                    3
+                    UNKNOWN_TOPIC_OR_PARTITION
                 };
                 if part_code == 0 {
                     let txn = self.txns.get_mut(&tid).unwrap();
@@ -199,14 +199,14 @@ impl FakeCluster {
     pub(super) fn end_txn(&mut self, node: i32, r: &EndTxnRequest, version: i16) -> EndTxnResponse {
         let error = |code| EndTxnResponse::default().with_error_code(code);
         if node != self.coordinator {
-            return error(16);
+            return error(NOT_COORDINATOR);
         }
         let tid = r.transactional_id.0.as_str().to_owned();
         let Some(txn) = self.txns.get(&tid).cloned() else {
-            return error(49);
+            return error(INVALID_PRODUCER_ID_MAPPING);
         };
         if r.producer_id.0 != txn.producer_id && version < 5 {
-            return error(90);
+            return error(PRODUCER_FENCED);
         }
         let commit = r.committed;
         let identity = |c: &FakeCluster| {
@@ -229,7 +229,7 @@ impl FakeCluster {
                             t.status = TxnStatus::CompleteAbort;
                         }
                     }
-                    (_, true) => return error(48),
+                    (_, true) => return error(INVALID_TXN_STATE),
                 }
                 self.bump(&tid);
                 return identity(self);
@@ -239,14 +239,14 @@ impl FakeCluster {
                     (TxnStatus::CompleteCommit, true) | (TxnStatus::CompleteAbort, false) => {
                         identity(self)
                     }
-                    (TxnStatus::Empty, _) => error(90),
-                    _ => error(48),
+                    (TxnStatus::Empty, _) => error(PRODUCER_FENCED),
+                    _ => error(INVALID_TXN_STATE),
                 };
             }
-            return error(90);
+            return error(PRODUCER_FENCED);
         }
         if r.producer_epoch != txn.epoch {
-            return error(90);
+            return error(PRODUCER_FENCED);
         }
         match (txn.status, commit) {
             (TxnStatus::Ongoing, _) => {
@@ -256,7 +256,7 @@ impl FakeCluster {
             (TxnStatus::CompleteCommit, true) | (TxnStatus::CompleteAbort, false) => {
                 EndTxnResponse::default()
             }
-            _ => error(48),
+            _ => error(INVALID_TXN_STATE),
         }
     }
 }

@@ -10,6 +10,7 @@ use kafkatx_wire::protocol::messages::txn_offset_commit_response::{
 };
 use kafkatx_wire::protocol::messages::*;
 
+use super::codes::*;
 use super::fake_cluster::{FakeCluster, PendingOffset, TxnStatus};
 
 /// The `__consumer_offsets` partition every group uses in the fake.
@@ -60,11 +61,13 @@ impl FakeCluster {
     ) -> AddOffsetsToTxnResponse {
         let tid = r.transactional_id.0.as_str().to_owned();
         let code = if node != self.coordinator {
-            16
+            NOT_COORDINATOR
         } else {
             match self.txns.get(&tid) {
-                None => 49,
-                Some(t) if t.producer_id != r.producer_id.0 || t.epoch != r.producer_epoch => 90,
+                None => INVALID_PRODUCER_ID_MAPPING,
+                Some(t) if t.producer_id != r.producer_id.0 || t.epoch != r.producer_epoch => {
+                    PRODUCER_FENCED
+                }
                 Some(_) => 0,
             }
         };
@@ -89,20 +92,22 @@ impl FakeCluster {
             .is_some_and(|g| version >= 3 && r.generation_id != -1 && r.generation_id != *g);
         let offsets_partition = (OFFSETS_PARTITION.0.to_owned(), OFFSETS_PARTITION.1);
         let code = if node != self.group_coordinator {
-            16
+            NOT_COORDINATOR
         } else if stale_generation {
-            22
+            ILLEGAL_GENERATION
         } else {
             match self.txns.get(&tid) {
-                None => 49,
-                Some(t) if t.producer_id != r.producer_id.0 || r.producer_epoch < t.epoch => 47,
+                None => INVALID_PRODUCER_ID_MAPPING,
+                Some(t) if t.producer_id != r.producer_id.0 || r.producer_epoch < t.epoch => {
+                    INVALID_PRODUCER_EPOCH
+                }
                 // Before v5 the partition must have been added (KIP-890 part 1 verification).
                 Some(t)
                     if version < 5
                         && (t.status != TxnStatus::Ongoing
                             || !t.partitions.contains(&offsets_partition)) =>
                 {
-                    48
+                    INVALID_TXN_STATE
                 }
                 Some(_) => 0,
             }

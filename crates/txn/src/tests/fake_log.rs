@@ -95,10 +95,10 @@ impl FakeCluster {
         version: i16,
     ) -> (i16, i64) {
         let Some(leader) = self.partition_mut(topic, partition).map(|p| p.leader) else {
-            return (3, -1);
+            return (UNKNOWN_TOPIC_OR_PARTITION, -1);
         };
         if leader != node {
-            return (6, -1);
+            return (NOT_LEADER_OR_FOLLOWER, -1);
         }
         let batches = decode_batches(records.unwrap()).expect("our batches decode");
         assert_eq!(batches.len(), 1, "one batch per partition per request");
@@ -110,7 +110,7 @@ impl FakeCluster {
             let tid = tid.expect("transactional batch carries a transactional id");
             let txn = self.txns.get(tid).cloned().expect("known transactional id");
             if txn.producer_id != pid || epoch < txn.epoch {
-                return (47, -1);
+                return (INVALID_PRODUCER_EPOCH, -1);
             }
             let key = (topic.to_owned(), partition);
             if version >= 12 {
@@ -121,14 +121,14 @@ impl FakeCluster {
                 }
                 t.partitions.insert(key);
             } else if txn.status != TxnStatus::Ongoing || !txn.partitions.contains(&key) {
-                return (48, -1);
+                return (INVALID_TXN_STATE, -1);
             }
         }
         let p = self.partition_mut(topic, partition).unwrap();
         let last = advance(base, count - 1);
         if let Some(entry) = p.producers.get(&pid) {
             if epoch < entry.epoch {
-                return (47, -1);
+                return (INVALID_PRODUCER_EPOCH, -1);
             }
             if epoch == entry.epoch {
                 if let Some((_, _, offset)) = entry
@@ -139,13 +139,13 @@ impl FakeCluster {
                     return (0, *offset);
                 }
                 if base != advance(entry.last_sequence, 1) {
-                    return (45, -1);
+                    return (OUT_OF_ORDER_SEQUENCE_NUMBER, -1);
                 }
             } else if base != 0 {
-                return (45, -1);
+                return (OUT_OF_ORDER_SEQUENCE_NUMBER, -1);
             }
         } else if base != 0 {
-            return (45, -1);
+            return (OUT_OF_ORDER_SEQUENCE_NUMBER, -1);
         }
         let offset = p.next_offset;
         p.next_offset += i64::from(count);

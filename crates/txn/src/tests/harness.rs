@@ -64,13 +64,22 @@ pub(super) fn txn_config() -> ProducerConfigBuilder {
 }
 
 impl Harness {
-    /// A harness with `brokers` brokers, one 3-partition topic "t", and `config`.
-    pub(super) fn new(
+    /// A harness with one broker, one 3-partition topic "t", and `config`;
+    /// `transaction_version` is [`KIP_890`](super::fake_cluster::KIP_890),
+    /// [`CLASSIC`](super::fake_cluster::CLASSIC) or
+    /// [`NO_TV_FEATURE`](super::fake_cluster::NO_TV_FEATURE).
+    pub(super) fn single_broker(config: ProducerConfigBuilder, transaction_version: i16) -> Self {
+        Self::brokers(1, config, transaction_version)
+    }
+
+    /// A harness with `count` brokers (ids 0..count, coordinator on broker 0), one
+    /// 3-partition topic "t" led round-robin, and `config`.
+    pub(super) fn brokers(
+        count: i32,
         config: ProducerConfigBuilder,
-        brokers: i32,
         transaction_version: i16,
     ) -> Self {
-        let mut cluster = FakeCluster::new(brokers, transaction_version);
+        let mut cluster = FakeCluster::new(count, transaction_version);
         cluster.create_topic("t", 3);
         Self::with_cluster(config, cluster)
     }

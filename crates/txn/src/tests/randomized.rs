@@ -9,7 +9,7 @@ use std::time::Duration;
 use kafkatx_wire::protocol::messages::ApiKey;
 
 use super::codes::*;
-use super::fake_cluster::{FakeCluster, Fault};
+use super::fake_cluster::{CLASSIC, FakeCluster, Fault, KIP_890, NO_TV_FEATURE};
 use super::harness::{Harness, txn_config};
 use crate::backoff::SeededRng;
 use crate::error::{Operation, TxnError};
@@ -54,7 +54,7 @@ enum Expect {
 
 fn run_seed(seed: u64) {
     let mut rng = SeededRng::new(seed);
-    let tv = if seed % 2 == 0 { 1 } else { 2 };
+    let tv = if seed % 2 == 0 { CLASSIC } else { KIP_890 };
     let mut cluster = FakeCluster::new(3, tv);
     cluster.create_topic("t", 3);
     let mut h = Harness::with_cluster(
@@ -263,7 +263,7 @@ fn produce_log(h: &Harness, partition: i32) -> String {
 
 fn run_idempotent_seed(seed: u64) {
     let mut rng = SeededRng::new(seed);
-    let mut cluster = FakeCluster::new(3, 0);
+    let mut cluster = FakeCluster::new(3, NO_TV_FEATURE);
     cluster.create_topic("t", 3);
     let config = crate::config::ProducerConfig::builder()
         .bootstrap_servers("broker-0:9092")

@@ -4,7 +4,7 @@ use kafkatx_wire::protocol::messages::ApiKey;
 
 use std::time::Duration;
 
-use super::fake_cluster::FakeCluster;
+use super::fake_cluster::{CLASSIC, FakeCluster, KIP_890};
 use super::harness::{Harness, txn_config};
 use crate::config::Compression;
 use crate::error::Operation;
@@ -14,7 +14,7 @@ use crate::types::Request;
 
 #[test]
 fn tv1_commit_is_visible_and_uses_classic_requests() {
-    let mut h = Harness::new(txn_config(), 3, 1);
+    let mut h = Harness::brokers(3, txn_config(), CLASSIC);
     h.init_ok();
     assert!(!h.m.uses_tv2());
     h.m.begin(h.now).unwrap();
@@ -55,7 +55,7 @@ fn tv1_commit_is_visible_and_uses_classic_requests() {
 
 #[test]
 fn tv2_commit_is_visible_without_add_partitions_and_bumps_epoch() {
-    let mut h = Harness::new(txn_config(), 3, 2);
+    let mut h = Harness::brokers(3, txn_config(), KIP_890);
     h.init_ok();
     assert!(h.m.uses_tv2());
     let epoch_before = h.m.identity().unwrap().epoch;
@@ -83,8 +83,8 @@ fn tv2_commit_is_visible_without_add_partitions_and_bumps_epoch() {
 
 #[test]
 fn abort_is_invisible_under_both_protocols() {
-    for tv in [1, 2] {
-        let mut h = Harness::new(txn_config(), 2, tv);
+    for tv in [CLASSIC, KIP_890] {
+        let mut h = Harness::brokers(2, txn_config(), tv);
         h.init_ok();
         h.m.begin(h.now).unwrap();
         h.send(0, "x");
@@ -115,8 +115,8 @@ fn abort_is_invisible_under_both_protocols() {
 
 #[test]
 fn empty_transaction_sends_nothing() {
-    for tv in [1, 2] {
-        let mut h = Harness::new(txn_config(), 1, tv);
+    for tv in [CLASSIC, KIP_890] {
+        let mut h = Harness::single_broker(txn_config(), tv);
         h.init_ok();
         let before = h.cluster.received.len();
         assert_eq!(h.transaction(&[], true), Some(Ok(())));
@@ -131,8 +131,8 @@ fn empty_transaction_sends_nothing() {
 
 #[test]
 fn many_transactions_back_to_back() {
-    for tv in [1, 2] {
-        let mut h = Harness::new(txn_config(), 3, tv);
+    for tv in [CLASSIC, KIP_890] {
+        let mut h = Harness::brokers(3, txn_config(), tv);
         h.init_ok();
         for n in 0..50 {
             let value = format!("v{n}");
@@ -151,13 +151,13 @@ fn many_transactions_back_to_back() {
 
 #[test]
 fn upgrade_to_tv2_happens_at_a_transaction_boundary_after_an_epoch_bump() {
-    let mut h = Harness::new(txn_config(), 1, 1);
+    let mut h = Harness::single_broker(txn_config(), CLASSIC);
     h.init_ok();
     h.m.begin(h.now).unwrap();
     h.send(0, "classic");
     h.settle();
     // The cluster finalizes transaction.version=2 mid-transaction.
-    h.cluster.transaction_version = 2;
+    h.cluster.transaction_version = KIP_890;
     for node in h.cluster.nodes() {
         h.m.handle_broker_versions(h.now, &FakeCluster::address(node), h.cluster.versions());
     }
@@ -199,7 +199,7 @@ fn records_are_batched_by_linger_and_batch_size_with_compression() {
         .linger(Duration::from_millis(50))
         .batch_size(400)
         .compression(Compression::Gzip);
-    let mut h = Harness::new(config, 1, 2);
+    let mut h = Harness::single_broker(config, KIP_890);
     h.init_ok();
     h.m.begin(h.now).unwrap();
     for n in 0..10 {
@@ -237,7 +237,7 @@ fn records_for_a_missing_topic_expire_and_make_the_transaction_abortable() {
     let config = txn_config()
         .request_timeout(Duration::from_secs(1))
         .delivery_timeout(Duration::from_secs(3));
-    let mut h = Harness::new(config, 1, 1);
+    let mut h = Harness::single_broker(config, CLASSIC);
     h.init_ok();
     h.m.begin(h.now).unwrap();
     let token =
@@ -253,7 +253,7 @@ fn records_for_a_missing_topic_expire_and_make_the_transaction_abortable() {
 
 #[test]
 fn metadata_is_refreshed_periodically() {
-    let mut h = Harness::new(txn_config(), 1, 1);
+    let mut h = Harness::single_broker(txn_config(), CLASSIC);
     h.init_ok();
     let before = h.cluster.received_of(ApiKey::Metadata).len();
     h.advance(Duration::from_secs(301));
@@ -262,7 +262,7 @@ fn metadata_is_refreshed_periodically() {
 
 #[test]
 fn a_record_with_a_known_partition_does_not_overtake_one_waiting_for_metadata() {
-    let mut h = Harness::new(txn_config(), 1, 2);
+    let mut h = Harness::single_broker(txn_config(), KIP_890);
     h.init_ok();
     h.m.begin(h.now).unwrap();
     // A key that lands on partition 0 of "t" (3 partitions), sent before the machine knows the

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use kafkatx_wire::protocol::messages::ApiKey;
 
-use super::fake_cluster::{FakeCluster, Fault};
+use super::fake_cluster::{CLASSIC, FakeCluster, Fault, KIP_890, NO_TV_FEATURE};
 use super::harness::{Harness, txn_config};
 use crate::config::ProducerConfig;
 use crate::error::{Operation, TxnError};
@@ -18,8 +18,8 @@ fn close_result(h: &Harness) -> Option<Result<(), TxnError>> {
 
 #[test]
 fn closing_with_an_open_transaction_aborts_it() {
-    for tv in [1, 2] {
-        let mut h = Harness::new(txn_config(), 1, tv);
+    for tv in [CLASSIC, KIP_890] {
+        let mut h = Harness::single_broker(txn_config(), tv);
         h.init_ok();
         h.m.begin(h.now).unwrap();
         h.send(0, "x");
@@ -41,7 +41,7 @@ fn closing_with_an_open_transaction_aborts_it() {
 
 #[test]
 fn closing_an_idempotent_producer_delivers_what_is_buffered_first() {
-    let mut cluster = FakeCluster::new(1, 0);
+    let mut cluster = FakeCluster::new(1, NO_TV_FEATURE);
     cluster.create_topic("t", 1);
     let config = ProducerConfig::builder()
         .bootstrap_servers("broker-0:9092")
@@ -61,7 +61,7 @@ fn closing_an_idempotent_producer_delivers_what_is_buffered_first() {
 
 #[test]
 fn a_forced_close_reports_records_in_flight_as_of_unknown_outcome() {
-    let mut cluster = FakeCluster::new(1, 0);
+    let mut cluster = FakeCluster::new(1, NO_TV_FEATURE);
     cluster.create_topic("t", 1);
     let config = ProducerConfig::builder()
         .bootstrap_servers("broker-0:9092")

@@ -6,7 +6,7 @@ use std::time::Duration;
 use kafkatx_wire::protocol::messages::ApiKey;
 
 use super::codes::*;
-use super::fake_cluster::{FakeCluster, Fault};
+use super::fake_cluster::{CLASSIC, FakeCluster, Fault, KIP_890};
 use super::harness::{Harness, TXN_ID, txn_config};
 use crate::error::{Operation, TxnError};
 use crate::state::TxnState;
@@ -25,8 +25,8 @@ fn end_txn_epochs(h: &Harness) -> Vec<i16> {
 
 #[test]
 fn second_producer_fences_the_first() {
-    for tv in [1, 2] {
-        let mut h = Harness::new(txn_config(), 2, tv);
+    for tv in [CLASSIC, KIP_890] {
+        let mut h = Harness::brokers(2, txn_config(), tv);
         h.init_ok();
         h.m.begin(h.now).unwrap();
         h.send(0, "zombie");
@@ -61,7 +61,7 @@ fn second_producer_fences_the_first() {
 
 #[test]
 fn coordinator_moves_mid_transaction() {
-    let mut h = Harness::new(txn_config(), 3, 1);
+    let mut h = Harness::brokers(3, txn_config(), CLASSIC);
     h.init_ok();
     h.m.begin(h.now).unwrap();
     h.send(0, "a");
@@ -89,7 +89,7 @@ fn coordinator_moves_mid_transaction() {
 
 #[test]
 fn concurrent_transactions_is_retried_with_a_short_backoff() {
-    let mut h = Harness::new(txn_config(), 1, 1);
+    let mut h = Harness::single_broker(txn_config(), CLASSIC);
     h.init_ok();
     for _ in 0..3 {
         h.cluster.inject(
@@ -116,8 +116,8 @@ fn concurrent_transactions_is_retried_with_a_short_backoff() {
 
 #[test]
 fn lost_produce_response_is_retried_without_duplicates() {
-    for tv in [1, 2] {
-        let mut h = Harness::new(txn_config(), 1, tv);
+    for tv in [CLASSIC, KIP_890] {
+        let mut h = Harness::single_broker(txn_config(), tv);
         h.init_ok();
         h.cluster.inject(ApiKey::Produce, Fault::LoseReply);
         assert_eq!(
@@ -143,8 +143,8 @@ fn lost_produce_response_is_retried_without_duplicates() {
 /// coordinator had died before seeing the first EndTxn.)
 #[test]
 fn lost_end_txn_response_is_resent_and_the_commit_confirmed() {
-    for tv in [1, 2] {
-        let mut h = Harness::new(txn_config(), 1, tv);
+    for tv in [CLASSIC, KIP_890] {
+        let mut h = Harness::single_broker(txn_config(), tv);
         h.init_ok();
         h.m.begin(h.now).unwrap();
         h.send(0, "maybe");
@@ -172,8 +172,8 @@ fn lost_end_txn_response_is_resent_and_the_commit_confirmed() {
 /// the resent one commits.
 #[test]
 fn end_txn_lost_before_the_broker_read_it_is_sent_again_and_commits() {
-    for tv in [1, 2] {
-        let mut h = Harness::new(txn_config(), 1, tv);
+    for tv in [CLASSIC, KIP_890] {
+        let mut h = Harness::single_broker(txn_config(), tv);
         h.init_ok();
         h.m.begin(h.now).unwrap();
         h.send(0, "late");
@@ -190,8 +190,8 @@ fn end_txn_lost_before_the_broker_read_it_is_sent_again_and_commits() {
 /// meanwhile) does not prove the first one failed: the outcome is unknown, never "aborted".
 #[test]
 fn a_refused_resend_after_a_lost_commit_answer_is_outcome_unknown() {
-    for tv in [1, 2] {
-        let mut h = Harness::new(txn_config(), 1, tv);
+    for tv in [CLASSIC, KIP_890] {
+        let mut h = Harness::single_broker(txn_config(), tv);
         h.init_ok();
         h.m.begin(h.now).unwrap();
         h.send(0, "maybe");
@@ -219,9 +219,8 @@ fn a_refused_resend_after_a_lost_commit_answer_is_outcome_unknown() {
 /// The application stalls past `transaction.timeout.ms`; the coordinator aborts and bumps
 /// the epoch; the next produce gets INVALID_PRODUCER_EPOCH, which is abortable.
 fn stall_past_transaction_timeout(tv: i16) -> Harness {
-    let mut h = Harness::new(
+    let mut h = Harness::single_broker(
         txn_config().transaction_timeout(Duration::from_secs(10)),
-        1,
         tv,
     );
     h.init_ok();
@@ -246,7 +245,7 @@ fn stall_past_transaction_timeout(tv: i16) -> Harness {
 
 #[test]
 fn transaction_timeout_under_tv2_is_recovered_by_abort() {
-    let mut h = stall_past_transaction_timeout(2);
+    let mut h = stall_past_transaction_timeout(KIP_890);
     // EndTxn(abort) with the old epoch is the "retry" of the coordinator's abort (KIP-890).
     assert_eq!(
         h.op_result(Operation::Abort),
@@ -265,7 +264,7 @@ fn transaction_timeout_under_tv2_is_recovered_by_abort() {
 
 #[test]
 fn transaction_timeout_under_tv1_ends_fenced_like_the_java_client() {
-    let h = stall_past_transaction_timeout(1);
+    let h = stall_past_transaction_timeout(CLASSIC);
     // TV1 cannot tell a timeout from a new instance: EndTxn with the old epoch is fenced.
     assert_eq!(
         h.op_result(Operation::Abort),
@@ -282,7 +281,7 @@ fn transaction_timeout_under_tv1_ends_fenced_like_the_java_client() {
 
 #[test]
 fn leader_change_with_five_requests_in_flight_keeps_order() {
-    for tv in [1, 2] {
+    for tv in [CLASSIC, KIP_890] {
         let mut cluster = FakeCluster::new(2, tv);
         cluster.create_topic("t", 1);
         let config = txn_config().batch_size(64).linger(Duration::ZERO);
@@ -326,7 +325,7 @@ fn leader_change_with_five_requests_in_flight_keeps_order() {
 
 #[test]
 fn epoch_exhaustion_under_tv2_rotates_the_producer_id() {
-    let mut cluster = FakeCluster::new(1, 2);
+    let mut cluster = FakeCluster::new(1, KIP_890);
     cluster.create_topic("t", 1);
     cluster.initial_epoch = i16::MAX - 3;
     let mut h = Harness::with_cluster(txn_config(), cluster);
@@ -353,7 +352,7 @@ fn epoch_exhaustion_under_tv2_rotates_the_producer_id() {
 
 #[test]
 fn tv1_sequence_error_aborts_then_bumps_the_epoch() {
-    let mut h = Harness::new(txn_config(), 1, 1);
+    let mut h = Harness::single_broker(txn_config(), CLASSIC);
     h.init_ok();
     let epoch = h.m.identity().unwrap().epoch;
     h.cluster
@@ -388,7 +387,7 @@ fn tv1_sequence_error_aborts_then_bumps_the_epoch() {
 
 #[test]
 fn record_events_report_offsets_and_failures() {
-    let mut h = Harness::new(txn_config(), 1, 1);
+    let mut h = Harness::single_broker(txn_config(), CLASSIC);
     h.init_ok();
     h.m.begin(h.now).unwrap();
     let a = h.send(0, "a");

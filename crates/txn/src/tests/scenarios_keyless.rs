@@ -7,6 +7,7 @@ use bytes::Bytes;
 use kafkatx_wire::compression::Compression;
 use kafkatx_wire::record::{BatchBuilder, Record, decode_batches};
 
+use super::fake_cluster::{CLASSIC, KIP_890};
 use super::harness::{Harness, txn_config};
 use crate::config::PartitionerClass;
 use crate::error::Operation;
@@ -72,13 +73,13 @@ fn keyless_transaction(h: &mut Harness, values: &[String]) {
 
 #[test]
 fn a_transaction_of_two_keyless_records_touches_one_partition_unless_round_robin() {
-    for tv in [1, 2] {
+    for tv in [CLASSIC, KIP_890] {
         for (class, partitions_per_txn) in [
             (PartitionerClass::BuiltIn, 1),
             (PartitionerClass::RoundRobin, 2),
         ] {
             let context = format!("tv{tv} {class:?}");
-            let mut h = Harness::new(txn_config().partitioner(class), 1, tv);
+            let mut h = Harness::single_broker(txn_config().partitioner(class), tv);
             h.init_ok();
             // The first transaction waits for the topic's metadata, the others do not.
             for txn in 0..3 {
@@ -86,7 +87,7 @@ fn a_transaction_of_two_keyless_records_touches_one_partition_unless_round_robin
                 keyless_transaction(&mut h, &[format!("{txn}-a"), format!("{txn}-b")]);
                 let touched = touched_since(&h, from);
                 assert_eq!(touched.produced.len(), partitions_per_txn, "{context}");
-                if tv == 1 {
+                if tv == CLASSIC {
                     assert_eq!(touched.added.len(), partitions_per_txn, "{context}");
                     let added: BTreeSet<i32> = touched.added.iter().copied().collect();
                     assert_eq!(added, touched.produced, "{context}");
@@ -103,8 +104,8 @@ fn a_transaction_of_two_keyless_records_touches_one_partition_unless_round_robin
 #[test]
 fn keyless_records_fill_one_batch_per_partition_then_move_on() {
     const BATCH_SIZE: usize = 1_000;
-    for tv in [1, 2] {
-        let mut h = Harness::new(txn_config().batch_size(BATCH_SIZE), 1, tv);
+    for tv in [CLASSIC, KIP_890] {
+        let mut h = Harness::single_broker(txn_config().batch_size(BATCH_SIZE), tv);
         h.init_ok();
         // 100-byte values numbered by their first three digits.
         let values: Vec<String> = (0..40)

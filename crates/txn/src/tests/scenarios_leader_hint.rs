@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use kafkatx_wire::protocol::messages::ApiKey;
 
-use super::fake_cluster::FakeCluster;
+use super::fake_cluster::{CLASSIC, FakeCluster, KIP_890};
 use super::harness::{Harness, txn_config};
 
 /// Commits "a", moves partition 0's leader to broker 1, commits "b"; returns how long the
@@ -29,7 +29,7 @@ fn leader_moves_between_transactions(tv: i16, hints: bool) -> (Duration, usize, 
 
 #[test]
 fn the_leader_named_in_a_refusal_gets_the_batch_at_once() {
-    for tv in [1, 2] {
+    for tv in [CLASSIC, KIP_890] {
         let (took, metadata, h) = leader_moves_between_transactions(tv, true);
         assert_eq!(metadata, 0, "TV{tv}: no Metadata request needed");
         assert!(took < Duration::from_millis(20), "TV{tv}: took {took:?}");
@@ -40,7 +40,7 @@ fn the_leader_named_in_a_refusal_gets_the_batch_at_once() {
 
 #[test]
 fn without_a_hint_the_batch_waits_for_metadata_and_a_backoff() {
-    for tv in [1, 2] {
+    for tv in [CLASSIC, KIP_890] {
         let (took, metadata, _) = leader_moves_between_transactions(tv, false);
         assert!(metadata >= 1, "TV{tv}");
         assert!(took >= Duration::from_millis(50), "TV{tv}: took {took:?}");

@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use kafkatx_wire::protocol::messages::ApiKey;
 
-use super::fake_cluster::FakeCluster;
+use super::fake_cluster::{FakeCluster, KIP_890, NO_TV_FEATURE};
 use super::harness::{Harness, txn_config};
 use crate::config::ProducerConfig;
 use crate::error::{Operation, TxnError};
@@ -19,7 +19,7 @@ fn a_record_larger_than_max_request_size_is_refused_and_the_transaction_still_co
         .set("max.request.size", "2000")
         .unwrap()
         .batch_size(1000);
-    let mut h = Harness::new(config, 1, 2);
+    let mut h = Harness::single_broker(config, KIP_890);
     h.init_ok();
     h.m.begin(h.now).unwrap();
     h.send(0, "small");
@@ -44,7 +44,7 @@ fn a_record_larger_than_max_request_size_is_refused_and_the_transaction_still_co
 
 #[test]
 fn the_buffer_refuses_records_until_the_brokers_answer_for_earlier_ones() {
-    let mut cluster = FakeCluster::new(1, 0);
+    let mut cluster = FakeCluster::new(1, NO_TV_FEATURE);
     cluster.create_topic("t", 1);
     let config = ProducerConfig::builder()
         .bootstrap_servers("broker-0:9092")
@@ -79,7 +79,7 @@ fn a_produce_request_stays_within_max_request_size() {
         .unwrap()
         .batch_size(1000)
         .linger(Duration::from_millis(50));
-    let mut h = Harness::new(config, 1, 2);
+    let mut h = Harness::single_broker(config, KIP_890);
     h.init_ok();
     h.m.begin(h.now).unwrap();
     // Three partitions, each with a batch of about 700 bytes: one request per batch.
@@ -123,7 +123,7 @@ fn batch_size_above_max_request_size_is_a_configuration_error() {
 
 #[test]
 fn a_throttled_broker_gets_no_produce_until_its_throttle_time_passed() {
-    let mut cluster = FakeCluster::new(1, 0);
+    let mut cluster = FakeCluster::new(1, NO_TV_FEATURE);
     cluster.create_topic("t", 1);
     let config = ProducerConfig::builder()
         .bootstrap_servers("broker-0:9092")

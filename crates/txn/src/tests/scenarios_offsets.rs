@@ -7,7 +7,7 @@ use std::time::Duration;
 use kafkatx_wire::protocol::messages::ApiKey;
 
 use super::codes::*;
-use super::fake_cluster::{FakeCluster, TxnStatus};
+use super::fake_cluster::{CLASSIC, FakeCluster, KIP_890, TxnStatus};
 use super::harness::{Harness, TXN_ID, txn_config};
 use crate::config::ProducerConfig;
 use crate::error::{Operation, TxnError, UsageError};
@@ -37,7 +37,7 @@ fn positions(h: &Harness, api: ApiKey) -> Vec<usize> {
 
 /// Three brokers; transactions coordinated by node 0, groups by node `group_node`.
 fn harness(transaction_version: i16, group_node: i32) -> Harness {
-    let mut h = Harness::new(txn_config(), 3, transaction_version);
+    let mut h = Harness::brokers(3, txn_config(), transaction_version);
     h.cluster.move_group_coordinator(group_node);
     h.init_ok();
     h
@@ -45,7 +45,7 @@ fn harness(transaction_version: i16, group_node: i32) -> Harness {
 
 #[test]
 fn offsets_commit_with_the_transaction_on_both_protocols() {
-    for tv in [1, 2] {
+    for tv in [CLASSIC, KIP_890] {
         let mut h = harness(tv, 2);
         h.m.begin(h.now).unwrap();
         h.send(0, "out");
@@ -88,7 +88,7 @@ fn offsets_commit_with_the_transaction_on_both_protocols() {
         assert_eq!(request.topics[0].partitions.len(), 2);
         assert_eq!(lookups(&h, 0), 1, "one group coordinator lookup");
         let adds = h.cluster.received_of(ApiKey::AddOffsetsToTxn);
-        if tv == 1 {
+        if tv == CLASSIC {
             assert_eq!(
                 adds.len(),
                 1,
@@ -110,7 +110,7 @@ fn offsets_commit_with_the_transaction_on_both_protocols() {
 
 #[test]
 fn abort_discards_the_offsets_on_both_protocols() {
-    for tv in [1, 2] {
+    for tv in [CLASSIC, KIP_890] {
         let mut h = harness(tv, 1);
         h.m.begin(h.now).unwrap();
         h.send_offsets("g", &[("in", 0, 10)]).unwrap();
@@ -160,7 +160,7 @@ fn abort_discards_the_offsets_on_both_protocols() {
 #[test]
 fn a_transaction_of_offsets_alone_commits_on_both_protocols() {
     // KAFKA-18401: under KIP-890 such a transaction is not empty and needs its EndTxn.
-    for tv in [1, 2] {
+    for tv in [CLASSIC, KIP_890] {
         let mut h = harness(tv, 0);
         h.m.begin(h.now).unwrap();
         h.send_offsets("g", &[("in", 2, 5)]).unwrap();
@@ -181,7 +181,7 @@ fn a_transaction_of_offsets_alone_commits_on_both_protocols() {
 
 #[test]
 fn a_moved_group_coordinator_is_found_again() {
-    for tv in [1, 2] {
+    for tv in [CLASSIC, KIP_890] {
         let mut h = harness(tv, 1);
         h.m.begin(h.now).unwrap();
         h.send_offsets("g", &[("in", 0, 1)]).unwrap();
@@ -248,7 +248,7 @@ fn timed_out_send_offsets(tv: i16) -> Harness {
 
 #[test]
 fn commit_takes_over_a_timed_out_send_offsets_and_waits_for_it() {
-    for tv in [1, 2] {
+    for tv in [CLASSIC, KIP_890] {
         let mut h = timed_out_send_offsets(tv);
         h.clear_events();
         h.m.commit(h.now).unwrap();
@@ -269,7 +269,7 @@ fn commit_takes_over_a_timed_out_send_offsets_and_waits_for_it() {
 
 #[test]
 fn abort_takes_over_a_timed_out_send_offsets() {
-    let mut h = timed_out_send_offsets(2);
+    let mut h = timed_out_send_offsets(KIP_890);
     h.m.abort(h.now).unwrap();
     h.settle();
     assert_eq!(
@@ -286,7 +286,7 @@ fn abort_takes_over_a_timed_out_send_offsets() {
 
 #[test]
 fn a_timed_out_send_offsets_resumes_only_with_the_same_offsets() {
-    let mut h = timed_out_send_offsets(1);
+    let mut h = timed_out_send_offsets(CLASSIC);
     let other = h.send_offsets("g", &[("in", 0, 43)]).unwrap_err();
     assert_eq!(
         usage_detail(other),
@@ -312,7 +312,7 @@ fn a_timed_out_send_offsets_resumes_only_with_the_same_offsets() {
 
 #[test]
 fn a_repeated_call_while_waiting_resumes_the_same_work() {
-    let mut h = timed_out_send_offsets(2);
+    let mut h = timed_out_send_offsets(KIP_890);
     h.clear_events();
     h.send_offsets("g", &[("in", 0, 42)]).unwrap();
     h.cluster.set_alive(2, true);
@@ -341,7 +341,7 @@ fn usage_detail(error: TxnError) -> Option<&'static str> {
 
 #[test]
 fn calls_outside_a_transaction_or_with_bad_arguments_are_refused_and_change_nothing() {
-    let mut h = harness(1, 0);
+    let mut h = harness(CLASSIC, 0);
     let refused = h.send_offsets("g", &[("in", 0, 1)]).unwrap_err();
     assert_eq!(
         refused,
@@ -385,7 +385,7 @@ fn calls_outside_a_transaction_or_with_bad_arguments_are_refused_and_change_noth
 
 #[test]
 fn calls_during_a_commit_or_after_a_failure_are_refused() {
-    let mut h = harness(2, 0);
+    let mut h = harness(KIP_890, 0);
     h.m.begin(h.now).unwrap();
     h.send(0, "a");
     h.m.commit(h.now).unwrap();
@@ -411,14 +411,14 @@ fn calls_during_a_commit_or_after_a_failure_are_refused() {
     assert!(h.cluster.received_of(ApiKey::TxnOffsetCommit).is_empty());
 
     let idempotent = ProducerConfig::builder().bootstrap_servers("broker-0:9092");
-    let mut h = Harness::new(idempotent, 1, 1);
+    let mut h = Harness::single_broker(idempotent, CLASSIC);
     let error = h.send_offsets("g", &[("in", 0, 1)]).unwrap_err();
     assert_eq!(usage_detail(error), Some("not a transactional producer"));
 }
 
 #[test]
 fn a_record_failure_fails_a_waiting_send_offsets() {
-    let mut h = harness(1, 1);
+    let mut h = harness(CLASSIC, 1);
     h.m.begin(h.now).unwrap();
     h.cluster.inject(
         ApiKey::Produce,

@@ -5,7 +5,7 @@
 use kafkatx_wire::protocol::messages::ApiKey;
 
 use super::codes::*;
-use super::fake_cluster::{FakeCluster, Fault, TxnStatus};
+use super::fake_cluster::{CLASSIC, FakeCluster, Fault, KIP_890, TxnStatus};
 use super::harness::{Harness, TXN_ID, txn_config};
 use super::scenarios_offsets::lookups;
 use crate::consumer_group::ConsumerGroupMetadata;
@@ -14,7 +14,7 @@ use crate::state::TxnState;
 use crate::types::Request;
 
 fn harness(transaction_version: i16) -> Harness {
-    let mut h = Harness::new(txn_config(), 2, transaction_version);
+    let mut h = Harness::brokers(2, txn_config(), transaction_version);
     h.cluster.move_group_coordinator(1);
     h.init_ok();
     h
@@ -62,7 +62,7 @@ fn assert_abortable_then_recovers(h: &mut Harness, code: i16) {
 fn txn_offset_commit_membership_and_authorization_errors_are_abortable() {
     // UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION (CommitFailed), FENCED_INSTANCE_ID,
     // GROUP_AUTHORIZATION_FAILED, TRANSACTION_ABORTABLE.
-    for tv in [1, 2] {
+    for tv in [CLASSIC, KIP_890] {
         for code in [
             UNKNOWN_MEMBER_ID,
             ILLEGAL_GENERATION,
@@ -85,7 +85,7 @@ fn txn_offset_commit_membership_and_authorization_errors_are_abortable() {
 
 #[test]
 fn a_zombie_group_member_is_fenced_by_the_group_coordinator() {
-    let mut h = harness(2);
+    let mut h = harness(KIP_890);
     h.cluster.set_group_generation("g", 5);
     h.m.begin(h.now).unwrap();
     h.send(0, "zombie-output");
@@ -134,7 +134,7 @@ fn txn_offset_commit_retriable_errors_are_retried_on_the_same_coordinator() {
         CONCURRENT_TRANSACTIONS,
         UNKNOWN_TOPIC_OR_PARTITION,
     ] {
-        let mut h = harness(2);
+        let mut h = harness(KIP_890);
         h.cluster
             .inject(ApiKey::TxnOffsetCommit, Fault::Error(code));
         assert_eq!(offsets_transaction(&mut h, 3), Some(Ok(())), "code {code}");
@@ -154,7 +154,7 @@ fn txn_offset_commit_coordinator_errors_look_the_group_coordinator_up_again() {
         Fault::Error(REQUEST_TIMED_OUT),
         Fault::LoseReply,
     ] {
-        let mut h = harness(1);
+        let mut h = harness(CLASSIC);
         h.cluster.inject(ApiKey::TxnOffsetCommit, fault);
         assert_eq!(offsets_transaction(&mut h, 4), Some(Ok(())), "{fault:?}");
         assert_eq!(lookups(&h, 0), 2, "{fault:?}");
@@ -170,8 +170,9 @@ fn txn_offset_commit_coordinator_errors_look_the_group_coordinator_up_again() {
 
 #[test]
 fn only_the_partitions_that_failed_are_sent_again() {
-    let mut h = harness(2);
-    h.cluster.fail_offset_commit_once("in", 1, 14);
+    let mut h = harness(KIP_890);
+    h.cluster
+        .fail_offset_commit_once("in", 1, COORDINATOR_LOAD_IN_PROGRESS);
     h.m.begin(h.now).unwrap();
     h.send_offsets("g", &[("in", 0, 10), ("in", 1, 11), ("other", 0, 12)])
         .unwrap();
@@ -205,7 +206,7 @@ fn txn_offset_commit_fencing_and_authorization_errors_are_fatal() {
         (TRANSACTIONAL_ID_AUTHORIZATION_FAILED, false),
         (UNSUPPORTED_FOR_MESSAGE_FORMAT, false),
     ] {
-        let mut h = harness(1);
+        let mut h = harness(CLASSIC);
         h.cluster
             .inject(ApiKey::TxnOffsetCommit, Fault::Error(code));
         let result = offsets_transaction(&mut h, 1).unwrap().unwrap_err();
@@ -217,7 +218,7 @@ fn txn_offset_commit_fencing_and_authorization_errors_are_fatal() {
 
 #[test]
 fn a_group_lookup_refused_by_authorization_is_abortable() {
-    let mut h = harness(2);
+    let mut h = harness(KIP_890);
     h.cluster.inject(
         ApiKey::FindCoordinator,
         Fault::Error(GROUP_AUTHORIZATION_FAILED),
@@ -237,7 +238,7 @@ fn a_group_lookup_refused_by_authorization_is_abortable() {
 fn add_offsets_to_txn_rows() {
     // Retried: CONCURRENT_TRANSACTIONS, COORDINATOR_LOAD_IN_PROGRESS.
     for code in [CONCURRENT_TRANSACTIONS, COORDINATOR_LOAD_IN_PROGRESS] {
-        let mut h = harness(1);
+        let mut h = harness(CLASSIC);
         h.cluster
             .inject(ApiKey::AddOffsetsToTxn, Fault::Error(code));
         assert_eq!(offsets_transaction(&mut h, 2), Some(Ok(())), "code {code}");
@@ -245,7 +246,7 @@ fn add_offsets_to_txn_rows() {
         assert_eq!(commit(&mut h), Some(Ok(())));
     }
     // The transaction coordinator moved: looked up again.
-    let mut h = harness(1);
+    let mut h = harness(CLASSIC);
     h.cluster
         .inject(ApiKey::AddOffsetsToTxn, Fault::Error(NOT_COORDINATOR));
     assert_eq!(offsets_transaction(&mut h, 2), Some(Ok(())));
@@ -256,7 +257,7 @@ fn add_offsets_to_txn_rows() {
         TRANSACTION_ABORTABLE,
         UNKNOWN_PRODUCER_ID,
     ] {
-        let mut h = harness(1);
+        let mut h = harness(CLASSIC);
         h.cluster
             .inject(ApiKey::AddOffsetsToTxn, Fault::Error(code));
         let result = offsets_transaction(&mut h, 2);
@@ -274,7 +275,7 @@ fn add_offsets_to_txn_rows() {
         (INVALID_TXN_STATE, false),
         (TRANSACTIONAL_ID_AUTHORIZATION_FAILED, false),
     ] {
-        let mut h = harness(1);
+        let mut h = harness(CLASSIC);
         h.cluster
             .inject(ApiKey::AddOffsetsToTxn, Fault::Error(code));
         let error = offsets_transaction(&mut h, 2).unwrap().unwrap_err();
@@ -285,7 +286,7 @@ fn add_offsets_to_txn_rows() {
 
 #[test]
 fn unknown_producer_id_on_add_offsets_bumps_the_epoch_when_aborting() {
-    let mut h = harness(1);
+    let mut h = harness(CLASSIC);
     let epoch = h.m.identity().unwrap().epoch;
     h.m.begin(h.now).unwrap();
     h.send(0, "out");
@@ -310,7 +311,7 @@ fn unknown_producer_id_on_add_offsets_bumps_the_epoch_when_aborting() {
 
 #[test]
 fn invalid_producer_id_mapping_on_add_offsets_recovers_by_reinitialising() {
-    let mut h = harness(1);
+    let mut h = harness(CLASSIC);
     h.cluster.inject(
         ApiKey::AddOffsetsToTxn,
         Fault::Error(INVALID_PRODUCER_ID_MAPPING),
@@ -341,7 +342,7 @@ fn invalid_producer_id_mapping_on_add_offsets_recovers_by_reinitialising() {
 #[test]
 fn a_lost_add_offsets_answer_is_added_again_before_the_abort() {
     let config = txn_config().max_block(std::time::Duration::from_secs(1));
-    let mut cluster = FakeCluster::new(2, 1);
+    let mut cluster = FakeCluster::new(2, CLASSIC);
     cluster.create_topic("t", 3);
     let mut h = Harness::with_cluster(config, cluster);
     h.init_ok();
@@ -368,7 +369,7 @@ fn a_lost_add_offsets_answer_is_added_again_before_the_abort() {
 
 #[test]
 fn a_kip890_cluster_without_txn_offset_commit_v5_adds_the_offsets_first() {
-    let mut cluster = FakeCluster::new(2, 2);
+    let mut cluster = FakeCluster::new(2, KIP_890);
     cluster.create_topic("t", 3);
     cluster.cap_version(ApiKey::TxnOffsetCommit, 4);
     let mut h = Harness::with_cluster(txn_config(), cluster);
@@ -392,7 +393,7 @@ fn a_broker_too_old_for_group_members_refuses_them_but_not_plain_offsets() {
         h
     };
     // v1 has no leader epoch: dropped, as Java does; the offset still commits.
-    let mut h = old(1);
+    let mut h = old(CLASSIC);
     h.m.begin(h.now).unwrap();
     let offsets = vec![(
         crate::types::TopicPartition::new("in", 0),
@@ -410,7 +411,7 @@ fn a_broker_too_old_for_group_members_refuses_them_but_not_plain_offsets() {
     assert_eq!(request.topics[0].partitions[0].committed_leader_epoch, -1);
 
     // A member could not be named: sending without it would let a zombie commit.
-    let mut h = old(1);
+    let mut h = old(CLASSIC);
     h.m.begin(h.now).unwrap();
     let member = ConsumerGroupMetadata::new("g").with_member(2, "m");
     h.send_offsets_as(member, &[("in", 0, 8)]).unwrap();

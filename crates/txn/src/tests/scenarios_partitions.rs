@@ -4,6 +4,7 @@
 use bytes::Bytes;
 use kafkatx_wire::protocol::messages::ApiKey;
 
+use super::fake_cluster::{CLASSIC, KIP_890, NO_TV_FEATURE};
 use super::harness::{Harness, txn_config};
 use crate::error::{Operation, TxnError};
 use crate::state::TxnState;
@@ -44,8 +45,8 @@ fn some_request_names(h: &Harness, partition: i32) -> bool {
 
 #[test]
 fn a_partition_beyond_the_known_count_is_refused_at_send_and_the_rest_commits() {
-    for tv in [1, 2] {
-        let mut h = Harness::new(txn_config(), 2, tv);
+    for tv in [CLASSIC, KIP_890] {
+        let mut h = Harness::brokers(2, txn_config(), tv);
         h.init_ok();
         h.m.begin(h.now).unwrap();
         h.send(0, "a");
@@ -76,8 +77,8 @@ fn a_partition_beyond_the_known_count_is_refused_at_send_and_the_rest_commits() 
 
 #[test]
 fn a_partition_found_missing_when_metadata_arrives_fails_its_transaction() {
-    for tv in [1, 2] {
-        let mut h = Harness::new(txn_config(), 2, tv);
+    for tv in [CLASSIC, KIP_890] {
+        let mut h = Harness::brokers(2, txn_config(), tv);
         h.init_ok();
         h.m.begin(h.now).unwrap();
         // The topic's partition count is not known yet: both records wait for metadata, and
@@ -125,8 +126,8 @@ fn a_partition_found_missing_when_metadata_arrives_fails_its_transaction() {
 
 #[test]
 fn a_negative_partition_is_refused_at_once_and_starts_nothing() {
-    for tv in [1, 2] {
-        let mut h = Harness::new(txn_config(), 1, tv);
+    for tv in [CLASSIC, KIP_890] {
+        let mut h = Harness::single_broker(txn_config(), tv);
         h.init_ok();
         let requests_before = h.cluster.received.len();
         h.m.begin(h.now).unwrap();
@@ -157,7 +158,7 @@ fn a_negative_partition_is_refused_at_once_and_starts_nothing() {
 #[test]
 fn an_idempotent_producer_refuses_a_missing_partition_and_keeps_sending() {
     let config = crate::config::ProducerConfig::builder().bootstrap_servers("broker-0:9092");
-    let mut h = Harness::new(config, 1, 0);
+    let mut h = Harness::single_broker(config, NO_TV_FEATURE);
     h.m.init(h.now).unwrap();
     h.settle();
     let record = |partition: i32| {

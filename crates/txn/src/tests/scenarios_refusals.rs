@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::codes::*;
-use super::fake_cluster::FakeCluster;
+use super::fake_cluster::{CLASSIC, FakeCluster, KIP_890, NO_TV_FEATURE};
 use super::harness::{Harness, txn_config};
 use crate::config::ProducerConfig;
 use crate::error::{Operation, TxnError};
@@ -36,8 +36,8 @@ fn failed_records(h: &Harness) -> Vec<TxnError> {
 
 #[test]
 fn a_partition_found_missing_after_send_makes_the_transaction_abortable() {
-    for tv in [1, 2] {
-        let mut h = Harness::new(txn_config(), 1, tv);
+    for tv in [CLASSIC, KIP_890] {
+        let mut h = Harness::single_broker(txn_config(), tv);
         h.init_ok();
         h.m.begin(h.now).unwrap();
         h.send(0, "kept");
@@ -70,7 +70,7 @@ fn a_partition_found_missing_after_send_makes_the_transaction_abortable() {
 
 #[test]
 fn a_topic_the_cluster_refuses_fails_its_records_at_once() {
-    let mut h = Harness::new(txn_config(), 1, 2);
+    let mut h = Harness::single_broker(txn_config(), KIP_890);
     h.cluster.denied_topics.insert("secret".to_owned());
     h.init_ok();
     h.m.begin(h.now).unwrap();
@@ -93,7 +93,7 @@ fn a_topic_the_cluster_refuses_fails_its_records_at_once() {
 
 #[test]
 fn an_idempotent_producer_fails_records_of_a_refused_topic_at_once() {
-    let mut cluster = FakeCluster::new(1, 0);
+    let mut cluster = FakeCluster::new(1, NO_TV_FEATURE);
     cluster.create_topic("t", 1);
     cluster.denied_topics.insert("secret".to_owned());
     let config = ProducerConfig::builder().bootstrap_servers("broker-0:9092");

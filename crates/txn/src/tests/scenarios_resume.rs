@@ -8,7 +8,7 @@ use kafkatx_wire::protocol::error::ResponseError;
 use kafkatx_wire::protocol::messages::ApiKey;
 
 use super::codes::{CONCURRENT_TRANSACTIONS, OUT_OF_ORDER_SEQUENCE_NUMBER};
-use super::fake_cluster::Fault;
+use super::fake_cluster::{CLASSIC, Fault, KIP_890};
 use super::harness::{Harness, txn_config};
 use crate::error::{Operation, TxnError};
 use crate::state::TxnState;
@@ -16,7 +16,7 @@ use crate::state::TxnState;
 /// A classic-protocol transaction whose abort must bump the epoch: its commit failed with a
 /// sequence error. Returns the harness in AbortableError.
 fn aborting_with_a_bump() -> Harness {
-    let mut h = Harness::new(txn_config(), 1, 1);
+    let mut h = Harness::single_broker(txn_config(), CLASSIC);
     h.init_ok();
     h.cluster
         .inject(ApiKey::Produce, Fault::Error(OUT_OF_ORDER_SEQUENCE_NUMBER));
@@ -67,7 +67,7 @@ fn an_epoch_bump_answered_abortable_fails_the_abort_which_can_then_be_retried() 
 #[test]
 fn begin_after_a_timed_out_commit_asks_for_its_result_first() {
     let config = txn_config().max_block(Duration::from_millis(50));
-    let mut h = Harness::new(config, 1, 2);
+    let mut h = Harness::single_broker(config, KIP_890);
     h.init_ok();
     // EndTxn is refused a few times, so the commit outlives max.block.ms and then succeeds.
     for _ in 0..4 {
@@ -107,7 +107,7 @@ fn begin_after_a_timed_out_commit_asks_for_its_result_first() {
 #[test]
 fn end_transaction_resumes_a_timed_out_commit_whatever_it_is_asked() {
     let config = txn_config().max_block(Duration::from_millis(50));
-    let mut h = Harness::new(config, 1, 2);
+    let mut h = Harness::single_broker(config, KIP_890);
     h.init_ok();
     for _ in 0..8 {
         h.cluster

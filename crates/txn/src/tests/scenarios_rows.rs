@@ -7,7 +7,7 @@ use bytes::Bytes;
 use kafkatx_wire::protocol::messages::ApiKey;
 
 use super::codes::*;
-use super::fake_cluster::{FakeCluster, Fault};
+use super::fake_cluster::{CLASSIC, FakeCluster, Fault, KIP_890, NO_TV_FEATURE};
 use super::harness::{Harness, txn_config};
 use crate::error::{Operation, TxnError};
 use crate::partitioner::partition_for_key;
@@ -16,7 +16,7 @@ use crate::types::{ProducerRecord, TxnEvent};
 
 #[test]
 fn find_coordinator_retriable_error_is_retried() {
-    let mut h = Harness::new(txn_config(), 1, 1);
+    let mut h = Harness::single_broker(txn_config(), CLASSIC);
     h.cluster.inject(
         ApiKey::FindCoordinator,
         Fault::Error(COORDINATOR_NOT_AVAILABLE),
@@ -28,7 +28,7 @@ fn find_coordinator_retriable_error_is_retried() {
 
 #[test]
 fn find_coordinator_authorization_failure_is_fatal() {
-    let mut h = Harness::new(txn_config(), 1, 1);
+    let mut h = Harness::single_broker(txn_config(), CLASSIC);
     h.cluster.inject(
         ApiKey::FindCoordinator,
         Fault::Error(TRANSACTIONAL_ID_AUTHORIZATION_FAILED),
@@ -47,7 +47,7 @@ fn find_coordinator_authorization_failure_is_fatal() {
 
 #[test]
 fn init_producer_id_load_in_progress_and_concurrent_transactions_are_retried() {
-    let mut h = Harness::new(txn_config(), 1, 1);
+    let mut h = Harness::single_broker(txn_config(), CLASSIC);
     h.cluster.inject(
         ApiKey::InitProducerId,
         Fault::Error(COORDINATOR_LOAD_IN_PROGRESS),
@@ -62,7 +62,7 @@ fn init_producer_id_load_in_progress_and_concurrent_transactions_are_retried() {
 
 #[test]
 fn init_producer_id_not_coordinator_refinds_the_coordinator() {
-    let mut h = Harness::new(txn_config(), 2, 1);
+    let mut h = Harness::brokers(2, txn_config(), CLASSIC);
     h.cluster
         .inject(ApiKey::InitProducerId, Fault::Error(NOT_COORDINATOR));
     h.init_ok();
@@ -71,7 +71,7 @@ fn init_producer_id_not_coordinator_refinds_the_coordinator() {
 
 #[test]
 fn init_producer_id_authorization_failure_returns_to_uninitialized() {
-    let mut h = Harness::new(txn_config(), 1, 1);
+    let mut h = Harness::single_broker(txn_config(), CLASSIC);
     h.cluster.inject(
         ApiKey::InitProducerId,
         Fault::Error(TRANSACTIONAL_ID_AUTHORIZATION_FAILED),
@@ -95,7 +95,7 @@ fn init_producer_id_authorization_failure_returns_to_uninitialized() {
 
 #[test]
 fn init_producer_id_transaction_abortable_is_recovered_by_abort() {
-    let mut h = Harness::new(txn_config(), 1, 1);
+    let mut h = Harness::single_broker(txn_config(), CLASSIC);
     h.cluster
         .inject(ApiKey::InitProducerId, Fault::Error(TRANSACTION_ABORTABLE));
     h.m.init(h.now).unwrap();
@@ -122,7 +122,7 @@ fn init_producer_id_transaction_abortable_is_recovered_by_abort() {
 
 #[test]
 fn init_producer_id_invalid_timeout_is_fatal() {
-    let mut h = Harness::new(txn_config(), 1, 1);
+    let mut h = Harness::single_broker(txn_config(), CLASSIC);
     h.cluster.inject(
         ApiKey::InitProducerId,
         Fault::Error(INVALID_TRANSACTION_TIMEOUT),
@@ -140,7 +140,7 @@ fn init_producer_id_invalid_timeout_is_fatal() {
 
 #[test]
 fn add_partitions_topic_authorization_failure_is_abortable() {
-    let mut h = Harness::new(txn_config(), 1, 1);
+    let mut h = Harness::single_broker(txn_config(), CLASSIC);
     h.init_ok();
     h.cluster.inject(
         ApiKey::AddPartitionsToTxn,
@@ -164,7 +164,7 @@ fn add_partitions_topic_authorization_failure_is_abortable() {
 
 #[test]
 fn add_partitions_fenced_is_fatal() {
-    let mut h = Harness::new(txn_config(), 1, 1);
+    let mut h = Harness::single_broker(txn_config(), CLASSIC);
     h.init_ok();
     h.cluster
         .inject(ApiKey::AddPartitionsToTxn, Fault::Error(PRODUCER_FENCED));
@@ -177,7 +177,7 @@ fn add_partitions_fenced_is_fatal() {
 
 #[test]
 fn end_txn_fenced_is_fatal_and_not_coordinator_is_retried() {
-    let mut h = Harness::new(txn_config(), 2, 1);
+    let mut h = Harness::brokers(2, txn_config(), CLASSIC);
     h.init_ok();
     h.cluster
         .inject(ApiKey::EndTxn, Fault::Error(NOT_COORDINATOR));
@@ -193,7 +193,7 @@ fn end_txn_fenced_is_fatal_and_not_coordinator_is_retried() {
 
 #[test]
 fn end_txn_unknown_producer_id_is_abortable_with_bump() {
-    let mut h = Harness::new(txn_config(), 1, 1);
+    let mut h = Harness::single_broker(txn_config(), CLASSIC);
     h.init_ok();
     let epoch = h.m.identity().unwrap().epoch;
     h.cluster
@@ -217,7 +217,7 @@ fn end_txn_unknown_producer_id_is_abortable_with_bump() {
 
 #[test]
 fn produce_duplicate_sequence_counts_as_success() {
-    let mut h = Harness::new(txn_config(), 1, 1);
+    let mut h = Harness::single_broker(txn_config(), CLASSIC);
     h.init_ok();
     h.cluster
         .inject(ApiKey::Produce, Fault::Error(DUPLICATE_SEQUENCE_NUMBER));
@@ -244,7 +244,7 @@ fn produce_duplicate_sequence_counts_as_success() {
 
 #[test]
 fn produce_retriable_errors_are_retried_and_abortable_ones_abort() {
-    let mut h = Harness::new(txn_config(), 1, 2);
+    let mut h = Harness::single_broker(txn_config(), KIP_890);
     h.init_ok();
     for code in [
         NOT_ENOUGH_REPLICAS,
@@ -281,7 +281,7 @@ fn produce_retriable_errors_are_retried_and_abortable_ones_abort() {
 
 #[test]
 fn produce_fenced_is_fatal() {
-    let mut h = Harness::new(txn_config(), 1, 2);
+    let mut h = Harness::single_broker(txn_config(), KIP_890);
     h.init_ok();
     h.cluster
         .inject(ApiKey::Produce, Fault::Error(PRODUCER_FENCED));
@@ -293,7 +293,7 @@ fn produce_fenced_is_fatal() {
 
 #[test]
 fn broker_that_disappears_is_routed_around() {
-    let mut cluster = FakeCluster::new(2, 1);
+    let mut cluster = FakeCluster::new(2, CLASSIC);
     cluster.create_topic("t", 1);
     let mut h = Harness::with_cluster(txn_config(), cluster);
     h.init_ok();
@@ -311,7 +311,7 @@ fn broker_that_disappears_is_routed_around() {
 
 #[test]
 fn usage_errors_never_hang() {
-    let mut h = Harness::new(txn_config(), 1, 1);
+    let mut h = Harness::single_broker(txn_config(), CLASSIC);
     let err = |r: Result<(), TxnError>| matches!(r, Err(TxnError::Usage(_)));
     assert!(err(h.m.begin(h.now)));
     assert!(err(h.m.commit(h.now)));
@@ -334,7 +334,7 @@ fn usage_errors_never_hang() {
 
 #[test]
 fn timed_out_commit_is_resumed_by_calling_commit_again() {
-    let mut h = Harness::new(txn_config().max_block(Duration::from_secs(3)), 1, 1);
+    let mut h = Harness::single_broker(txn_config().max_block(Duration::from_secs(3)), CLASSIC);
     h.init_ok();
     // The coordinator keeps answering CONCURRENT_TRANSACTIONS for ~4.3 s (retries after 5, 10,
     // 20, ... ms, capped at 1 s; at least 3.4 s with jitter).
@@ -371,7 +371,7 @@ fn timed_out_commit_is_resumed_by_calling_commit_again() {
 #[test]
 fn idempotent_producer_places_keys_like_java_and_flushes() {
     let config = crate::config::ProducerConfig::builder().bootstrap_servers("broker-0:9092");
-    let mut h = Harness::new(config, 1, 0);
+    let mut h = Harness::single_broker(config, NO_TV_FEATURE);
     h.m.init(h.now).unwrap();
     h.settle();
     for key in ["alpha", "beta", "gamma", "delta"] {
@@ -407,7 +407,7 @@ fn idempotent_sequence_error_restamps_the_batches_under_a_new_producer_id() {
         .bootstrap_servers("broker-0:9092")
         .batch_size(64)
         .linger(Duration::ZERO);
-    let mut h = Harness::new(config, 1, 0);
+    let mut h = Harness::single_broker(config, NO_TV_FEATURE);
     h.m.init(h.now).unwrap();
     h.settle();
     let first = h.m.identity().unwrap();
@@ -452,7 +452,7 @@ fn idempotent_sequence_error_restamps_the_batches_under_a_new_producer_id() {
 
 #[test]
 fn without_kip_360_sequence_errors_are_fatal_and_reinit_uses_no_epoch() {
-    let mut cluster = FakeCluster::new(1, 1);
+    let mut cluster = FakeCluster::new(1, CLASSIC);
     cluster.create_topic("t", 1);
     cluster.init_producer_id_max = 2;
     let mut h = Harness::with_cluster(txn_config(), cluster);

@@ -7,7 +7,7 @@ use std::time::Duration;
 use kafkatx_wire::protocol::messages::ApiKey;
 
 use super::codes::{INVALID_RECORD, MESSAGE_TOO_LARGE, OUT_OF_ORDER_SEQUENCE_NUMBER};
-use super::fake_cluster::{FakeCluster, Fault};
+use super::fake_cluster::{CLASSIC, FakeCluster, Fault, KIP_890, NO_TV_FEATURE};
 use super::harness::{Harness, txn_config};
 use crate::config::ProducerConfig;
 use crate::error::{Operation, TxnError};
@@ -73,22 +73,22 @@ fn refused_batch_then_next_transaction(transaction_version: i16, epoch_bump: boo
 
 #[test]
 fn classic_a_refused_batch_leaves_no_gap_for_the_next_transaction() {
-    refused_batch_then_next_transaction(1, true);
+    refused_batch_then_next_transaction(CLASSIC, true);
 }
 
 #[test]
 fn classic_without_epoch_bumps_the_refused_batch_gives_its_sequences_back() {
-    refused_batch_then_next_transaction(1, false);
+    refused_batch_then_next_transaction(CLASSIC, false);
 }
 
 #[test]
 fn kip890_a_refused_batch_leaves_no_gap_for_the_next_transaction() {
-    refused_batch_then_next_transaction(2, true);
+    refused_batch_then_next_transaction(KIP_890, true);
 }
 
 #[test]
 fn a_batch_waiting_for_a_resend_is_resent_through_the_abort_not_dropped() {
-    for tv in [1, 2] {
+    for tv in [CLASSIC, KIP_890] {
         let mut cluster = FakeCluster::new(1, tv);
         cluster.create_topic("t", 1);
         let mut h = Harness::with_cluster(txn_config(), cluster);
@@ -140,7 +140,7 @@ fn a_batch_waiting_for_a_resend_is_resent_through_the_abort_not_dropped() {
 }
 
 fn idempotent_harness() -> Harness {
-    let mut cluster = FakeCluster::new(1, 0);
+    let mut cluster = FakeCluster::new(1, NO_TV_FEATURE);
     cluster.create_topic("t", 1);
     let config = ProducerConfig::builder()
         .bootstrap_servers("broker-0:9092")

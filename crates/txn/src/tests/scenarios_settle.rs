@@ -6,6 +6,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::fake_cluster::{CLASSIC, KIP_890};
 use super::harness::{Harness, txn_config};
 use crate::state::TxnState;
 
@@ -25,7 +26,7 @@ fn back_to_back(h: &mut Harness) -> Duration {
 }
 
 fn harness(transaction_version: i16, completion_ms: u64) -> Harness {
-    let mut h = Harness::new(txn_config(), 1, transaction_version);
+    let mut h = Harness::single_broker(txn_config(), transaction_version);
     h.cluster.completion_time = Duration::from_millis(completion_ms);
     h.init_ok();
     h
@@ -33,7 +34,7 @@ fn harness(transaction_version: i16, completion_ms: u64) -> Harness {
 
 #[test]
 fn kip890_a_reused_producer_learns_to_wait_for_the_markers_instead_of_being_held() {
-    let mut h = harness(2, 3);
+    let mut h = harness(KIP_890, 3);
     let took = back_to_back(&mut h);
     // Without the learned pause every transaction's first Produce arrives 1 ms after the
     // EndTxn answer, inside the 3 ms window, and is held 20 ms: 100 of 100, over 2 s.
@@ -47,7 +48,7 @@ fn kip890_a_reused_producer_learns_to_wait_for_the_markers_instead_of_being_held
 
 #[test]
 fn classic_a_reused_producer_learns_to_wait_before_adding_partitions() {
-    let mut h = harness(1, 3);
+    let mut h = harness(CLASSIC, 3);
     let took = back_to_back(&mut h);
     assert!(
         h.cluster.refused_adds <= 10,
@@ -59,13 +60,13 @@ fn classic_a_reused_producer_learns_to_wait_before_adding_partitions() {
 
 #[test]
 fn a_coordinator_that_completes_at_once_costs_no_wait() {
-    for tv in [1, 2] {
+    for tv in [CLASSIC, KIP_890] {
         let mut h = harness(tv, 0);
         let took = back_to_back(&mut h);
         assert_eq!(h.cluster.held_produces + h.cluster.refused_adds, 0);
         // 1 ms per round trip: TV2 Produce + EndTxn, TV1 AddPartitions + Produce + EndTxn,
         // plus the first transaction's metadata.
-        let round_trips = if tv == 2 { 2 } else { 3 };
+        let round_trips = if tv == KIP_890 { 2 } else { 3 };
         let bound = Duration::from_millis(u64::from(TRANSACTIONS) * round_trips + 10);
         assert!(took <= bound, "TV{tv}: took {took:?}, bound {bound:?}");
     }
