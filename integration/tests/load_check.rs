@@ -57,9 +57,9 @@ async fn concurrent_requests_are_exactly_once(max_requests_per_transaction: usiz
     if !require_broker(&addr).await {
         return;
     }
-    let seed_topic = unique_name("load-check-seed");
+    let pair_topic = unique_name("load-check-pair");
     let records_topic = unique_name("load-check-records");
-    for topic in [&seed_topic, &records_topic] {
+    for topic in [&pair_topic, &records_topic] {
         create_topic(&addr, topic, 3).await.unwrap();
     }
     let settings = KafkaSettings {
@@ -79,7 +79,7 @@ async fn concurrent_requests_are_exactly_once(max_requests_per_transaction: usiz
     };
     let backend = Arc::new(kafka_backend::connect(settings).await.unwrap());
     let config = ServerConfig {
-        errors_topic: seed_topic.clone(),
+        errors_topic: pair_topic.clone(),
         ..ServerConfig::default()
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -95,7 +95,7 @@ async fn concurrent_requests_are_exactly_once(max_requests_per_transaction: usiz
     ));
 
     for (endpoint, topic, parts) in [
-        (Endpoint::Errors, &seed_topic, 2),
+        (Endpoint::Errors, &pair_topic, 2),
         (Endpoint::Records, &records_topic, 3),
     ] {
         let report = execute(&load_args(&url, endpoint, topic, 600))

@@ -214,7 +214,7 @@ async fn a_producer_with_a_wrong_password_fails_at_once(addr: &str) {
     );
 }
 
-/// `kafkatx serve` with SASL through its producer properties: ready, and a seed request
+/// `kafkatx serve` with SASL through its producer properties: ready, and a pair-endpoint request
 /// commits; with a wrong password, /readyz says the cluster is unreachable.
 async fn the_gateway_serves_over_sasl_and_is_not_ready_with_a_wrong_password(addr: &str) {
     let topic = unique_name("wire-sasl-gateway");

@@ -377,7 +377,7 @@ async fn configuration_errors_are_fatal_at_once_and_name_the_setting(broker: &Br
 async fn the_gateway_never_creates_a_topic(broker: &Broker) {
     let addr = broker.addr(0);
     let settings = gateway_settings(&addr, broker.kafkatx_properties());
-    let (http, stop, server) = start_gateway(settings, &unique_name("wire-tls-seed")).await;
+    let (http, stop, server) = start_gateway(settings, &unique_name("wire-tls-pair")).await;
     let (status, body) = http_request(http, "GET", "/readyz", "").await;
     assert_eq!(status, 200, "{body}");
 

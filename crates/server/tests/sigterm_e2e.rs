@@ -1,7 +1,8 @@
-//! The `kafkatx` binary on a real broker, stopped with SIGTERM while clients keep sending seed
-//! requests: it must exit 0, and afterwards a read_committed reader must find both messages of
-//! every acknowledged request exactly once and never one message of a transaction without the
-//! other (a request cut off by the shutdown may have committed or not, but never half).
+//! The `kafkatx` binary on a real broker, stopped with SIGTERM while clients keep sending
+//! requests to the pair endpoints: it must exit 0, and afterwards a read_committed reader must
+//! find both messages of every acknowledged request exactly once and never one message of a
+//! transaction without the other (a request cut off by the shutdown may have committed or not,
+//! but never half).
 
 // Test code: a failed unwrap is a failed test, which is what we want.
 #![allow(
@@ -98,7 +99,7 @@ fn wait_ready(listen: &str) {
     panic!("the gateway did not become ready at {listen}");
 }
 
-/// Sends seed requests until the server stops answering; returns what each id saw.
+/// Sends pair-endpoint requests until the server stops answering; returns what each id saw.
 fn client_loop(
     listen: String,
     run: String,
