@@ -19,7 +19,7 @@ use kafkatx_integration::fault_proxy::{Fault, FaultProxy};
 use kafkatx_integration::http::post;
 use kafkatx_integration::{create_topic, unique_name};
 use kafkatx_server::ServerConfig;
-use kafkatx_server::kafka_backend::{self, KafkaSettings};
+use kafkatx_server::backend::kafka::{self, KafkaSettings};
 use kafkatx_txn::{ProducerConfig, ProducerRecord, TransactionalProducer, TxnError};
 use kafkatx_wire::compression::Compression;
 use kafkatx_wire::protocol::messages::ApiKey;
@@ -271,7 +271,7 @@ async fn gateway_recovers_from_every_damaged_answer(addr: &str) {
         max_requests_per_transaction: 1,
         allow_auto_create_topics: false,
     };
-    let backend = Arc::new(kafka_backend::connect(settings).await.unwrap());
+    let backend = Arc::new(kafka::connect(settings).await.unwrap());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let http = listener.local_addr().unwrap();
     tokio::spawn(kafkatx_server::run(

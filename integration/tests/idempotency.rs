@@ -20,8 +20,8 @@ use kafkatx_integration::fault_proxy::{Fault, FaultProxy};
 use kafkatx_integration::http::{Answer, call};
 use kafkatx_integration::{create_topic, unique_name};
 use kafkatx_server::ServerConfig;
-use kafkatx_server::idempotency::MarkerSettings;
-use kafkatx_server::kafka_backend::{self, KafkaSettings};
+use kafkatx_server::backend::idempotency::MarkerSettings;
+use kafkatx_server::backend::kafka::{self, KafkaSettings};
 use kafkatx_wire::compression::Compression;
 use kafkatx_wire::protocol::messages::ApiKey;
 use kafkatx_wire::reader::{Isolation, read_topic};
@@ -56,10 +56,10 @@ fn markers(topic: &str) -> MarkerSettings {
 
 /// Starts a gateway with idempotency keys on the current runtime; returns its address.
 async fn gateway(settings: KafkaSettings, marker_topic: &str) -> SocketAddr {
-    let log = kafka_backend::marker_log(&settings, markers(marker_topic))
+    let log = kafka::marker_log(&settings, markers(marker_topic))
         .await
         .unwrap();
-    let backend = kafka_backend::connect(settings)
+    let backend = kafka::connect(settings)
         .await
         .unwrap()
         .with_idempotency(log);
@@ -356,7 +356,7 @@ async fn a_retry_resolves_an_attempt_whose_gateway_died(addr: &str) {
 /// A marker topic the cluster refuses to create stops the start with the reason; a cluster that
 /// does not answer yet does not (the producers wait for it too).
 async fn a_refused_marker_topic_stops_the_start(addr: &str) {
-    let refused = kafka_backend::marker_log(
+    let refused = kafka::marker_log(
         &settings(addr, &unique_name("idem-refused"), Duration::from_secs(60)),
         markers("no spaces in topic names"),
     )
@@ -366,7 +366,7 @@ async fn a_refused_marker_topic_stops_the_start(addr: &str) {
         error.to_string().contains("--idempotency-topic"),
         "the error names the setting: {error}"
     );
-    let later = kafka_backend::marker_log(
+    let later = kafka::marker_log(
         &settings(
             "127.0.0.1:1",
             &unique_name("idem-later"),

@@ -10,8 +10,8 @@ use std::time::Duration;
 use kafkatx_integration::fault_proxy::{Fault, FaultProxy};
 use kafkatx_integration::{bootstrap, create_topic, require_broker, unique_name};
 use kafkatx_server::ServerConfig;
-use kafkatx_server::idempotency::MarkerSettings;
-use kafkatx_server::kafka_backend::{self, KafkaSettings};
+use kafkatx_server::backend::idempotency::MarkerSettings;
+use kafkatx_server::backend::kafka::{self, KafkaSettings};
 use kafkatx_tools::load::{Endpoint, LoadArgs, execute};
 use kafkatx_wire::compression::Compression;
 use kafkatx_wire::protocol::messages::ApiKey;
@@ -77,7 +77,7 @@ async fn concurrent_requests_are_exactly_once(max_requests_per_transaction: usiz
         max_requests_per_transaction,
         allow_auto_create_topics: false,
     };
-    let backend = Arc::new(kafka_backend::connect(settings).await.unwrap());
+    let backend = Arc::new(kafka::connect(settings).await.unwrap());
     let config = ServerConfig {
         errors_topic: pair_topic.clone(),
         ..ServerConfig::default()
@@ -157,9 +157,9 @@ async fn keyed_retries_resolve_every_unknown_outcome() {
         retention: Duration::from_secs(3600),
         wait: Duration::from_secs(10),
     };
-    let log = kafka_backend::marker_log(&settings, markers).await.unwrap();
+    let log = kafka::marker_log(&settings, markers).await.unwrap();
     let backend = Arc::new(
-        kafka_backend::connect(settings)
+        kafka::connect(settings)
             .await
             .unwrap()
             .with_idempotency(log),

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use kafkatx_integration::http::post;
 use kafkatx_integration::{create_topic_with_configs, kcat_committed_values, unique_name};
 use kafkatx_server::ServerConfig;
-use kafkatx_server::kafka_backend::{self, KafkaSettings};
+use kafkatx_server::backend::kafka::{self, KafkaSettings};
 use kafkatx_txn::{ProducerConfig, ProducerRecord, TransactionalProducer};
 use kafkatx_wire::compression::Compression;
 use tokio::net::TcpListener;
@@ -90,7 +90,7 @@ async fn gateway_commits_at_once_after_a_refused_request(addr: &str) {
         max_requests_per_transaction: 1,
         allow_auto_create_topics: false,
     };
-    let backend = Arc::new(kafka_backend::connect(settings).await.unwrap());
+    let backend = Arc::new(kafka::connect(settings).await.unwrap());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let http = listener.local_addr().unwrap();
     tokio::spawn(kafkatx_server::run(

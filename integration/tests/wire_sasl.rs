@@ -21,7 +21,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use kafkatx_integration::{in_ci, kafka, unique_name};
 use kafkatx_server::ServerConfig;
-use kafkatx_server::kafka_backend::{self, KafkaSettings};
+use kafkatx_server::backend::kafka::{self, KafkaSettings};
 use kafkatx_txn::{ProducerConfig, ProducerRecord, TransactionalProducer};
 use kafkatx_wire::compression::Compression;
 use kafkatx_wire::protocol::error::ResponseError;
@@ -235,7 +235,7 @@ async fn the_gateway_serves_over_sasl_and_is_not_ready_with_a_wrong_password(add
             max_requests_per_transaction: 1,
             allow_auto_create_topics: false,
         };
-        let backend = Arc::new(kafka_backend::connect(settings).await.unwrap());
+        let backend = Arc::new(kafka::connect(settings).await.unwrap());
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let http = listener.local_addr().unwrap();
         let config = ServerConfig {

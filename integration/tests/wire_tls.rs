@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use kafkatx_integration::{create_topic, in_ci, kafka, unique_name};
 use kafkatx_server::ServerConfig;
-use kafkatx_server::kafka_backend::{self, KafkaSettings};
+use kafkatx_server::backend::kafka::{self, KafkaSettings};
 use kafkatx_tools::load::{Endpoint, LoadArgs, execute};
 use kafkatx_txn::{
     Producer, ProducerConfig, ProducerConfigBuilder, ProducerRecord, TransactionalProducer,
@@ -583,7 +583,7 @@ async fn start_gateway(
     settings: KafkaSettings,
     errors_topic: &str,
 ) -> (std::net::SocketAddr, Stop, tokio::task::JoinHandle<()>) {
-    let backend = Arc::new(kafka_backend::connect(settings).await.unwrap());
+    let backend = Arc::new(kafka::connect(settings).await.unwrap());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let http = listener.local_addr().unwrap();
     let config = ServerConfig {

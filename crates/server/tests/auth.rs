@@ -15,7 +15,7 @@ mod support;
 use std::sync::Arc;
 
 use kafkatx_server::ServerConfig;
-use kafkatx_server::auth::{AccessList, KeyHash, SharedAccess};
+use kafkatx_server::http::auth::{AccessList, KeyHash, SharedAccess};
 use support::{TestServer, request, start_server_with};
 
 const ORDERS_KEY: &str = "orders-key-0123456789abcdef";

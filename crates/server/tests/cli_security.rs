@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use clap::Parser;
 use kafkatx_server::cli::serve::ServeArgs;
 use kafkatx_server::cli::{Cli, Command};
-use kafkatx_server::tls::ClientAuth;
+use kafkatx_server::http::tls::ClientAuth;
 
 fn serve(args: &[&str]) -> Result<ServeArgs, clap::Error> {
     let cli = Cli::try_parse_from(["kafkatx", "serve"].iter().chain(args))?;

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kafkatx_pool::PoolConfig;
-use kafkatx_server::pool_backend::FailureKind;
+use kafkatx_server::backend::pool::FailureKind;
 use kafkatx_server::{Backend, Committed, TxnFailure};
 use support::fake_pool::{
     Shared, TestBackend, grouped_backend, records_of, records_to, scrape, small_pool,

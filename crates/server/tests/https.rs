@@ -17,8 +17,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kafkatx_server::ServerConfig;
-use kafkatx_server::auth::{AccessList, KeyHash, SharedAccess};
-use kafkatx_server::tls::{self, ClientAuth, ServerTls, TlsFiles, common_name};
+use kafkatx_server::http::auth::{AccessList, KeyHash, SharedAccess};
+use kafkatx_server::http::tls::{self, ClientAuth, ServerTls, TlsFiles, common_name};
 use rcgen::{DistinguishedName, DnType, DnValue};
 use support::certs::{Ca, Key, TempDir, client_config};
 use support::https::{self, exchange, keep_alive_request, server_name_of};

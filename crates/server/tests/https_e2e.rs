@@ -20,9 +20,9 @@ use std::time::Duration;
 
 use broker::{bootstrap, broker_available, unique};
 use kafkatx_server::ServerConfig;
-use kafkatx_server::auth::{AccessList, KeyHash, SharedAccess};
-use kafkatx_server::kafka_backend::{self, KafkaSettings};
-use kafkatx_server::tls::{ClientAuth, ServerTls, TlsFiles};
+use kafkatx_server::backend::kafka::{self, KafkaSettings};
+use kafkatx_server::http::auth::{AccessList, KeyHash, SharedAccess};
+use kafkatx_server::http::tls::{ClientAuth, ServerTls, TlsFiles};
 use kafkatx_wire::compression::Compression;
 use kafkatx_wire::reader::{Isolation, read_topic};
 use support::certs::{Ca, TempDir, client_config};
@@ -50,7 +50,7 @@ fn settings(bootstrap: &str) -> KafkaSettings {
 
 /// The gateway over HTTPS on the real pool.
 async fn gateway(bootstrap: &str, config: ServerConfig, tls: ServerTls) -> SocketAddr {
-    let backend = Arc::new(kafka_backend::connect(settings(bootstrap)).await.unwrap());
+    let backend = Arc::new(kafka::connect(settings(bootstrap)).await.unwrap());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(kafkatx_server::run_with_tls(
@@ -193,7 +193,7 @@ async fn a_reload_under_an_open_keep_alive_connection_loses_nothing() {
     let (dir, ca, files) = certificates(None);
     let tls = ServerTls::load(&files).unwrap();
     let store = Arc::clone(tls.store());
-    let watcher = tokio::spawn(kafkatx_server::tls::watch(
+    let watcher = tokio::spawn(kafkatx_server::http::tls::watch(
         Arc::clone(&store),
         Duration::from_millis(100),
         None,

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kafkatx_server::ServerConfig;
-use kafkatx_server::kafka_backend::{self, KafkaSettings};
+use kafkatx_server::backend::kafka::{self, KafkaSettings};
 use kafkatx_wire::compression::Compression;
 use tokio::net::TcpListener;
 
@@ -41,7 +41,7 @@ async fn pair_and_record_endpoints_commit_through_the_pool_on_a_real_broker() {
         // Topics here are auto-created on first use (see the module doc).
         allow_auto_create_topics: true,
     };
-    let backend = Arc::new(kafka_backend::connect(settings).await.unwrap());
+    let backend = Arc::new(kafka::connect(settings).await.unwrap());
     let config = ServerConfig {
         errors_topic: topic.clone(),
         warnings_topic: topic.clone(),

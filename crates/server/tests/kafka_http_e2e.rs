@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kafkatx_server::kafka_backend::{self, KafkaBackend, KafkaSettings};
+use kafkatx_server::backend::kafka::{self, KafkaBackend, KafkaSettings};
 use kafkatx_server::{Backend, ServerConfig};
 use kafkatx_wire::compression::Compression;
 use kafkatx_wire::reader::{Isolation, TopicRecord, read_topic};
@@ -47,7 +47,7 @@ fn settings(bootstrap: &str, pool_size: usize) -> KafkaSettings {
 
 /// Starts the gateway on 127.0.0.1:0; returns its address and the backend.
 async fn gateway(settings: KafkaSettings) -> (SocketAddr, Arc<KafkaBackend>) {
-    let backend = Arc::new(kafka_backend::connect(settings).await.unwrap());
+    let backend = Arc::new(kafka::connect(settings).await.unwrap());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let config = ServerConfig {

@@ -124,7 +124,7 @@ async fn failures_and_unknown_outcomes_are_recorded_and_judged() {
 
 #[tokio::test]
 async fn an_https_target_is_loaded_over_tls_trusting_the_given_ca() {
-    use kafkatx_server::tls::{ServerTls, TlsFiles};
+    use kafkatx_server::http::tls::{ServerTls, TlsFiles};
     use kafkatx_tools::load::{Endpoint, LoadArgs, execute};
     use support::certs::{Ca, TempDir};
 

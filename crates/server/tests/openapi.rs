@@ -13,9 +13,9 @@
 
 use std::collections::BTreeSet;
 
-use kafkatx_server::error::ErrorCode;
-use kafkatx_server::openapi::DOCUMENT;
-use kafkatx_server::routes::ENDPOINTS;
+use kafkatx_server::http::error::ErrorCode;
+use kafkatx_server::http::openapi::DOCUMENT;
+use kafkatx_server::http::routes::ENDPOINTS;
 use serde_json::Value;
 
 fn document() -> Value {
@@ -174,7 +174,7 @@ fn the_request_examples_are_accepted_by_the_parser() {
         let path_topic = path.contains("{topic}").then_some("orders");
         for (name, example) in examples {
             let bytes = serde_json::to_vec(&example["value"]).unwrap();
-            let parsed = kafkatx_server::body::parse_records(&bytes, path_topic, &config);
+            let parsed = kafkatx_server::http::body::parse_records(&bytes, path_topic, &config);
             assert!(parsed.is_ok(), "{path} example {name}: {parsed:?}");
             seen += 1;
         }

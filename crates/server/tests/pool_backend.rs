@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kafkatx_pool::PoolConfig;
-use kafkatx_server::pool_backend::FailureKind;
+use kafkatx_server::backend::pool::FailureKind;
 use kafkatx_server::{Backend, ServerConfig, TxnFailure};
 use std::sync::atomic::Ordering;
 use support::fake_pool::{Shared, backend_on, backend_with, scrape, small_pool, two_records};

@@ -16,7 +16,7 @@ mod support;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use kafkatx_server::auth::KeyHash;
+use kafkatx_server::http::auth::KeyHash;
 use support::certs::{Ca, TempDir, client_config};
 use support::https;
 

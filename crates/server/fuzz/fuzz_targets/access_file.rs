@@ -3,7 +3,7 @@
 
 #![no_main]
 
-use kafkatx_server::auth::AccessList;
+use kafkatx_server::http::auth::AccessList;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

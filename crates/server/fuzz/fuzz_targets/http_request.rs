@@ -18,9 +18,9 @@ use std::time::Duration;
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
-use kafkatx_server::auth::{AccessList, SharedAccess};
+use kafkatx_server::http::auth::{AccessList, SharedAccess};
 use kafkatx_server::backend::Once;
-use kafkatx_server::idempotency::IdempotentRequest;
+use kafkatx_server::backend::idempotency::IdempotentRequest;
 use kafkatx_server::{
     Backend, Committed, MetadataError, OutRecord, PartitionInfo, Placed, ProducerInfo, Readiness,
     ServerConfig, TopicInfo, TxnFailure,
@@ -128,7 +128,7 @@ static GATEWAYS: LazyLock<(SocketAddr, SocketAddr)> = LazyLock::new(|| {
             };
             let file = format!(
                 "{}  fuzzer  topics=orders,audit-* metrics\n",
-                kafkatx_server::auth::KeyHash::of(KEY.as_bytes())
+                kafkatx_server::http::auth::KeyHash::of(KEY.as_bytes())
             );
             let list = AccessList::parse(&file, "fuzz.keys").expect("access file");
             let secured = ServerConfig {

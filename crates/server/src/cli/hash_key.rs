@@ -8,7 +8,7 @@ use std::io::{BufRead, Read, Write};
 use clap::Args;
 
 use super::CliError;
-use crate::auth::{AccessList, KeyHash};
+use crate::http::auth::{AccessList, KeyHash};
 
 /// Shorter keys could be found from their digest by trying candidates; 16 random characters
 /// are beyond that.

@@ -14,21 +14,9 @@ use kafkatx_tools::{ToolError, consume, load, perf};
 /// Why a command failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
-    /// The subcommand exists but has no implementation yet.
-    #[error("`kafkatx {0}` is not yet implemented")]
-    NotImplemented(&'static str),
-    /// A producer setting is unusable.
-    #[error("invalid producer settings: {0}")]
-    ProducerConfig(String),
-    /// The producer pool could not start.
-    #[error("cannot start the producer pool: {0}")]
-    PoolStart(kafkatx_pool::StartError),
-    /// The pool settings are unusable.
-    #[error("invalid pool settings: {0}")]
-    PoolConfig(kafkatx_pool::ConfigError),
-    /// `--bootstrap-server` names no broker.
-    #[error("--bootstrap-server names no broker")]
-    NoBootstrapServers,
+    /// The Kafka backend (the producer pool) could not start.
+    #[error(transparent)]
+    Backend(#[from] crate::backend::kafka::StartError),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -37,12 +25,9 @@ pub enum CliError {
         /// The OS error.
         source: std::io::Error,
     },
-    /// Idempotency keys were asked for and their marker topic cannot be used.
-    #[error("idempotency keys: {0}")]
-    Idempotency(String),
     /// The gateway's TLS files cannot be used.
     #[error("{0}")]
-    Tls(crate::tls::ServerTlsError),
+    Tls(crate::http::tls::ServerTlsError),
     /// Signal handlers could not be installed.
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
@@ -52,9 +37,6 @@ pub enum CliError {
     /// Flags that do not fit together.
     #[error("{0}")]
     Usage(String),
-    /// A runtime for a subcommand could not start, or its thread failed.
-    #[error("async runtime: {0}")]
-    Runtime(String),
     /// Writing the output failed.
     #[error("cannot write the output: {0}")]
     Output(String),

@@ -10,13 +10,13 @@ use kafkatx_wire::compression::Compression;
 use tokio::net::TcpListener;
 
 use super::CliError;
-use crate::auth::{self, SharedAccess};
-use crate::config::ServerConfig;
+use crate::backend::idempotency::MarkerSettings;
+use crate::backend::kafka::{self, KafkaSettings};
 use crate::hangup::hangup_signal;
-use crate::idempotency::MarkerSettings;
-use crate::kafka_backend::{self, KafkaSettings};
+use crate::http::auth::{self, SharedAccess};
+use crate::http::config::ServerConfig;
+use crate::http::tls::{self, ClientAuth, ServerTls, TlsFiles};
 use crate::shutdown::termination_signal;
-use crate::tls::{self, ClientAuth, ServerTls, TlsFiles};
 
 /// Flags of `kafkatx serve`. Every flag also reads a `KAFKATX_*` environment variable.
 #[derive(Debug, Clone, Args)]
@@ -140,7 +140,7 @@ pub struct ServeArgs {
     /// or `*` for any; repeatable, the environment variable takes a comma-separated list. None
     /// (the default) turns CORS off.
     #[arg(long = "cors-origin", value_name = "ORIGIN", env = "KAFKATX_CORS_ORIGINS",
-          value_delimiter = ',', value_parser = crate::cors::parse_origin)]
+          value_delimiter = ',', value_parser = crate::http::cors::parse_origin)]
     pub cors_origins: Vec<String>,
     /// Serve HTTPS with this PEM certificate chain (the server's certificate first). Reloaded
     /// on SIGHUP and when the file changes, without closing open connections.
@@ -322,16 +322,16 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
         })?;
     let settings = args.kafka_settings();
     let markers = match args.marker_settings() {
-        Some(markers) => Some(kafka_backend::marker_log(&settings, markers).await?),
+        Some(markers) => Some(kafka::marker_log(&settings, markers).await?),
         None => None,
     };
-    let mut backend = kafka_backend::connect(settings).await?;
+    let mut backend = kafka::connect(settings).await?;
     if let Some(markers) = markers {
         backend = backend.with_idempotency(markers);
     }
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(listen = %args.listen, scheme, "kafkatx gateway serving");
-    crate::server::run_with_tls(listener, tls, Arc::new(backend), config, shutdown).await;
+    crate::http::server::run_with_tls(listener, tls, Arc::new(backend), config, shutdown).await;
     reloaders.iter().for_each(tokio::task::JoinHandle::abort);
     tracing::info!("kafkatx gateway stopped");
     Ok(())

@@ -9,7 +9,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use kafkatx_server::probe::{BootstrapProbe, ClusterProbe};
+use kafkatx_server::backend::probe::{BootstrapProbe, ClusterProbe};
 
 pub fn bootstrap() -> String {
     std::env::var("KAFKATX_BOOTSTRAP").unwrap_or_else(|_| "127.0.0.1:9092".to_owned())

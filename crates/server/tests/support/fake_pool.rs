@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kafkatx_pool::{Health, Pool, PoolConfig, ProducerFactory, TxnProducer};
-use kafkatx_server::pool_backend::{FailureKind, PoolBackend, RecordSink, Stage};
-use kafkatx_server::probe::ClusterProbe;
+use kafkatx_server::backend::pool::{FailureKind, PoolBackend, RecordSink, Stage};
+use kafkatx_server::backend::probe::ClusterProbe;
 use kafkatx_server::{OutRecord, Placed};
 use tokio::sync::Notify;
 

@@ -29,7 +29,7 @@ pub async fn connect(
 /// The common name of the certificate the server presented.
 pub fn server_name_of(stream: &TlsStream<TcpStream>) -> Option<String> {
     let cert = stream.get_ref().1.peer_certificates()?.first()?;
-    kafkatx_server::tls::common_name(cert)
+    kafkatx_server::http::tls::common_name(cert)
 }
 
 /// A request with keep-alive, `headers` added, and a body when not empty.

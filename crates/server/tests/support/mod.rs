@@ -195,7 +195,7 @@ pub async fn start_server_on(backend: Arc<FakeBackend>, config: ServerConfig) ->
 pub async fn start_server_tls(
     backend: Arc<FakeBackend>,
     config: ServerConfig,
-    tls: Option<kafkatx_server::tls::ServerTls>,
+    tls: Option<kafkatx_server::http::tls::ServerTls>,
 ) -> TestServer {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

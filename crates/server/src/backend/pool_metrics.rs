@@ -11,7 +11,7 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 
-use crate::group_commit::JobQueue;
+use crate::backend::group_commit::JobQueue;
 
 /// Reads [`Pool::stats`] on every scrape, so the numbers are never stale and the pool needs no
 /// knowledge of Prometheus.

@@ -26,14 +26,14 @@ use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use tracing::Instrument;
 
 use crate::backend::Backend;
-use crate::cors;
-use crate::error::ApiError;
-use crate::metrics::RequestLabels;
-use crate::openapi;
-use crate::response::{self, Body};
-use crate::routes::{self, Route, UNMATCHED_LABEL};
-use crate::server::Peer;
-use crate::state::AppState;
+use crate::http::cors;
+use crate::http::error::ApiError;
+use crate::http::metrics::RequestLabels;
+use crate::http::openapi;
+use crate::http::response::{self, Body};
+use crate::http::routes::{self, Route, UNMATCHED_LABEL};
+use crate::http::server::Peer;
+use crate::http::state::AppState;
 use access::Caller;
 
 /// The header that names a request in the client's logs and ours.

@@ -14,10 +14,10 @@ use hyper::body::Incoming;
 
 use super::idempotent;
 use crate::backend::{Backend, OutRecord, ProducerInfo};
-use crate::error::{ApiError, ErrorCode};
-use crate::response::Body;
-use crate::routes::decode_segment;
-use crate::state::AppState;
+use crate::http::error::{ApiError, ErrorCode};
+use crate::http::response::Body;
+use crate::http::routes::decode_segment;
+use crate::http::state::AppState;
 
 /// Which of the two pair endpoints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

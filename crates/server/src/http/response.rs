@@ -7,7 +7,7 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
 use serde::Serialize;
 
-use crate::error::{ApiError, ErrorCode, Unauthenticated};
+use crate::http::error::{ApiError, ErrorCode, Unauthenticated};
 
 /// The body type of every response.
 pub type Body = Full<Bytes>;

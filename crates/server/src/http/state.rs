@@ -7,8 +7,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use crate::backend::Backend;
-use crate::config::ServerConfig;
-use crate::metrics::Metrics;
+use crate::http::config::ServerConfig;
+use crate::http::metrics::Metrics;
 
 /// Shared by all connections of one server.
 #[derive(Debug)]

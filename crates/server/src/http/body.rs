@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::backend::{Committed, OutRecord};
-use crate::config::ServerConfig;
-use crate::error::{ApiError, ErrorCode};
+use crate::http::config::ServerConfig;
+use crate::http::error::{ApiError, ErrorCode};
 
 /// Longest legal Kafka topic name.
 const MAX_TOPIC_NAME_LEN: usize = 249;

@@ -11,10 +11,10 @@
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
-use crate::config::ServerConfig;
-use crate::error::ApiError;
-use crate::response::Body;
-use crate::routes;
+use crate::http::config::ServerConfig;
+use crate::http::error::ApiError;
+use crate::http::response::Body;
+use crate::http::routes;
 
 /// Request headers a browser may send beyond the CORS-safelisted ones. `authorization` for
 /// `--api-keys`: the Fetch standard never lets a wildcard cover it, so it is named.

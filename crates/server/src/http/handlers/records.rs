@@ -14,11 +14,11 @@ use hyper::{Request, Response, header};
 use super::access::Caller;
 use super::idempotent;
 use crate::backend::Backend;
-use crate::body::{parse_records, validate_topic};
-use crate::error::{ApiError, ErrorCode};
-use crate::response::Body;
-use crate::routes::decode_segment;
-use crate::state::AppState;
+use crate::http::body::{parse_records, validate_topic};
+use crate::http::error::{ApiError, ErrorCode};
+use crate::http::response::Body;
+use crate::http::routes::decode_segment;
+use crate::http::state::AppState;
 
 /// Records for the topic named in the path.
 pub async fn topic<B: Backend>(

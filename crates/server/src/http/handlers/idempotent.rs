@@ -6,12 +6,12 @@ use hyper::header::{HeaderMap, HeaderValue};
 use hyper::{Response, StatusCode};
 
 use super::transaction;
+use crate::backend::idempotency::{self, IdempotentRequest};
 use crate::backend::{Backend, Committed, Once, OutRecord, ProducerInfo};
-use crate::body::CommittedJson;
-use crate::error::{ApiError, ErrorCode};
-use crate::idempotency::{self, IdempotentRequest};
-use crate::response::{self, Body};
-use crate::state::AppState;
+use crate::http::body::CommittedJson;
+use crate::http::error::{ApiError, ErrorCode};
+use crate::http::response::{self, Body};
+use crate::http::state::AppState;
 
 /// The request's key and fingerprint when it carries `Idempotency-Key` (one, well formed).
 pub fn identity(

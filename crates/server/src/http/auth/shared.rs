@@ -105,7 +105,7 @@ pub async fn watch(access: Arc<SharedAccess>, mut hangup: Option<Hangup>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::KeyHash;
+    use crate::http::auth::KeyHash;
 
     #[test]
     fn a_reload_takes_a_good_file_and_keeps_the_old_list_on_a_bad_one() {

@@ -9,7 +9,7 @@
 
 use kafkatx_txn::{Action, TxnError};
 
-use crate::pool_backend::{FailureKind, Stage};
+use crate::backend::pool::{FailureKind, Stage};
 
 /// Classifies `error`, raised by the engine at `stage`.
 pub fn classify(error: &TxnError, stage: Stage) -> FailureKind {

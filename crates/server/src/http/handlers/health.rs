@@ -8,10 +8,10 @@ use hyper::{Response, StatusCode};
 use serde::Serialize;
 
 use crate::backend::{Backend, Readiness};
-use crate::error::ApiError;
-use crate::metrics::CONTENT_TYPE;
-use crate::response::{self, Body};
-use crate::state::AppState;
+use crate::http::error::ApiError;
+use crate::http::metrics::CONTENT_TYPE;
+use crate::http::response::{self, Body};
+use crate::http::state::AppState;
 
 /// A readiness probe must answer even when the backend hangs.
 const READINESS_TIMEOUT: Duration = Duration::from_secs(2);

@@ -5,10 +5,10 @@ use std::sync::Arc;
 use prometheus_client::metrics::gauge::Gauge;
 use tracing::Instrument;
 
+use crate::backend::idempotency::IdempotentRequest;
 use crate::backend::{Backend, Committed, Once, OutRecord, ProducerInfo, TxnFailure};
-use crate::error::ApiError;
-use crate::idempotency::IdempotentRequest;
-use crate::state::AppState;
+use crate::http::error::ApiError;
+use crate::http::state::AppState;
 
 /// Decrements the in-flight gauge even if the transaction task panics.
 struct InFlight(Gauge);

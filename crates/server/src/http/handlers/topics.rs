@@ -7,11 +7,11 @@ use hyper::{Response, StatusCode};
 use serde::Serialize;
 
 use crate::backend::{Backend, MetadataError, PartitionInfo, TopicInfo, TxnFailure};
-use crate::body::validate_topic;
-use crate::error::ApiError;
-use crate::response::{self, Body};
-use crate::routes::decode_segment;
-use crate::state::AppState;
+use crate::http::body::validate_topic;
+use crate::http::error::ApiError;
+use crate::http::response::{self, Body};
+use crate::http::routes::decode_segment;
+use crate::http::state::AppState;
 
 /// A metadata read must answer even when the backend hangs.
 const METADATA_TIMEOUT: Duration = Duration::from_secs(10);

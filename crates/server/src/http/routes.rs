@@ -9,7 +9,7 @@
 
 use hyper::Method;
 
-use crate::error::{ApiError, ErrorCode};
+use crate::http::error::{ApiError, ErrorCode};
 
 /// An endpoint with its raw (still percent-encoded) path parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -27,10 +27,10 @@ use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
 use crate::backend::Backend;
-use crate::config::ServerConfig;
-use crate::handlers;
-use crate::state::AppState;
-use crate::tls::{ServerTls, common_name};
+use crate::http::config::ServerConfig;
+use crate::http::handlers;
+use crate::http::state::AppState;
+use crate::http::tls::{ServerTls, common_name};
 
 /// What the connection says about the client, for authentication.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -1,14 +1,34 @@
-//! The seam between HTTP and Kafka: what the gateway needs from a pool of transactional producers.
+//! The seam between HTTP and Kafka: what the gateway needs from a pool of transactional
+//! producers, and the implementation of it on `kafkatx-pool`.
 //!
 //! The server is generic over [`Backend`] so that the HTTP layer can be tested with a fake and the
 //! real pool + transaction engine can be plugged in without touching handlers.
+//!
+//! - [`pool`]: [`Backend`] on a `kafkatx_pool::Pool`, one transaction per request or, with group
+//!   commit, the queue of `group_commit` drained by one `group_runner` per producer;
+//!   `record_sink` turns HTTP records into engine records, `txn_failure` turns an engine
+//!   error's `Action` at a stage into what the client is told.
+//! - [`kafka`]: settings to pool and producer configuration; starts the pool.
+//! - [`probe`]: readiness and topic metadata straight from the brokers.
+//! - [`idempotency`]: `Idempotency-Key`, the marker topic and the keyed transaction.
+//! - `pool_metrics`: the pool's numbers, read at scrape time.
+
+pub mod group_commit;
+pub(crate) mod group_runner;
+pub mod idempotency;
+pub mod kafka;
+pub mod pool;
+pub(crate) mod pool_metrics;
+pub mod probe;
+pub(crate) mod record_sink;
+pub(crate) mod txn_failure;
 
 use std::future::Future;
 
 use bytes::Bytes;
 use prometheus_client::registry::Registry;
 
-use crate::idempotency::IdempotentRequest;
+use crate::backend::idempotency::IdempotentRequest;
 
 /// One record to write inside a transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,15 +11,15 @@ use kafkatx_pool::{Lease, Pool, PoolError, ProducerFactory, TxnProducer};
 use prometheus_client::registry::Registry;
 use tokio::sync::oneshot;
 
+use crate::backend::group_commit::{Build, Claim, Job, JobQueue};
+use crate::backend::group_runner;
+use crate::backend::idempotency::{IdempotentRequest, MarkerLog, run_once};
+use crate::backend::pool_metrics::{GroupCollector, PoolCollector};
+use crate::backend::probe::ClusterProbe;
 use crate::backend::{
     Backend, Committed, MetadataError, Once, OutRecord, Placed, ProducerInfo, Readiness, TopicInfo,
     TxnFailure,
 };
-use crate::group_commit::{Build, Claim, Job, JobQueue};
-use crate::group_runner;
-use crate::idempotency::{IdempotentRequest, MarkerLog, run_once};
-use crate::pool_metrics::{GroupCollector, PoolCollector};
-use crate::probe::ClusterProbe;
 
 /// Where in a transaction a producer error happened; it changes what the error means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,9 +7,9 @@
 use kafkatx_pool::KafkaProducer;
 use kafkatx_txn::{Action, DeliveryFuture, ProducerRecord, RecordHeader, TxnError};
 
+use crate::backend::pool::{FailureKind, RecordSink, Stage};
+use crate::backend::txn_failure;
 use crate::backend::{OutRecord, Placed};
-use crate::pool_backend::{FailureKind, RecordSink, Stage};
-use crate::txn_failure;
 
 impl RecordSink for KafkaProducer {
     async fn send(&self, records: Vec<OutRecord>) -> Result<Vec<Placed>, TxnError> {

@@ -10,10 +10,9 @@ use kafkatx_txn::{ProducerConfig, TxnError};
 use kafkatx_wire::ConnectOptions;
 use kafkatx_wire::compression::Compression;
 
-use crate::cli::CliError;
-use crate::idempotency::{MarkerLog, MarkerSettings, OpenError};
-use crate::pool_backend::PoolBackend;
-use crate::probe::BootstrapProbe;
+use crate::backend::idempotency::{MarkerLog, MarkerSettings, OpenError};
+use crate::backend::pool::PoolBackend;
+use crate::backend::probe::BootstrapProbe;
 
 /// How long closing the pool waits for producers still leased. The pool is closed only after the
 /// HTTP drain (bounded by `--shutdown-timeout-ms`), so whatever is still leased then is stuck and
@@ -22,6 +21,26 @@ const POOL_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long `/readyz` waits for a broker to answer.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(1500);
+
+/// Why the backend could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A producer setting is unusable.
+    #[error("invalid producer settings: {0}")]
+    ProducerConfig(String),
+    /// The pool settings are unusable.
+    #[error("invalid pool settings: {0}")]
+    PoolConfig(ConfigError),
+    /// No bootstrap broker was given.
+    #[error("--bootstrap-server names no broker")]
+    NoBootstrapServers,
+    /// The producer pool could not start.
+    #[error("cannot start the producer pool: {0}")]
+    PoolStart(kafkatx_pool::StartError),
+    /// Idempotency keys were asked for and their marker topic cannot be used.
+    #[error("idempotency keys: {0}")]
+    Idempotency(String),
+}
 
 /// What the pool and its producers need from the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,10 +135,10 @@ impl KafkaSettings {
 pub async fn marker_log(
     settings: &KafkaSettings,
     markers: MarkerSettings,
-) -> Result<MarkerLog, CliError> {
+) -> Result<MarkerLog, StartError> {
     let security = settings
         .producer_config()
-        .map_err(|e| CliError::ProducerConfig(e.to_string()))?
+        .map_err(|e| StartError::ProducerConfig(e.to_string()))?
         .connection_security();
     let options = ConnectOptions {
         client_id: format!(
@@ -140,7 +159,7 @@ pub async fn marker_log(
             tracing::warn!(%detail, "idempotency topic not reachable yet; keyed requests get 503 until it is");
         }
         Err(refused @ OpenError::Refused(_)) => {
-            return Err(CliError::Idempotency(refused.to_string()));
+            return Err(StartError::Idempotency(refused.to_string()));
         }
     }
     Ok(log)
@@ -152,19 +171,19 @@ pub type KafkaBackend = PoolBackend<KafkaProducerFactory, BootstrapProbe>;
 /// Starts the pool. Returns once every producer made its first attempt to initialise (or the
 /// pool's startup timeout passed); producers that failed keep retrying in the background and
 /// `/readyz` reports 503 until one is ready.
-pub async fn connect(settings: KafkaSettings) -> Result<KafkaBackend, CliError> {
-    let pool_config = settings.pool_config().map_err(CliError::PoolConfig)?;
+pub async fn connect(settings: KafkaSettings) -> Result<KafkaBackend, StartError> {
+    let pool_config = settings.pool_config().map_err(StartError::PoolConfig)?;
     if settings.bootstrap_servers.is_empty() {
-        return Err(CliError::NoBootstrapServers);
+        return Err(StartError::NoBootstrapServers);
     }
     // Producers are created in the background; a bad setting must stop us here instead.
     let producer_config = settings
         .producer_config()
-        .map_err(|e| CliError::ProducerConfig(e.to_string()))?;
+        .map_err(|e| StartError::ProducerConfig(e.to_string()))?;
     let factory = KafkaProducerFactory::new(producer_config);
     let pool = Pool::new(pool_config, factory)
         .await
-        .map_err(CliError::PoolStart)?;
+        .map_err(StartError::PoolStart)?;
     Ok(PoolBackend::with_group_commit(
         pool,
         settings.probe(),

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::auth::SharedAccess;
+use crate::http::auth::SharedAccess;
 
 /// Everything the HTTP layer enforces, with production defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,9 +13,9 @@ use std::time::Duration;
 use kafkatx_pool::{Lease, Pool, PoolError, ProducerFactory};
 use tracing::Instrument;
 
+use crate::backend::group_commit::{Job, JobQueue};
+use crate::backend::pool::{RecordSink, run_transaction};
 use crate::backend::{Committed, OutRecord, Placed, ProducerInfo, TxnFailure};
-use crate::group_commit::{Job, JobQueue};
-use crate::pool_backend::{RecordSink, run_transaction};
 
 /// Pause after a lease failed at once (its producer could not begin), so that a broken
 /// producer cannot turn the loop into a busy one; requests wait with their own deadlines.

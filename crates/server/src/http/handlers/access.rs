@@ -8,11 +8,11 @@ use std::sync::Arc;
 
 use hyper::header::{self, HeaderMap};
 
-use crate::auth::{AccessList, KeyHash, Principal};
-use crate::config::ServerConfig;
-use crate::error::{ApiError, Unauthenticated};
-use crate::routes::Route;
-use crate::server::Peer;
+use crate::http::auth::{AccessList, KeyHash, Principal};
+use crate::http::config::ServerConfig;
+use crate::http::error::{ApiError, Unauthenticated};
+use crate::http::routes::Route;
+use crate::http::server::Peer;
 
 /// The caller of a request.
 #[derive(Debug, Clone)]
@@ -139,7 +139,7 @@ mod tests {
     use hyper::header::HeaderValue;
 
     use super::*;
-    use crate::auth::SharedAccess;
+    use crate::http::auth::SharedAccess;
 
     const KEY: &str = "orders-key-0123456789";
 
