@@ -240,14 +240,9 @@ async fn connect_any(bootstrap: &str) -> Result<Connection, String> {
         request_timeout: Duration::from_secs(10),
         ..ConnectOptions::default()
     };
-    let mut failures = Vec::new();
-    for addr in bootstrap.split(',') {
-        match Connection::connect(addr, options.clone()).await {
-            Ok(connection) => return Ok(connection),
-            Err(e) => failures.push(format!("{addr}: {e}")),
-        }
-    }
-    Err(failures.join("; "))
+    Connection::connect_any(bootstrap.split(','), options)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 fn text(value: &str) -> StrBytes {

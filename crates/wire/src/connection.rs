@@ -163,6 +163,22 @@ pub struct Connection {
 }
 
 impl Connection {
+    /// Connects to the first of `addresses` (a bootstrap list, tried in order) that answers;
+    /// fails with the last one's error, or [`WireError::NoAddress`] for an empty list.
+    pub async fn connect_any<'a>(
+        addresses: impl IntoIterator<Item = &'a str>,
+        options: ConnectOptions,
+    ) -> Result<Connection, WireError> {
+        let mut last = WireError::NoAddress;
+        for address in addresses {
+            match Connection::connect(address.trim(), options.clone()).await {
+                Ok(connection) => return Ok(connection),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
     /// Connects, then runs the ApiVersions handshake so [`Connection::versions`] is known.
     pub async fn connect(addr: &str, options: ConnectOptions) -> Result<Connection, WireError> {
         let stream = tokio::time::timeout(options.connect_timeout, TcpStream::connect(addr))

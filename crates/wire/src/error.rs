@@ -20,6 +20,8 @@ pub enum WireError {
     },
     #[error("connecting to {addr} timed out after {after:?}")]
     ConnectTimeout { addr: String, after: Duration },
+    #[error("no broker address to connect to")]
+    NoAddress,
     #[error("I/O error on the connection: {0}")]
     Io(Arc<std::io::Error>),
     #[error("the broker closed the connection")]

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::error::WireError;
+use crate::protocol::error::ResponseError;
 use crate::protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use crate::protocol::messages::fetch_response::PartitionData;
 use crate::protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
@@ -121,9 +122,8 @@ async fn partition_leaders(
     topic: &str,
     options: &ConnectOptions,
 ) -> Result<Vec<(i32, Connection)>, ReadError> {
-    let first = bootstrap.split(',').next().unwrap_or(bootstrap).trim();
-    let seed = Connection::connect(first, options.clone()).await?;
-    let metadata = topic_metadata(&seed, topic).await?;
+    let any = Connection::connect_any(bootstrap.split(','), options.clone()).await?;
+    let metadata = topic_metadata(&any, topic).await?;
     let brokers: HashMap<i32, String> = metadata
         .brokers
         .iter()
@@ -164,9 +164,11 @@ pub async fn topic_metadata(conn: &Connection, topic: &str) -> Result<MetadataRe
         ]))
         .with_allow_auto_topic_creation(false);
     let (_, response) = conn.send_negotiated(&request, None).await?;
+    let unknown = ResponseError::UnknownTopicOrPartition.code();
     match response.topics.first().map(|t| t.error_code) {
         Some(0) => Ok(response),
-        Some(3) | None => Err(ReadError::UnknownTopic(topic.to_owned())),
+        Some(code) if code == unknown => Err(ReadError::UnknownTopic(topic.to_owned())),
+        None => Err(ReadError::UnknownTopic(topic.to_owned())),
         Some(code) => Err(ReadError::Broker {
             topic: topic.to_owned(),
             code,

@@ -331,6 +331,29 @@ async fn connect_to_a_closed_port_is_a_typed_error() {
     assert!(matches!(err, WireError::Connect { .. }), "{err}");
 }
 
+#[tokio::test]
+async fn connect_any_skips_a_dead_bootstrap_address_and_an_empty_list_is_typed() {
+    let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let dead = closed.local_addr().unwrap().to_string();
+    drop(closed);
+    let (live, _seen) = fake_broker(4, Script::Silent).await;
+    let conn = Connection::connect_any([dead.as_str(), live.as_str()], ConnectOptions::default())
+        .await
+        .unwrap();
+    assert!(!conn.is_closed());
+    let only_dead = Connection::connect_any([dead.as_str()], ConnectOptions::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(only_dead, WireError::Connect { .. }),
+        "{only_dead}"
+    );
+    let none = Connection::connect_any([], ConnectOptions::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(none, WireError::NoAddress), "{none}");
+}
+
 /// A tiny join_all so the tests need no futures crate.
 async fn futures_join_all<F>(futs: impl Iterator<Item = F>) -> Vec<F::Output>
 where

@@ -327,14 +327,9 @@ async fn find_or_create(
 }
 
 async fn connect_any(bootstrap: &[String], options: &ConnectOptions) -> Result<Connection, String> {
-    let mut last = "no bootstrap server".to_owned();
-    for address in bootstrap {
-        match Connection::connect(address, options.clone()).await {
-            Ok(conn) => return Ok(conn),
-            Err(e) => last = format!("{address}: {e}"),
-        }
-    }
-    Err(last)
+    Connection::connect_any(bootstrap.iter().map(String::as_str), options.clone())
+        .await
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
