@@ -15,11 +15,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kafkatx_integration::fault_proxy::{Fault, FaultProxy};
-use kafkatx_integration::http::post;
-use kafkatx_integration::{create_topic, unique_name};
 use kafkatx_server::ServerConfig;
 use kafkatx_server::backend::kafka::{self, KafkaSettings};
+use kafkatx_testkit::fault_proxy::{Fault, FaultProxy};
+use kafkatx_testkit::http::post;
+use kafkatx_testkit::{create_topic, unique_name};
 use kafkatx_txn::{ProducerConfig, ProducerRecord, TransactionalProducer, TxnError};
 use kafkatx_wire::compression::Compression;
 use kafkatx_wire::protocol::messages::ApiKey;
@@ -303,7 +303,8 @@ async fn gateway_recovers_from_every_damaged_answer(addr: &str) {
                 }));
             }
             for request in requests {
-                let ((status, body), values) = request.await.unwrap();
+                let (answer, values) = request.await.unwrap();
+                let (status, body) = answer.status_and_text();
                 let name = format!("{fault:?} on {api:?} {}", values[0]);
                 eprintln!("{name}: {status} {body}");
                 told.insert(name, (told_by(status, &body), values));
@@ -325,7 +326,8 @@ async fn gateway_recovers_from_every_damaged_answer(addr: &str) {
         );
         let (status, answer) = tokio::time::timeout(NO_HANG, post(http, &path, &body))
             .await
-            .expect("a request hung");
+            .expect("a request hung")
+            .status_and_text();
         assert_eq!(status, 200, "after the faults: {answer}");
         told.insert(format!("after {}", values[0]), (Told::Committed, values));
     }
@@ -341,7 +343,7 @@ async fn gateway_recovers_from_every_damaged_answer(addr: &str) {
     judge(addr, &topic, &told).await;
 }
 
-kafkatx_integration::on_both_protocols!(
+kafkatx_testkit::on_both_protocols!(
     producer_after_damaged_answers => producer_recovers_from_every_damaged_answer,
     gateway_after_damaged_answers => gateway_recovers_from_every_damaged_answer,
 );

@@ -16,12 +16,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kafkatx_integration::fault_proxy::{Fault, FaultProxy};
-use kafkatx_integration::http::{Answer, call};
-use kafkatx_integration::{create_topic, unique_name};
 use kafkatx_server::ServerConfig;
 use kafkatx_server::backend::idempotency::MarkerSettings;
 use kafkatx_server::backend::kafka::{self, KafkaSettings};
+use kafkatx_testkit::fault_proxy::{Fault, FaultProxy};
+use kafkatx_testkit::http::{HttpResponse, try_request};
+use kafkatx_testkit::{create_topic, unique_name};
 use kafkatx_wire::compression::Compression;
 use kafkatx_wire::protocol::messages::ApiKey;
 use kafkatx_wire::reader::{Isolation, read_topic};
@@ -79,8 +79,12 @@ async fn post_keyed(
     path: &str,
     key: &str,
     body: &str,
-) -> std::io::Result<Answer> {
-    call(http, "POST", path, &[("idempotency-key", key)], body).await
+) -> std::io::Result<HttpResponse> {
+    let headers = [
+        ("idempotency-key", key),
+        ("content-type", "application/json"),
+    ];
+    try_request(http, "POST", path, &headers, body.as_bytes()).await
 }
 
 /// Every committed value of `topic`, with how often it is visible.
@@ -110,67 +114,67 @@ async fn replays_and_refuses_reuse(addr: &str) {
     let body = r#"{"records":[{"value":"one"},{"value":"two"}]}"#;
 
     let first = post_keyed(http, &path, "order-1", body).await.unwrap();
-    assert_eq!(first.status, 200, "{}", first.body);
+    assert_eq!(first.status, 200, "{}", first.text());
     assert_eq!(first.header("idempotent-replayed"), None);
     let retry = post_keyed(http, &path, "\"order-1\"", body).await.unwrap();
-    assert_eq!(retry.status, 200, "{}", retry.body);
-    assert_eq!(retry.body, first.body, "byte for byte the first answer");
+    assert_eq!(retry.status, 200, "{}", retry.text());
+    assert_eq!(retry.text(), first.text(), "byte for byte the first answer");
     assert_eq!(retry.header("idempotent-replayed"), Some("true"));
 
     let other = r#"{"records":[{"value":"three"}]}"#;
     let reused = post_keyed(http, &path, "order-1", other).await.unwrap();
-    assert_eq!(reused.status, 422, "{}", reused.body);
+    assert_eq!(reused.status, 422, "{}", reused.text());
     assert!(
-        reused.body.contains(r#""code":"key_reused""#),
+        reused.text().contains(r#""code":"key_reused""#),
         "{}",
-        reused.body
+        reused.text()
     );
     assert!(
-        reused.body.contains(r#""outcome":"none""#),
+        reused.text().contains(r#""outcome":"none""#),
         "{}",
-        reused.body
+        reused.text()
     );
 
     let bad = post_keyed(http, &path, "", body).await.unwrap();
-    assert_eq!(bad.status, 400, "{}", bad.body);
-    let unkeyed = call(
+    assert_eq!(bad.status, 400, "{}", bad.text());
+    let unkeyed = try_request(
         http,
         "POST",
         &path,
-        &[],
-        r#"{"records":[{"value":"four"}]}"#,
+        &[("content-type", "application/json")],
+        br#"{"records":[{"value":"four"}]}"#,
     )
     .await
     .unwrap();
-    assert_eq!(unkeyed.status, 200, "{}", unkeyed.body);
+    assert_eq!(unkeyed.status, 200, "{}", unkeyed.text());
 
     // The pair endpoints take keys too: their values name the producer, and a replay
     // returns the first answer, not a second pair of records.
-    let errors = call(
+    let errors = try_request(
         http,
         "GET",
         "/errors/7",
-        &[("idempotency-key", "seed-7")],
-        "",
+        &[("idempotency-key", "pair-7")],
+        b"",
     )
     .await
     .unwrap();
     assert!(
         errors.status == 200 || errors.status == 404,
         "{}",
-        errors.body
+        errors.text()
     );
     if errors.status == 200 {
-        let again = call(
+        let again = try_request(
             http,
             "GET",
             "/errors/7",
-            &[("idempotency-key", "seed-7")],
-            "",
+            &[("idempotency-key", "pair-7")],
+            b"",
         )
         .await
         .unwrap();
-        assert_eq!(again.body, errors.body);
+        assert_eq!(again.text(), errors.text());
         assert_eq!(again.header("idempotent-replayed"), Some("true"));
     }
 
@@ -229,11 +233,12 @@ async fn racing_attempts_on_two_instances_commit_once(addr: &str) {
                 (a.status, b.status),
                 (200, 200),
                 "key {i}: {} / {}",
-                a.body,
-                b.body
+                a.text(),
+                b.text()
             );
             assert_eq!(
-                a.body, b.body,
+                a.text(),
+                b.text(),
                 "key {i}: both answers name the same records"
             );
             let replays = [&a, &b]
@@ -341,7 +346,7 @@ async fn a_retry_resolves_an_attempt_whose_gateway_died(addr: &str) {
             tokio::time::sleep(Duration::from_secs(1)).await;
             retry = post_keyed(survivor, &path, &key, &body).await.unwrap();
         }
-        assert_eq!(retry.status, 200, "case {case}: {}", retry.body);
+        assert_eq!(retry.status, 200, "case {case}: {}", retry.text());
         let replayed = retry.header("idempotent-replayed") == Some("true");
         assert_eq!(replayed, committed_first, "case {case}: {retry:?}");
         let seen = visible(addr, &topic).await;
@@ -378,7 +383,7 @@ async fn a_refused_marker_topic_stops_the_start(addr: &str) {
     assert!(later.is_ok(), "no broker yet is not an error: {later:?}");
 }
 
-kafkatx_integration::on_both_protocols!(
+kafkatx_testkit::on_both_protocols!(
     refused_topic => a_refused_marker_topic_stops_the_start,
     replay_and_reuse => replays_and_refuses_reuse,
     racing_instances => racing_attempts_on_two_instances_commit_once,

@@ -7,11 +7,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kafkatx_integration::fault_proxy::{Fault, FaultProxy};
-use kafkatx_integration::{bootstrap, create_topic, require_broker, unique_name};
 use kafkatx_server::ServerConfig;
 use kafkatx_server::backend::idempotency::MarkerSettings;
 use kafkatx_server::backend::kafka::{self, KafkaSettings};
+use kafkatx_testkit::fault_proxy::{Fault, FaultProxy};
+use kafkatx_testkit::{bootstrap, create_topic, require_broker, unique_name};
 use kafkatx_tools::load::{Endpoint, LoadArgs, execute};
 use kafkatx_wire::compression::Compression;
 use kafkatx_wire::protocol::messages::ApiKey;

@@ -13,8 +13,8 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use kafkatx_integration::{create_topic, kcat_committed_values, unique_name};
 use kafkatx_pool::{KafkaProducer, KafkaProducerFactory, Pool, PoolConfig, PoolError, RunError};
+use kafkatx_testkit::{create_topic, kcat_committed_values, unique_name};
 use kafkatx_txn::{ProducerConfig, ProducerRecord, TransactionalProducer, TxnError};
 
 fn producer_config(addr: &str) -> ProducerConfig {
@@ -97,7 +97,7 @@ async fn concurrent_transactions(addr: &str) {
     assert_eq!(kcat_committed_values(addr, &topic), expected);
 }
 
-kafkatx_integration::on_both_protocols!(concurrent_transactions_through_the_pool => concurrent_transactions);
+kafkatx_testkit::on_both_protocols!(concurrent_transactions_through_the_pool => concurrent_transactions);
 
 async fn fenced_from_outside(addr: &str) {
     let topic = unique_name("pool-fenced");
@@ -158,7 +158,7 @@ async fn fenced_from_outside(addr: &str) {
     );
 }
 
-kafkatx_integration::on_both_protocols!(a_slot_fenced_from_outside_is_replaced => fenced_from_outside);
+kafkatx_testkit::on_both_protocols!(a_slot_fenced_from_outside_is_replaced => fenced_from_outside);
 
 async fn restart_fences_the_previous_incarnation(addr: &str) {
     let topic = unique_name("pool-restart");
@@ -199,4 +199,4 @@ async fn restart_fences_the_previous_incarnation(addr: &str) {
     );
 }
 
-kafkatx_integration::on_both_protocols!(a_restart_fences_the_previous_incarnation => restart_fences_the_previous_incarnation);
+kafkatx_testkit::on_both_protocols!(a_restart_fences_the_previous_incarnation => restart_fences_the_previous_incarnation);

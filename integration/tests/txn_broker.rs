@@ -15,7 +15,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use bytes::Bytes;
-use kafkatx_integration::{
+use kafkatx_testkit::{
     bootstrap, create_topic, kafka_script, kcat_committed_values, kcat_read_committed,
     require_broker, unique_name,
 };
@@ -70,7 +70,7 @@ async fn commit_visible_abort_invisible(addr: &str) {
     assert_eq!(kcat_committed_values(addr, &topic), expected);
 }
 
-kafkatx_integration::on_both_protocols!(commit_is_visible_and_abort_is_not => commit_visible_abort_invisible);
+kafkatx_testkit::on_both_protocols!(commit_is_visible_and_abort_is_not => commit_visible_abort_invisible);
 
 async fn back_to_back(addr: &str) {
     let topic = unique_name("txn-back-to-back");
@@ -95,7 +95,7 @@ async fn back_to_back(addr: &str) {
     assert_eq!(kcat_committed_values(addr, &topic), expected);
 }
 
-kafkatx_integration::on_both_protocols!(many_transactions_back_to_back => back_to_back);
+kafkatx_testkit::on_both_protocols!(many_transactions_back_to_back => back_to_back);
 
 async fn fencing(addr: &str) {
     let topic = unique_name("txn-fencing");
@@ -127,7 +127,7 @@ async fn fencing(addr: &str) {
     );
 }
 
-kafkatx_integration::on_both_protocols!(second_producer_fences_the_first => fencing);
+kafkatx_testkit::on_both_protocols!(second_producer_fences_the_first => fencing);
 
 /// Partition of each key as written by the Java client (kafka-console-producer).
 fn java_partitions(addr: &str, topic: &str, keys: &[String]) -> BTreeMap<String, i32> {

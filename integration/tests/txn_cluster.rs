@@ -39,8 +39,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use kafkatx_integration::{in_ci, kafka, kafka_script, unique_name};
 use kafkatx_server::cli::logging::{self, LogArgs, LogFormat};
+use kafkatx_testkit::{in_ci, kafka, kafka_script, unique_name};
 use kafkatx_tools::load::checker::{self, Expectation, ReadMessage, Verdict};
 use kafkatx_tools::load::ids::{RunId, transaction_value};
 use kafkatx_tools::load::outcome::{Outcome, RequestRecord};

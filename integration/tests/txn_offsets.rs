@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::Bytes;
-use kafkatx_integration::{create_topic, kcat_committed_values, unique_name};
+use kafkatx_testkit::{create_topic, kcat_committed_values, unique_name};
 use kafkatx_txn::{
     ConsumerGroupMetadata, OffsetAndMetadata, ProducerConfig, ProducerRecord, TopicPartition,
     TransactionalProducer,
@@ -187,7 +187,7 @@ async fn offsets_follow_the_transaction(addr: &str) {
     assert_eq!(kcat_committed_values(addr, &output), vec!["out-1", "out-3"]);
 }
 
-kafkatx_integration::on_both_protocols!(offsets_commit_and_abort_with_the_transaction => offsets_follow_the_transaction);
+kafkatx_testkit::on_both_protocols!(offsets_commit_and_abort_with_the_transaction => offsets_follow_the_transaction);
 
 async fn offsets_alone(addr: &str) {
     let input = unique_name("txn-offsets-only-in");
@@ -212,4 +212,4 @@ async fn offsets_alone(addr: &str) {
     );
 }
 
-kafkatx_integration::on_both_protocols!(a_transaction_of_offsets_alone_commits => offsets_alone);
+kafkatx_testkit::on_both_protocols!(a_transaction_of_offsets_alone_commits => offsets_alone);

@@ -11,9 +11,7 @@
 
 use std::time::Duration;
 
-use kafkatx_integration::{
-    bootstrap, create_topic, kcat_read_committed, require_broker, unique_name,
-};
+use kafkatx_testkit::{bootstrap, create_topic, kcat_read_committed, require_broker, unique_name};
 use kafkatx_tools::perf::{PerfPlan, run_perf};
 
 async fn run(addr: &str, transactional_id: Option<String>) {

@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use kafkatx_integration::http::post;
-use kafkatx_integration::{create_topic_with_configs, kcat_committed_values, unique_name};
 use kafkatx_server::ServerConfig;
 use kafkatx_server::backend::kafka::{self, KafkaSettings};
+use kafkatx_testkit::http::post;
+use kafkatx_testkit::{create_topic_with_configs, kcat_committed_values, unique_name};
 use kafkatx_txn::{ProducerConfig, ProducerRecord, TransactionalProducer};
 use kafkatx_wire::compression::Compression;
 use tokio::net::TcpListener;
@@ -68,7 +68,7 @@ async fn engine_commits_at_once_after_a_refused_batch(addr: &str) {
     assert_eq!(kcat_committed_values(addr, &topic), ["first", "second"]);
 }
 
-kafkatx_integration::on_both_protocols!(
+kafkatx_testkit::on_both_protocols!(
     engine_after_a_refused_batch => engine_commits_at_once_after_a_refused_batch,
     gateway_after_a_refused_request => gateway_commits_at_once_after_a_refused_request,
 );
@@ -101,9 +101,13 @@ async fn gateway_commits_at_once_after_a_refused_request(addr: &str) {
     ));
     let path = format!("/v1/topics/{topic}/records");
 
-    let (status, body) = post(http, &path, r#"{"records":[{"key":"k","value":"first"}]}"#).await;
+    let (status, body) = post(http, &path, r#"{"records":[{"key":"k","value":"first"}]}"#)
+        .await
+        .status_and_text();
     assert_eq!(status, 200, "{body}");
-    let (status, body) = post(http, &path, r#"{"records":[{"value":"no key"}]}"#).await;
+    let (status, body) = post(http, &path, r#"{"records":[{"value":"no key"}]}"#)
+        .await
+        .status_and_text();
     assert!(
         status >= 400,
         "a record the broker refuses fails its request: {status} {body}"
@@ -115,7 +119,9 @@ async fn gateway_commits_at_once_after_a_refused_request(addr: &str) {
     );
 
     let started = Instant::now();
-    let (status, body) = post(http, &path, r#"{"records":[{"key":"k","value":"second"}]}"#).await;
+    let (status, body) = post(http, &path, r#"{"records":[{"key":"k","value":"second"}]}"#)
+        .await
+        .status_and_text();
     assert_eq!(status, 200, "{body}");
     assert!(started.elapsed() < AT_ONCE, "took {:?}", started.elapsed());
     assert_eq!(kcat_committed_values(addr, &topic), ["first", "second"]);

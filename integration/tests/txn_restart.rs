@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use bytes::Bytes;
-use kafkatx_integration::{create_topic, in_ci, kafka, kcat_read_committed, unique_name};
+use kafkatx_testkit::{create_topic, in_ci, kafka, kcat_read_committed, unique_name};
 use kafkatx_txn::{Action, ProducerConfig, ProducerRecord, TransactionalProducer, TxnError};
 
 /// Restart node 1, retrying while the killed process still holds the port.

@@ -14,7 +14,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use kafkatx_integration::{
+use kafkatx_testkit::{
     bootstrap, bootstrap_tv1, create_topic, kcat_read_committed, require_broker, unique_name,
 };
 use kafkatx_txn::{ProducerConfig, ProducerRecord, TransactionalProducer, TxnError};

@@ -13,7 +13,7 @@
 use std::process::{Command, Stdio};
 
 use bytes::Bytes;
-use kafkatx_integration::{
+use kafkatx_testkit::{
     bootstrap, bootstrap_tv1, create_topic, kcat_read, require_broker, unique_name,
 };
 use kafkatx_wire::compression::Compression;

@@ -12,7 +12,7 @@
 
 use std::process::Command;
 
-use kafkatx_integration::{create_topic, kafka_script, kcat_read_committed, unique_name};
+use kafkatx_testkit::{create_topic, kafka_script, kcat_read_committed, unique_name};
 use kafkatx_wire::reader::{Isolation, read_topic};
 
 /// Writes `values` in one transaction with Kafka's own Java producer, then commits or aborts.
@@ -71,4 +71,4 @@ async fn committed_and_aborted_are_told_apart(addr: &str) {
     );
 }
 
-kafkatx_integration::on_both_protocols!(read_committed_drops_aborted_transactions => committed_and_aborted_are_told_apart);
+kafkatx_testkit::on_both_protocols!(read_committed_drops_aborted_transactions => committed_and_aborted_are_told_apart);

@@ -19,9 +19,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use kafkatx_integration::{in_ci, kafka, unique_name};
 use kafkatx_server::ServerConfig;
 use kafkatx_server::backend::kafka::{self, KafkaSettings};
+use kafkatx_testkit::{in_ci, kafka, unique_name};
 use kafkatx_txn::{ProducerConfig, ProducerRecord, TransactionalProducer};
 use kafkatx_wire::compression::Compression;
 use kafkatx_wire::protocol::error::ResponseError;

@@ -28,9 +28,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use kafkatx_integration::{create_topic, in_ci, kafka, unique_name};
 use kafkatx_server::ServerConfig;
 use kafkatx_server::backend::kafka::{self, KafkaSettings};
+use kafkatx_testkit::{create_topic, in_ci, kafka, unique_name};
 use kafkatx_tools::load::{Endpoint, LoadArgs, execute};
 use kafkatx_txn::{
     Producer, ProducerConfig, ProducerConfigBuilder, ProducerRecord, TransactionalProducer,

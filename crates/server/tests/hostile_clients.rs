@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use kafkatx_server::ServerConfig;
-use support::{get, read_response, start_server_with};
+use support::{exchange, get, read_response, start_server_with};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -172,7 +172,8 @@ async fn ten_thousand_idle_keep_alive_connections_neither_exhaust_nor_lock_out()
         let permit = Arc::clone(&admission).acquire_owned().await.unwrap();
         tasks.push(tokio::spawn(async move {
             let mut stream = TcpStream::connect(addr).await.unwrap();
-            let status = keep_alive_get(&mut stream, "/healthz").await;
+            let answer = exchange(&mut stream, "GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n").await;
+            let status = answer.unwrap().status;
             drop(permit);
             // Held open, idle, until the end of the test (or until the server closes it).
             (status, stream)
@@ -226,38 +227,6 @@ fn idle_clients_this_process_can_hold(wanted: usize) -> usize {
         "the open-file limit ({soft}) is too low for this test"
     );
     clients
-}
-
-/// One GET on a keep-alive connection: the status, with the answer read to its last byte.
-async fn keep_alive_get(stream: &mut TcpStream, path: &str) -> u16 {
-    let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        let n = stream.read(&mut buf).await.unwrap();
-        assert!(n > 0, "closed before the answer was complete");
-        raw.extend_from_slice(buf.get(..n).unwrap_or_default());
-        let Some(head_end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
-            continue;
-        };
-        let head = String::from_utf8_lossy(raw.get(..head_end).unwrap_or_default()).into_owned();
-        let length: usize = head
-            .lines()
-            .find_map(|l| {
-                let (name, value) = l.split_once(':')?;
-                name.eq_ignore_ascii_case("content-length")
-                    .then(|| value.trim().parse().ok())?
-            })
-            .unwrap_or(0);
-        if raw.len() >= head_end + 4 + length {
-            return head
-                .split(' ')
-                .nth(1)
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(0);
-        }
-    }
 }
 
 /// The gateway's own count of the connections it serves (`kafkatx_http_connections_open`).

@@ -130,7 +130,10 @@ async fn a_reload_changes_new_handshakes_and_keeps_open_connections() {
     let mut open = https::connect(server.addr, Arc::clone(&client))
         .await
         .unwrap();
-    assert_eq!(server_name_of(&open).as_deref(), Some("server-1"));
+    assert_eq!(
+        server_name_of(&open, common_name).as_deref(),
+        Some("server-1")
+    );
     assert_eq!(exchange(&mut open, &request).await.unwrap().status, 200);
 
     // The SIGHUP path: rewrite the files, reload. The client keeps its session cache, so the
@@ -138,11 +141,17 @@ async fn a_reload_changes_new_handshakes_and_keeps_open_connections() {
     setup.ca.server("server-2").write(&setup.dir.0, "server");
     store.reload().unwrap();
     assert_eq!(exchange(&mut open, &request).await.unwrap().status, 200);
-    assert_eq!(server_name_of(&open).as_deref(), Some("server-1"));
+    assert_eq!(
+        server_name_of(&open, common_name).as_deref(),
+        Some("server-1")
+    );
     let fresh = https::connect(server.addr, Arc::clone(&client))
         .await
         .unwrap();
-    assert_eq!(server_name_of(&fresh).as_deref(), Some("server-2"));
+    assert_eq!(
+        server_name_of(&fresh, common_name).as_deref(),
+        Some("server-2")
+    );
 
     // A bad new certificate is refused and the previous one served.
     std::fs::write(&setup.files.cert, "not a certificate").unwrap();
@@ -151,7 +160,10 @@ async fn a_reload_changes_new_handshakes_and_keeps_open_connections() {
     let again = https::connect(server.addr, Arc::clone(&client))
         .await
         .unwrap();
-    assert_eq!(server_name_of(&again).as_deref(), Some("server-2"));
+    assert_eq!(
+        server_name_of(&again, common_name).as_deref(),
+        Some("server-2")
+    );
     // So is a certificate with another certificate's key.
     let third = setup.ca.server("server-3");
     let other = setup.ca.server("other");
@@ -187,14 +199,17 @@ async fn the_watcher_picks_up_changed_files_by_polling() {
     let during = https::connect(server.addr, Arc::clone(&client))
         .await
         .unwrap();
-    assert_eq!(server_name_of(&during).as_deref(), Some("server-1"));
+    assert_eq!(
+        server_name_of(&during, common_name).as_deref(),
+        Some("server-1")
+    );
     std::fs::write(&setup.files.key, &next.key_pem).unwrap();
     let started = Instant::now();
     loop {
         let fresh = https::connect(server.addr, Arc::clone(&client))
             .await
             .unwrap();
-        if server_name_of(&fresh).as_deref() == Some("server-2") {
+        if server_name_of(&fresh, common_name).as_deref() == Some("server-2") {
             break;
         }
         assert!(started.elapsed() < Duration::from_secs(5), "never reloaded");

@@ -17,6 +17,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use kafkatx_server::http::auth::KeyHash;
+use kafkatx_server::http::tls::common_name;
 use support::certs::{Ca, TempDir, client_config};
 use support::https;
 
@@ -120,7 +121,10 @@ async fn sighup_reloads_the_certificate_and_the_access_file() {
     }
     assert_eq!(status(OLD_KEY).await, Some(401));
     let fresh = https::connect(addr, client.clone()).await.unwrap();
-    assert_eq!(https::server_name_of(&fresh).as_deref(), Some("server-2"));
+    assert_eq!(
+        https::server_name_of(&fresh, common_name).as_deref(),
+        Some("server-2")
+    );
 
     // A file that does not parse is refused and the callers stay as they were.
     std::fs::write(&keys, "sha256:not-a-digest app\n").unwrap();

@@ -12,8 +12,6 @@
     clippy::indexing_slicing
 )]
 
-mod broker;
-
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -24,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use kafkatx_wire::reader::{Isolation, read_topic};
 
-use broker::{bootstrap, broker_available, unique};
+use kafkatx_testkit::{bootstrap, require_broker, unique_name};
 
 /// What a client saw for one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,7 +72,7 @@ fn start_gateway(
     Command::new(env!("CARGO_BIN_EXE_kafkatx"))
         .args(["serve", "--bootstrap-server", bootstrap, "--listen", listen])
         .args(["--errors-topic", errors, "--warnings-topic", warnings])
-        .args(["--pool-size", "3", "--instance-id", &unique("sigterm")])
+        .args(["--pool-size", "3", "--instance-id", &unique_name("sigterm")])
         // The unique topics are created by their first request.
         .arg("--allow-auto-create-topics")
         .args(["--shutdown-timeout-ms", "20000"])
@@ -154,11 +152,11 @@ async fn with_group_commit_sigterm_loses_nothing_acknowledged_either() {
 
 async fn sigterm_during_load(max_requests_per_transaction: &str) {
     let addr = bootstrap();
-    if !broker_available(&addr).await {
+    if !require_broker(&addr).await {
         return;
     }
-    let errors = unique("sigterm-errors");
-    let warnings = unique("sigterm-warnings");
+    let errors = unique_name("sigterm-errors");
+    let warnings = unique_name("sigterm-warnings");
     let listen = format!("127.0.0.1:{}", free_port());
     let mut gateway = start_gateway(
         &addr,
@@ -169,7 +167,7 @@ async fn sigterm_during_load(max_requests_per_transaction: &str) {
     );
     wait_ready(&listen);
 
-    let run = unique("run");
+    let run = unique_name("run");
     let stop = Arc::new(AtomicBool::new(false));
     let clients: Vec<_> = (0..8)
         .map(|c| {

@@ -1,4 +1,5 @@
-//! Test support: a scripted fake backend, an embedded server and a raw HTTP/1.1 client.
+//! Test support: a scripted fake backend and an embedded server; the HTTP client, certificates
+//! and names come from `kafkatx-testkit`.
 
 #![allow(dead_code)]
 // each test binary uses a different subset
@@ -10,9 +11,13 @@
     clippy::indexing_slicing
 )]
 
-pub mod certs;
 pub mod fake_pool;
-pub mod https;
+
+// Each test binary uses a different part of the kit.
+#[allow(unused_imports)]
+pub use kafkatx_testkit::http::*;
+#[allow(unused_imports)]
+pub use kafkatx_testkit::{certs, https, unique_name};
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -25,8 +30,7 @@ use kafkatx_server::{
 };
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinHandle;
 
@@ -215,166 +219,4 @@ pub async fn start_server_tls(
         shutdown: Some(trigger),
         done,
     }
-}
-
-/// A name no other test or earlier run uses.
-pub fn unique_name(prefix: &str) -> String {
-    static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{prefix}-{}-{nanos}-{n}", std::process::id())
-}
-
-/// A parsed HTTP response.
-#[derive(Debug)]
-pub struct HttpResponse {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-impl HttpResponse {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "body is not JSON ({e}): {}",
-                String::from_utf8_lossy(&self.body)
-            )
-        })
-    }
-
-    pub fn text(&self) -> String {
-        String::from_utf8(self.body.clone()).unwrap()
-    }
-
-    /// Checks the stable error shape and returns its code.
-    pub fn error_code(&self) -> String {
-        let json = self.json();
-        let error = &json["error"];
-        assert!(error["message"].is_string(), "no message in {json}");
-        assert!(error["outcome"].is_string(), "no outcome in {json}");
-        error["code"].as_str().unwrap().to_owned()
-    }
-}
-
-/// Sends raw bytes, reads until the server closes, parses the response.
-pub async fn send_raw(addr: SocketAddr, request: &[u8]) -> HttpResponse {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream.write_all(request).await.unwrap();
-    read_response(&mut stream).await
-}
-
-pub async fn read_response(stream: &mut TcpStream) -> HttpResponse {
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.unwrap();
-    parse_response(&raw)
-}
-
-pub fn parse_response(raw: &[u8]) -> HttpResponse {
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| panic!("no header end in {:?}", String::from_utf8_lossy(raw)));
-    let head = std::str::from_utf8(&raw[..split]).unwrap();
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap();
-    let status = status_line.split(' ').nth(1).unwrap().parse().unwrap();
-    let headers = lines
-        .map(|line| {
-            let (name, value) = line.split_once(':').unwrap();
-            (name.trim().to_owned(), value.trim().to_owned())
-        })
-        .collect();
-    HttpResponse {
-        status,
-        headers,
-        body: raw[split + 4..].to_vec(),
-    }
-}
-
-pub async fn get(addr: SocketAddr, path: &str) -> HttpResponse {
-    let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
-    send_raw(addr, request.as_bytes()).await
-}
-
-pub fn post_request(path: &str, body: &str) -> String {
-    format!(
-        "POST {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-}
-
-/// Sends one request with exactly these headers (plus Host, Connection: close and, with a body,
-/// Content-Length).
-pub async fn request(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> HttpResponse {
-    let mut raw = format!("{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
-    for (name, value) in headers {
-        raw.push_str(&format!("{name}: {value}\r\n"));
-    }
-    if !body.is_empty() || method == "POST" {
-        raw.push_str(&format!("Content-Length: {}\r\n", body.len()));
-    }
-    raw.push_str("\r\n");
-    let mut bytes = raw.into_bytes();
-    bytes.extend_from_slice(body);
-    send_raw(addr, &bytes).await
-}
-
-pub async fn post(addr: SocketAddr, path: &str, body: &str) -> HttpResponse {
-    send_raw(addr, post_request(path, body).as_bytes()).await
-}
-
-/// Parses OpenMetrics/Prometheus text into (name, labels, value), rejecting any malformed line.
-pub fn parse_exposition(text: &str) -> Vec<(String, String, f64)> {
-    assert_eq!(text.lines().last(), Some("# EOF"));
-    let mut samples = Vec::new();
-    for line in text.lines() {
-        if line.starts_with("# ") {
-            let kind = line.split(' ').nth(1).unwrap();
-            assert!(
-                ["TYPE", "HELP", "UNIT", "EOF"].contains(&kind),
-                "bad comment {line:?}"
-            );
-            continue;
-        }
-        let (series, value) = line.rsplit_once(' ').unwrap();
-        let value: f64 = value
-            .parse()
-            .unwrap_or_else(|_| panic!("bad value in {line:?}"));
-        let (name, labels) = match series.split_once('{') {
-            Some((name, rest)) => (name, rest.strip_suffix('}').expect("unclosed labels")),
-            None => (series, ""),
-        };
-        assert!(
-            name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
-            "bad metric name {name:?}"
-        );
-        samples.push((name.to_owned(), labels.to_owned(), value));
-    }
-    samples
-}
-
-/// `bytes` as one gzip member.
-pub fn gzip(bytes: &[u8]) -> Vec<u8> {
-    use std::io::Write;
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-    encoder.write_all(bytes).unwrap();
-    encoder.finish().unwrap()
 }

@@ -1,7 +1,8 @@
 //! HTTPS and API keys on the real pool, engine and broker: what a refused request leaves in
 //! Kafka (nothing, read back read_committed), what an accepted one commits, certificate reload
 //! under an open keep-alive connection, and client certificates. The broker is the one of
-//! `KAFKATX_BOOTSTRAP` (tests/broker/mod.rs); without one the tests are skipped.
+//! `KAFKATX_BOOTSTRAP` (`kafkatx_testkit::require_broker`): without one the tests are skipped,
+//! and fail under CI.
 
 // Test code: a failed unwrap is a failed test, which is what we want.
 #![allow(
@@ -11,29 +12,28 @@
     clippy::indexing_slicing
 )]
 
-mod broker;
-mod support;
+use kafkatx_server::http::tls::common_name;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use broker::{bootstrap, broker_available, unique};
 use kafkatx_server::ServerConfig;
 use kafkatx_server::backend::kafka::{self, KafkaSettings};
 use kafkatx_server::http::auth::{AccessList, KeyHash, SharedAccess};
 use kafkatx_server::http::tls::{ClientAuth, ServerTls, TlsFiles};
+use kafkatx_testkit::certs::{Ca, TempDir, client_config};
+use kafkatx_testkit::https::{self, exchange, keep_alive_request, server_name_of};
+use kafkatx_testkit::{bootstrap, require_broker, unique_name};
 use kafkatx_wire::compression::Compression;
 use kafkatx_wire::reader::{Isolation, read_topic};
-use support::certs::{Ca, TempDir, client_config};
-use support::https::{self, exchange, keep_alive_request, server_name_of};
 use tokio::net::TcpListener;
 
 fn settings(bootstrap: &str) -> KafkaSettings {
     KafkaSettings {
         bootstrap_servers: vec![bootstrap.to_owned()],
         pool_size: 2,
-        instance_id: unique("https-e2e"),
+        instance_id: unique_name("https-e2e"),
         transactional_id_prefix: "kafkatx".to_owned(),
         compression: Compression::Lz4,
         lease_timeout: Duration::from_secs(2),
@@ -93,10 +93,14 @@ fn records(value: &str) -> String {
 #[tokio::test]
 async fn keys_commit_what_they_may_and_refused_requests_write_nothing() {
     let bootstrap = bootstrap();
-    if !broker_available(&bootstrap).await {
+    if !require_broker(&bootstrap).await {
         return;
     }
-    let (topic_a, topic_b, topic_c) = (unique("keys-a"), unique("keys-b"), unique("keys-c"));
+    let (topic_a, topic_b, topic_c) = (
+        unique_name("keys-a"),
+        unique_name("keys-b"),
+        unique_name("keys-c"),
+    );
     let (key_a, key_b) = ("key-a-0123456789abcdef", "key-b-0123456789abcdef");
     let text = format!(
         "{} writer-a topics={topic_a}\n{} writer-b topics={topic_b}\n\
@@ -186,10 +190,10 @@ async fn keys_commit_what_they_may_and_refused_requests_write_nothing() {
 #[tokio::test]
 async fn a_reload_under_an_open_keep_alive_connection_loses_nothing() {
     let bootstrap = bootstrap();
-    if !broker_available(&bootstrap).await {
+    if !require_broker(&bootstrap).await {
         return;
     }
-    let topic = unique("reload");
+    let topic = unique_name("reload");
     let (dir, ca, files) = certificates(None);
     let tls = ServerTls::load(&files).unwrap();
     let store = Arc::clone(tls.store());
@@ -214,7 +218,7 @@ async fn a_reload_under_an_open_keep_alive_connection_loses_nothing() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let mut fresh = loop {
         let fresh = https::connect(http, Arc::clone(&client)).await.unwrap();
-        if server_name_of(&fresh).as_deref() == Some("server-2") {
+        if server_name_of(&fresh, common_name).as_deref() == Some("server-2") {
             break fresh;
         }
         assert!(tokio::time::Instant::now() < deadline, "never reloaded");
@@ -222,7 +226,10 @@ async fn a_reload_under_an_open_keep_alive_connection_loses_nothing() {
     };
     let old = exchange(&mut open, &post("old-connection")).await.unwrap();
     assert_eq!(old.status, 200, "{}", old.text());
-    assert_eq!(server_name_of(&open).as_deref(), Some("server-1"));
+    assert_eq!(
+        server_name_of(&open, common_name).as_deref(),
+        Some("server-1")
+    );
     let new = exchange(&mut fresh, &post("new-connection")).await.unwrap();
     assert_eq!(new.status, 200, "{}", new.text());
     assert_eq!(
@@ -235,10 +242,10 @@ async fn a_reload_under_an_open_keep_alive_connection_loses_nothing() {
 #[tokio::test]
 async fn a_required_client_certificate_is_the_door() {
     let bootstrap = bootstrap();
-    if !broker_available(&bootstrap).await {
+    if !require_broker(&bootstrap).await {
         return;
     }
-    let topic = unique("mtls");
+    let topic = unique_name("mtls");
     let (_dir, ca, files) = certificates(Some(ClientAuth::Required));
     let http = gateway(
         &bootstrap,

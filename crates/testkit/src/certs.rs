@@ -80,6 +80,7 @@ fn pem(label: &str, der: &[u8]) -> String {
 }
 
 /// A certificate and its key, as PEM text.
+#[derive(Debug, Clone)]
 pub struct Issued {
     pub cert_pem: String,
     pub key_pem: String,
@@ -163,11 +164,12 @@ impl Ca {
 }
 
 /// A fresh directory under the system's temporary one, removed when dropped.
+#[derive(Debug)]
 pub struct TempDir(pub PathBuf);
 
 impl TempDir {
     pub fn new(prefix: &str) -> Self {
-        let path = std::env::temp_dir().join(crate::support::unique_name(prefix));
+        let path = std::env::temp_dir().join(crate::unique_name(prefix));
         std::fs::create_dir_all(&path).unwrap();
         Self(path)
     }
@@ -197,4 +199,20 @@ pub fn client_config(ca_pem: &str, client: Option<&Issued>) -> Arc<rustls::Clien
         None => builder.with_no_client_auth(),
     };
     Arc::new(config)
+}
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Key")
+            .field("public", &self.public)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Ca {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ca")
+            .field("cert_pem", &self.cert_pem)
+            .finish_non_exhaustive()
+    }
 }

@@ -4,8 +4,7 @@
 //! broker the test is skipped with a notice, except under CI where that is a failure. Topics are
 //! unique per run and auto-created (the project's test brokers enable that).
 
-mod broker;
-mod support;
+use kafkatx_testkit::http as support;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,16 +14,16 @@ use kafkatx_server::backend::kafka::{self, KafkaSettings};
 use kafkatx_wire::compression::Compression;
 use tokio::net::TcpListener;
 
-use broker::{bootstrap, broker_available, unique};
+use kafkatx_testkit::{bootstrap, require_broker, unique_name};
 
 #[tokio::test]
 async fn pair_and_record_endpoints_commit_through_the_pool_on_a_real_broker() {
     let addr = bootstrap();
-    if !broker_available(&addr).await {
+    if !require_broker(&addr).await {
         return;
     }
-    let topic = unique("srv-e2e");
-    let instance = unique("e2e");
+    let topic = unique_name("srv-e2e");
+    let instance = unique_name("e2e");
     let settings = KafkaSettings {
         bootstrap_servers: vec![addr],
         pool_size: 2,

@@ -9,8 +9,7 @@
     clippy::indexing_slicing
 )]
 
-mod broker;
-mod support;
+use kafkatx_testkit::http as support;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,13 +23,13 @@ use tokio::net::TcpListener;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use broker::{bootstrap, broker_available, unique};
+use kafkatx_testkit::{bootstrap, require_broker, unique_name};
 
 fn settings(bootstrap: &str, pool_size: usize) -> KafkaSettings {
     KafkaSettings {
         bootstrap_servers: vec![bootstrap.to_owned()],
         pool_size,
-        instance_id: unique("http-e2e"),
+        instance_id: unique_name("http-e2e"),
         transactional_id_prefix: "kafkatx".to_owned(),
         compression: Compression::Lz4,
         lease_timeout: Duration::from_secs(2),
@@ -78,11 +77,11 @@ fn text(bytes: &Option<bytes::Bytes>) -> Option<String> {
 #[tokio::test]
 async fn records_with_keys_and_headers_land_as_sent_and_failures_leave_nothing() {
     let addr = bootstrap();
-    if !broker_available(&addr).await {
+    if !require_broker(&addr).await {
         return;
     }
-    let topic = unique("http-records");
-    let other = unique("http-other");
+    let topic = unique_name("http-records");
+    let other = unique_name("http-other");
     let (http, backend) = gateway(settings(&addr, 2)).await;
     assert_eq!(support::get(http, "/readyz").await.status, 200);
 
@@ -177,7 +176,7 @@ async fn records_with_keys_and_headers_land_as_sent_and_failures_leave_nothing()
 #[tokio::test]
 async fn without_a_broker_the_gateway_says_503_and_retry_later() {
     let addr = bootstrap();
-    if !broker_available(&addr).await {
+    if !require_broker(&addr).await {
         return;
     }
     // A port nobody listens on.
@@ -206,11 +205,11 @@ async fn without_a_broker_the_gateway_says_503_and_retry_later() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_group_commit_requests_share_transactions_and_a_bad_one_fails_alone() {
     let addr = bootstrap();
-    if !broker_available(&addr).await {
+    if !require_broker(&addr).await {
         return;
     }
     // Created by the broker on first use, like the other topics here.
-    let topic = unique("http-e2e-group");
+    let topic = unique_name("http-e2e-group");
     let (http, backend) = gateway(KafkaSettings {
         max_requests_per_transaction: 64,
         max_pending_transactions: 64,
@@ -333,10 +332,10 @@ fn awkward_bytes() -> Vec<u8> {
 #[tokio::test]
 async fn binary_keys_values_and_headers_round_trip_byte_for_byte_with_their_timestamps() {
     let addr = bootstrap();
-    if !broker_available(&addr).await {
+    if !require_broker(&addr).await {
         return;
     }
-    let topic = unique("http-binary");
+    let topic = unique_name("http-binary");
     let (http, backend) = gateway(settings(&addr, 1)).await;
     let path = format!("/v1/topics/{topic}/records");
     let value = awkward_bytes();
@@ -438,11 +437,11 @@ async fn binary_keys_values_and_headers_round_trip_byte_for_byte_with_their_time
 #[tokio::test]
 async fn topics_are_read_from_metadata_without_creating_any() {
     let addr = bootstrap();
-    if !broker_available(&addr).await {
+    if !require_broker(&addr).await {
         return;
     }
-    let topic = unique("http-meta");
-    let never = unique("http-never");
+    let topic = unique_name("http-meta");
+    let never = unique_name("http-never");
     let (http, backend) = gateway(settings(&addr, 1)).await;
     let created = support::post(
         http,

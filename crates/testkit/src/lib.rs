@@ -1,4 +1,14 @@
-//! Helpers for tests that run against a real Kafka broker.
+//! The test kit of kafkatx: what the tests of every crate share, one of each.
+//!
+//! - the brokers (this module): their addresses, the CI rule ([`require_broker`]), unique names,
+//!   topics, `kcat` as the independent read_committed judge, tests on both protocols
+//!   ([`on_both_protocols!`]);
+//! - [`http`]: the one raw HTTP/1.1 client; [`https`] and [`certs`]: HTTPS clients and
+//!   throwaway certificates signed without C;
+//! - [`fault_proxy`]: a TCP proxy between a client and a broker that cuts, stalls or garbles.
+//!
+//! The exactly-once judge is not here: it is `kafkatx_tools::load::checker`, which `kafkatx
+//! load`, the fault campaign and the cluster tests share.
 //!
 //! The brokers are started by `integration/kafka` (see `docs/broker.md`); `./dev test` starts a
 //! KIP-890 (transaction.version 2) broker and a classic-protocol one and exports their
@@ -6,10 +16,17 @@
 //! is skipped with a notice on a developer's machine, and it fails when `CI` is set.
 
 // Test support: failing loudly (a panic fails the calling test) is the point here.
-#![allow(clippy::panic)]
+#![allow(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing
+)]
 
+pub mod certs;
 pub mod fault_proxy;
 pub mod http;
+pub mod https;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -33,7 +50,9 @@ pub fn bootstrap_tv1() -> String {
 pub fn kafka_script() -> PathBuf {
     std::env::var_os("KAFKATX_KAFKA")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("kafka"))
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../integration/kafka")
+        })
 }
 
 /// Runs `integration/kafka ARGS`; the last line of its standard output (the script's result,
@@ -66,12 +85,11 @@ pub fn in_ci() -> bool {
 /// Checks that a broker answers at `addr`. Returns false (and says so) when it does not and
 /// we are not in CI; panics in CI so that a missing broker can never pass as a green run.
 pub async fn require_broker(addr: &str) -> bool {
-    let first = addr.split(',').next().unwrap_or(addr);
     let options = ConnectOptions {
         connect_timeout: Duration::from_secs(5),
         ..ConnectOptions::default()
     };
-    match Connection::connect(first, options).await {
+    match Connection::connect_any(addr.split(','), options).await {
         Ok(_) => true,
         Err(e) if in_ci() => {
             panic!(
@@ -139,8 +157,7 @@ pub async fn create_topic_with_configs(
     partitions: i32,
     configs: &[(&str, &str)],
 ) -> Result<(), String> {
-    let first = addr.split(',').next().unwrap_or(addr);
-    let conn = Connection::connect(first, ConnectOptions::default())
+    let conn = Connection::connect_any(addr.split(','), ConnectOptions::default())
         .await
         .map_err(|e| e.to_string())?;
     let topic = NewTopic {

@@ -1,16 +1,17 @@
 //! HTTPS from the tests' side: a TLS client on graviola, and requests on a kept-alive
-//! connection (one response read by its Content-Length, so the connection stays usable).
+//! connection (answers read with [`exchange`], by their Content-Length).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use rustls::pki_types::ServerName;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-use super::{HttpResponse, parse_response};
+use crate::http::HttpResponse;
+pub use crate::http::exchange;
 
 /// Connects and runs the handshake for `localhost`.
 pub async fn connect(
@@ -26,10 +27,14 @@ pub async fn connect(
     Ok(stream)
 }
 
-/// The common name of the certificate the server presented.
-pub fn server_name_of(stream: &TlsStream<TcpStream>) -> Option<String> {
-    let cert = stream.get_ref().1.peer_certificates()?.first()?;
-    kafkatx_server::http::tls::common_name(cert)
+/// The common name of the certificate the server presented (the gateway's own parser of
+/// certificate subjects, `kafkatx_server::http::tls::common_name`, is passed in: the kit does
+/// not depend on the gateway).
+pub fn server_name_of(
+    stream: &TlsStream<TcpStream>,
+    common_name: impl Fn(&[u8]) -> Option<String>,
+) -> Option<String> {
+    common_name(stream.get_ref().1.peer_certificates()?.first()?)
 }
 
 /// A request with keep-alive, `headers` added, and a body when not empty.
@@ -52,33 +57,6 @@ pub fn keep_alive_request(
     raw.push_str("\r\n");
     raw.push_str(body);
     raw
-}
-
-/// Sends `request` and reads exactly one response; `Err` when the connection fails.
-pub async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
-    stream: &mut S,
-    request: &str,
-) -> std::io::Result<HttpResponse> {
-    stream.write_all(request.as_bytes()).await?;
-    stream.flush().await?;
-    let mut raw = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = parse_response(&raw[..end + 4]);
-            let length: usize = head
-                .header("content-length")
-                .map_or(0, |v| v.parse().unwrap());
-            if raw.len() >= end + 4 + length {
-                return Ok(parse_response(&raw[..end + 4 + length]));
-            }
-        }
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        raw.extend_from_slice(&chunk[..n]);
-    }
 }
 
 /// One request on a new HTTPS connection.
