@@ -5,18 +5,24 @@
 //! `abort`, `flush`, `close`), inputs (`handle_*`) and outputs (`poll_*`). After every command or
 //! input, drain `poll_transmit`, then `poll_event`, then read `poll_timeout`. Every input
 //! carries a monotonically non-decreasing `now`.
+//!
+//! Files follow one naming rule: `<area>_requests.rs` decides when and builds an area's requests
+//! (coordinator, offsets, produce), `<area>_replies.rs` acts on their answers and failures
+//! through the one classification table; the other files are parts that own their state
+//! (`accumulator`, `buffer`, `coordinator_slot`, `sequence`, `settle`, `versions`) or the
+//! machine's families (`ops` for commands, `pump` for progress, `outcome` for transitions).
 
 mod accumulator;
 mod buffer;
-mod coordinator;
 mod coordinator_replies;
+mod coordinator_requests;
 mod coordinator_slot;
-mod drain;
-mod offsets;
 mod offsets_replies;
+mod offsets_requests;
 mod ops;
 mod outcome;
-mod produce;
+mod produce_replies;
+mod produce_requests;
 mod pump;
 mod routing;
 pub(crate) mod sequence;
@@ -132,7 +138,7 @@ struct TxnProgress {
     /// TV1: an AddPartitionsToTxn answer was lost and no later answer settled it.
     add_unconfirmed: bool,
     /// The latest `send_offsets` call of this transaction, finished or not.
-    offsets: Option<offsets::OffsetsCommit>,
+    offsets: Option<offsets_requests::OffsetsCommit>,
     /// Groups whose offsets partition the coordinator acknowledged (AddOffsetsToTxn).
     groups_added: BTreeSet<String>,
     /// Groups whose AddOffsetsToTxn answer was lost: an abort adds them again before its

@@ -1,6 +1,6 @@
 //! C. commands: validated against the state; a wrong state is a `UsageError`, never a hang.
 //!
-//! Blocking operations (init, commit, abort, flush, and `send_offsets` in `offsets.rs`)
+//! Blocking operations (init, commit, abort, flush, and `send_offsets` in `offsets_requests.rs`)
 //! finish with a
 //! [`TxnEvent::OperationDone`](crate::types::TxnEvent). If one outlives `max.block.ms` the
 //! caller gets `Timeout`; calling the *same* operation again resumes it (Java's

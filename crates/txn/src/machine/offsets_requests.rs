@@ -20,7 +20,7 @@ use kafkatx_wire::protocol::messages::{
     TxnOffsetCommitRequest,
 };
 
-use super::coordinator::str_bytes;
+use super::coordinator_requests::str_bytes;
 use super::versions::{FIND_COORDINATOR_CAP, TXN_OFFSET_COMMIT_CAP_TV1};
 use super::{CoordKind, TxnMachine};
 use crate::classify::Recovery;

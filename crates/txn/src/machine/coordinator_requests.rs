@@ -1,5 +1,5 @@
 //! Coordinator-bound requests: FindCoordinator, InitProducerId, AddPartitionsToTxn, EndTxn,
-//! and the slot they share with the offsets of `send_offsets` (built in `offsets.rs`).
+//! and the slot they share with the offsets of `send_offsets` (built in `offsets_requests.rs`).
 //!
 //! At most one is in flight, chosen by priority FindCoordinator > InitProducerId >
 //! AddPartitions > offsets > EndTxn (the `Priority` order of Java's `TransactionManager`
