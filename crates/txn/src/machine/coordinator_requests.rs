@@ -88,11 +88,8 @@ impl TxnMachine {
         if self.txn.tv2 || self.txn.to_add.is_empty() {
             return None;
         }
-        if !self.txn.first_add_sent {
-            if let Some(until) = self.settle.wait_until(now) {
-                self.settle_until = Some(until);
-                return None;
-            }
+        if !self.txn.first_add_sent && !self.settle.may_send_first(now) {
+            return None;
         }
         Some(CoordKind::AddPartitions(
             self.txn.to_add.iter().cloned().collect(),

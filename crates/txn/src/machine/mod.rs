@@ -209,10 +209,9 @@ pub(crate) struct TxnMachine {
     throttled_until: HashMap<i32, Instant>,
     /// Bytes of records not yet answered, against `buffer.memory`.
     buffer: BufferUse,
-    /// The learned pause between an EndTxn answer and the next transaction's first add.
+    /// The learned pause between an EndTxn answer and the next transaction's first add, and
+    /// the wake-up of a first add that waits for it.
     settle: Settle,
-    /// The first add of this transaction waits for `settle` until then.
-    settle_until: Option<Instant>,
     partitioner: Partitioner,
     metrics: Arc<Metrics>,
     txn_span: tracing::Span,
@@ -253,7 +252,6 @@ impl TxnMachine {
             buffer: BufferUse::default(),
             throttled_until: HashMap::new(),
             leader_hinted: BTreeSet::new(),
-            settle_until: None,
             partitioner: Partitioner::new(&config),
             metrics,
             txn_span: tracing::Span::none(),
@@ -476,7 +474,7 @@ impl TxnMachine {
                 .retry_at()
                 .map(|at| (Timer::CoordinatorRetry, at)),
         );
-        deadlines.extend(self.settle_until.map(|at| (Timer::Settle, at)));
+        deadlines.extend(self.settle.wake_at().map(|at| (Timer::Settle, at)));
         deadlines.extend(
             self.metadata
                 .next_refresh_at()

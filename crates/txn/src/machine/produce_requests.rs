@@ -81,11 +81,12 @@ impl TxnMachine {
         // KIP-890: the first Produce makes the leader add the partitions; it waits for the
         // settle pause after the previous transaction (`settle.rs`). Drafts are sealed
         // first, so an expired linger does not stay due while it waits.
-        if self.is_transactional() && self.txn.tv2 && !self.txn.first_add_sent {
-            if let Some(until) = self.settle.wait_until(now) {
-                self.settle_until = Some(until);
-                return;
-            }
+        if self.is_transactional()
+            && self.txn.tv2
+            && !self.txn.first_add_sent
+            && !self.settle.may_send_first(now)
+        {
+            return;
         }
         // Each round adds at most one batch per partition; rounds repeat to fill the pipeline.
         for _ in 0..self.config.max_in_flight {

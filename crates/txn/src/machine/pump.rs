@@ -22,7 +22,7 @@ impl TxnMachine {
             return;
         }
         // Set again below by whatever is still waiting for the settle pause.
-        self.settle_until = None;
+        self.settle.new_pass();
         self.throttled_until.retain(|_, until| *until > now);
         self.expire_unsent(now);
         self.route_unrouted(now);

@@ -44,6 +44,8 @@ pub(super) struct Settle {
     probe_sent_at: Option<Instant>,
     /// A low estimate of a Produce round trip (rises slowly, falls at once).
     produce_floor: Option<Duration>,
+    /// When the first gated request found in this pass of the machine may go (its wake-up).
+    wake_at: Option<Instant>,
 }
 
 impl Settle {
@@ -61,9 +63,31 @@ impl Settle {
 
     /// When the first gated request of the current transaction may go, if that is later than
     /// `now`.
-    pub(super) fn wait_until(&self, now: Instant) -> Option<Instant> {
+    fn wait_until(&self, now: Instant) -> Option<Instant> {
         let ready = self.ended_at? + self.hold;
         (ready > now).then_some(ready)
+    }
+
+    /// Whether the current transaction's first gated request may go at `now`; when not, the
+    /// machine must wake at [`Settle::wake_at`] to send it.
+    pub(super) fn may_send_first(&mut self, now: Instant) -> bool {
+        match self.wait_until(now) {
+            Some(until) => {
+                self.wake_at = Some(until);
+                false
+            }
+            None => true,
+        }
+    }
+
+    /// A new pass of the machine: a request that still has to wait says so again.
+    pub(super) fn new_pass(&mut self) {
+        self.wake_at = None;
+    }
+
+    /// When the machine must wake for a first request that is waiting.
+    pub(super) fn wake_at(&self) -> Option<Instant> {
+        self.wake_at
     }
 
     /// The first gated request of the current transaction was sent at `now`.
@@ -121,6 +145,23 @@ mod tests {
 
     fn ms(value: u64) -> Duration {
         Duration::from_millis(value)
+    }
+
+    #[test]
+    fn a_waiting_first_request_sets_the_wake_up_until_the_next_pass() {
+        let t0 = Instant::now();
+        let mut settle = Settle::default();
+        settle.transaction_ended(t0);
+        settle.first_request_sent(t0);
+        settle.add_partitions_answered(true);
+        let ended = t0 + ms(5);
+        settle.transaction_ended(ended);
+        assert!(!settle.may_send_first(ended));
+        assert_eq!(settle.wake_at(), Some(ended + settle.hold()));
+        settle.new_pass();
+        assert_eq!(settle.wake_at(), None);
+        assert!(settle.may_send_first(ended + settle.hold()));
+        assert_eq!(settle.wake_at(), None);
     }
 
     #[test]
