@@ -21,6 +21,7 @@ mod offsets_replies;
 mod offsets_requests;
 mod ops;
 mod outcome;
+mod produce_flight;
 mod produce_replies;
 mod produce_requests;
 mod pump;
@@ -50,6 +51,7 @@ use crate::types::{
 use accumulator::{Accumulator, SentStatus};
 use buffer::BufferUse;
 use coordinator_slot::CoordinatorSlot;
+use produce_flight::ProduceFlight;
 use settle::Settle;
 use versions::VersionBook;
 
@@ -103,16 +105,6 @@ enum CoordKind {
     EndTxn {
         commit: bool,
     },
-}
-
-#[derive(Debug, Clone)]
-struct ProduceInFlight {
-    node_id: i32,
-    sent_at: Instant,
-    /// It carries the transaction's first records (KIP-890: the leader adds the partitions).
-    first_of_transaction: bool,
-    /// (partition, base sequence) of each batch in the request.
-    batches: Vec<(TopicPartition, i32)>,
 }
 
 #[derive(Debug, Clone)]
@@ -187,7 +179,8 @@ pub(crate) struct TxnMachine {
     group_coordinators: HashMap<String, Broker>,
     /// The coordinator-bound request in flight, its retry and failures in a row.
     coord: CoordinatorSlot,
-    produce_requests: HashMap<RequestId, ProduceInFlight>,
+    /// Produce requests in flight, broker throttles and leader hints.
+    produce: ProduceFlight,
     pending_op: Option<PendingOp>,
     /// Result of an operation that finished after its caller timed out (returned when the
     /// same operation is called again).
@@ -202,11 +195,6 @@ pub(crate) struct TxnMachine {
     outbox: VecDeque<Transmit>,
     events: VecDeque<TxnEvent>,
     backoff: Backoff,
-    /// Partitions whose last Produce refusal named their new leader (KIP-951).
-    leader_hinted: BTreeSet<TopicPartition>,
-    /// Brokers that asked us (`throttle_time_ms` in a Produce answer, KIP-219) to send them
-    /// nothing more until then.
-    throttled_until: HashMap<i32, Instant>,
     /// Bytes of records not yet answered, against `buffer.memory`.
     buffer: BufferUse,
     /// The learned pause between an EndTxn answer and the next transaction's first add, and
@@ -236,7 +224,7 @@ impl TxnMachine {
             coordinator: None,
             group_coordinators: HashMap::new(),
             coord: CoordinatorSlot::default(),
-            produce_requests: HashMap::new(),
+            produce: ProduceFlight::default(),
             pending_op: None,
             unacked: None,
             flush_requested: false,
@@ -250,8 +238,6 @@ impl TxnMachine {
             backoff,
             settle: Settle::default(),
             buffer: BufferUse::default(),
-            throttled_until: HashMap::new(),
-            leader_hinted: BTreeSet::new(),
             partitioner: Partitioner::new(&config),
             metrics,
             txn_span: tracing::Span::none(),
@@ -325,7 +311,7 @@ impl TxnMachine {
             self.txn.added,
             self.txn.to_add,
             self.txn.offsets,
-            self.produce_requests,
+            self.produce,
             self.coord.in_flight(),
             sent
         )
@@ -362,7 +348,7 @@ impl TxnMachine {
                 self.route_unrouted(now);
             }
             Response::Produce(resp) => {
-                if let Some(request) = self.produce_requests.remove(&id) {
+                if let Some(request) = self.produce.take(id) {
                     self.on_produce_response(now, request, &resp);
                 }
             }
@@ -386,7 +372,7 @@ impl TxnMachine {
             let backoff = &mut self.backoff;
             self.metadata
                 .refresh_failed(now, |failures| backoff.delay(failures));
-        } else if let Some(request) = self.produce_requests.remove(&id) {
+        } else if let Some(request) = self.produce.take(id) {
             self.metadata.request_refresh();
             for (tp, base) in request.batches {
                 self.on_batch_failure(now, &tp, base, Failure::Transport(failure));
@@ -500,7 +486,7 @@ impl TxnMachine {
             .iter()
             .filter(|(tp, q)| {
                 let leader_has_room = self.metadata.leader(tp).is_some_and(|leader| {
-                    self.requests_in_flight_to(leader.node_id) < self.config.max_in_flight
+                    self.produce.in_flight_to(leader.node_id) < self.config.max_in_flight
                 });
                 self.may_retry() && q.in_flight() == 0 && leader_has_room
             })

@@ -318,7 +318,7 @@ impl TxnMachine {
                 };
             self.complete_op(op, Err(error));
         }
-        self.produce_requests.clear();
+        self.produce.forget_all();
         self.coord.abandon();
         self.closed = true;
         self.outbox.clear();

@@ -125,7 +125,7 @@ impl TxnMachine {
         for tokens in sent {
             self.fail_tokens(tokens, error.clone());
         }
-        self.produce_requests.clear();
+        self.produce.forget_all();
         self.coord.abandon();
         if let Some(pending) = self.pending_op.take() {
             let op = pending.op;

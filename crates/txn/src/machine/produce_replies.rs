@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 use kafkatx_wire::protocol::messages::ProduceResponse;
 
 use super::accumulator::SentStatus;
-use super::{ProduceInFlight, SHORT_RETRY, TxnMachine};
+use super::produce_flight::ProduceInFlight;
+use super::{SHORT_RETRY, TxnMachine};
 use crate::classify::{Context, Disposition, Failure, RequestKind, classify};
 use crate::error::TxnError;
 use crate::metadata::Broker;
@@ -29,7 +30,7 @@ impl TxnMachine {
         if resp.throttle_time_ms > 0 {
             let until =
                 now + Duration::from_millis(u64::try_from(resp.throttle_time_ms).unwrap_or(0));
-            self.throttled_until.insert(request.node_id, until);
+            self.produce.throttle(request.node_id, until);
         }
         for (tp, base) in request.batches {
             let answer = resp
@@ -69,7 +70,7 @@ impl TxnMachine {
                 address: format!("{}:{}", e.host.as_str(), e.port),
             });
         if self.metadata.apply_leader_hint(tp, leader, endpoint) {
-            self.leader_hinted.insert(tp.clone());
+            self.produce.leader_hinted(tp);
         }
     }
 
@@ -174,7 +175,7 @@ impl TxnMachine {
                 }
                 self.schedule_batch_retry(now, tp, base, false);
             }
-            Disposition::RefreshMetadata if self.leader_hinted.remove(tp) => {
+            Disposition::RefreshMetadata if self.produce.take_leader_hint(tp) => {
                 // The new leader is known already: resend there now, no refresh, no backoff.
                 self.schedule_batch_retry_at(tp, base, now);
             }

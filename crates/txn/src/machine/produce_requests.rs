@@ -14,8 +14,9 @@ use kafkatx_wire::protocol::messages::produce_request::{PartitionProduceData, To
 use kafkatx_wire::protocol::messages::{ApiKey, ProduceRequest, TopicName, TransactionalId};
 use kafkatx_wire::protocol::protocol::StrBytes;
 
+use super::TxnMachine;
 use super::accumulator::SentStatus;
-use super::{ProduceInFlight, TxnMachine};
+use super::produce_flight::ProduceInFlight;
 use crate::error::TxnError;
 use crate::metrics::Counter;
 use crate::state::TxnState;
@@ -96,13 +97,6 @@ impl TxnMachine {
         }
     }
 
-    pub(super) fn requests_in_flight_to(&self, node_id: i32) -> usize {
-        self.produce_requests
-            .values()
-            .filter(|r| r.node_id == node_id)
-            .count()
-    }
-
     /// One batch per partition at most; `new_batches` false sends only resends.
     fn drain_round(&mut self, now: Instant, new_batches: bool) -> bool {
         let Some(identity) = self.identity else {
@@ -126,11 +120,11 @@ impl TxnMachine {
                 continue;
             }
             if !outgoing.contains_key(&leader.node_id)
-                && self.requests_in_flight_to(leader.node_id) >= max_in_flight
+                && self.produce.in_flight_to(leader.node_id) >= max_in_flight
             {
                 continue;
             }
-            if self.throttled_until.contains_key(&leader.node_id) {
+            if self.produce.is_throttled(leader.node_id) {
                 continue;
             }
             // A request stays within max.request.size (Java's drain stops there too); the
@@ -283,7 +277,7 @@ impl TxnMachine {
             self.txn.first_add_sent = true;
             self.settle.first_request_sent(now);
         }
-        self.produce_requests.insert(
+        self.produce.sent(
             outgoing.id,
             ProduceInFlight {
                 node_id,

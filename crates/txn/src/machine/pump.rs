@@ -23,7 +23,7 @@ impl TxnMachine {
         }
         // Set again below by whatever is still waiting for the settle pause.
         self.settle.new_pass();
-        self.throttled_until.retain(|_, until| *until > now);
+        self.produce.expire_throttles(now);
         self.expire_unsent(now);
         self.route_unrouted(now);
         self.maybe_send_coordinator_request(now);
