@@ -14,7 +14,7 @@ use kafkatx_pool::{Lease, Pool, PoolError, ProducerFactory};
 use tracing::Instrument;
 
 use crate::backend::group_commit::{Job, JobQueue};
-use crate::backend::pool::{RecordSink, run_transaction};
+use crate::backend::transaction::{RecordSink, run_transaction};
 use crate::backend::{Committed, OutRecord, Placed, ProducerInfo, TxnFailure};
 
 /// Pause after a lease failed at once (its producer could not begin), so that a broken

@@ -5,8 +5,9 @@
 //! real pool + transaction engine can be plugged in without touching handlers.
 //!
 //! - [`pool`]: [`Backend`] on a `kafkatx_pool::Pool`, one transaction per request or, with group
-//!   commit, the queue of `group_commit` drained by one `group_runner` per producer;
-//!   `record_sink` turns HTTP records into engine records, `txn_failure` turns an engine
+//!   commit, the queue of `group_commit` drained by one `group_runner` per producer; both run
+//!   a leased producer's transaction with `transaction`; `record_sink` turns HTTP records into
+//!   engine records, `txn_failure` turns an engine
 //!   error's `Action` at a stage into what the client is told.
 //! - [`kafka`]: settings to pool and producer configuration; starts the pool.
 //! - [`probe`]: readiness and topic metadata straight from the brokers.
@@ -21,6 +22,7 @@ pub mod pool;
 pub(crate) mod pool_metrics;
 pub mod probe;
 pub(crate) mod record_sink;
+pub(crate) mod transaction;
 pub(crate) mod txn_failure;
 
 use std::future::Future;

@@ -7,7 +7,7 @@
 use kafkatx_pool::KafkaProducer;
 use kafkatx_txn::{Action, DeliveryFuture, ProducerRecord, RecordHeader, TxnError};
 
-use crate::backend::pool::{FailureKind, RecordSink, Stage};
+use crate::backend::transaction::{FailureKind, RecordSink, Stage};
 use crate::backend::txn_failure;
 use crate::backend::{OutRecord, Placed};
 

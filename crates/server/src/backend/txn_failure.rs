@@ -9,7 +9,7 @@
 
 use kafkatx_txn::{Action, TxnError};
 
-use crate::backend::pool::{FailureKind, Stage};
+use crate::backend::transaction::{FailureKind, Stage};
 
 /// Classifies `error`, raised by the engine at `stage`.
 pub fn classify(error: &TxnError, stage: Stage) -> FailureKind {

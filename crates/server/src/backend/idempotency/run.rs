@@ -7,7 +7,7 @@ use kafkatx_pool::{Lease, ProducerFactory};
 use super::key::IdempotentRequest;
 use super::log::{LookupError, MarkerLog};
 use super::marker::Marker;
-use crate::backend::pool::{RecordSink, Stage, failure, pool_failure};
+use crate::backend::transaction::{RecordSink, Stage, failure, pool_failure};
 use crate::backend::{Committed, Once, OutRecord, Placed, ProducerInfo, TxnFailure};
 
 /// Runs `build`'s records under `request`'s key on the leased producer.
