@@ -69,6 +69,8 @@
 //! randomly named hosts (e.g. Deployment pods) a restart gets new ids: the old ids' open
 //! transactions are only aborted when `transaction.timeout.ms` expires.
 
+#![warn(missing_docs)]
+
 mod backoff;
 mod config;
 mod error;

@@ -8,6 +8,8 @@
 //!   `main.rs` only parses flags and starts a runtime. [`shutdown`] and [`hangup`] are the
 //!   process's signals.
 
+#![warn(missing_docs)]
+
 pub mod backend;
 pub mod cli;
 pub mod hangup;

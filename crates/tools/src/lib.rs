@@ -11,6 +11,8 @@
 //!
 //! Each tool has its clap `…Args` and a `run` that the binary calls; errors are [`ToolError`].
 
+#![warn(missing_docs)]
+
 pub mod consume;
 mod error;
 pub mod load;

@@ -57,7 +57,10 @@ pub struct ConnectOptions {
     pub client_id: String,
     /// Sent in ApiVersions v3+ so brokers can report which clients connect.
     pub software_name: String,
+    /// Sent with `software_name` (ApiVersions v3+); defaults to this crate's version.
     pub software_version: String,
+    /// How long the TCP connect, and then the TLS handshake, may each take before
+    /// [`WireError::ConnectTimeout`].
     pub connect_timeout: Duration,
     /// How long a request may wait for its answer (`request.timeout.ms`).
     pub request_timeout: Duration,

@@ -12,10 +12,18 @@ pub const DEFAULT_MAX_FRAME_BYTES: usize = 100 * 1024 * 1024;
 /// Why a length prefix was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FrameError {
+    /// The length prefix was negative, which no frame can have: the stream is corrupt.
     #[error("negative frame length {0}")]
     NegativeLength(i32),
+    /// The length prefix exceeds the frame limit, which means a corrupt stream rather than a
+    /// big message.
     #[error("frame of {len} bytes exceeds the limit of {max} bytes")]
-    TooLarge { len: usize, max: usize },
+    TooLarge {
+        /// The length the prefix announced, in bytes.
+        len: usize,
+        /// The limit it was checked against, in bytes.
+        max: usize,
+    },
 }
 
 /// Splits one complete frame (without its length prefix) off the front of `buf`.

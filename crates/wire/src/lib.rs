@@ -18,6 +18,8 @@
 //!
 //! Nothing in this crate panics on bytes a broker sends: every decoder returns an error.
 
+#![warn(missing_docs)]
+
 pub mod admin;
 pub mod codec;
 pub mod compression;

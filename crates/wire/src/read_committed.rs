@@ -14,7 +14,10 @@ use crate::record::{ControlType, DecodedRecord, RecordBatch};
 /// One entry of a Fetch answer's `aborted_transactions`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct AbortedTxn {
+    /// Offset of the aborted transaction's first batch: the producer's transactional batches
+    /// are skipped from here until its ABORT marker.
     pub first_offset: i64,
+    /// The producer whose transaction was aborted.
     pub producer_id: i64,
 }
 

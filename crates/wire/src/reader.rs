@@ -53,22 +53,45 @@ impl Isolation {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ReadError {
+    /// Connecting to a broker or exchanging a request with it failed.
     #[error(transparent)]
     Wire(#[from] WireError),
+    /// The broker answered a request about the topic with an error code.
     #[error("topic {topic}: error code {code} from the broker")]
-    Broker { topic: String, code: i16 },
+    Broker {
+        /// The topic the request was about.
+        topic: String,
+        /// Kafka's error code; -1 when the answer held no entry for the topic or partition.
+        code: i16,
+    },
+    /// The metadata does not list the topic (it is never created by reading it).
     #[error("topic {0} does not exist")]
     UnknownTopic(String),
+    /// A partition's leader is not among the brokers in the metadata, so it cannot be read;
+    /// also returned when a newly created topic has no leaders elected in time.
     #[error("partition {partition} has no leader (broker {leader} is not in the metadata)")]
-    NoLeader { partition: i32, leader: i32 },
+    NoLeader {
+        /// The partition without a reachable leader; -1 when a new topic's leaders timed out.
+        partition: i32,
+        /// The leader's broker id in the metadata; -1 when none is elected.
+        leader: i32,
+    },
+    /// The records fetched from a partition could not be decoded.
     #[error("could not decode the records of partition {partition}: {message}")]
-    Records { partition: i32, message: String },
+    Records {
+        /// The partition fetched.
+        partition: i32,
+        /// The decoder's error.
+        message: String,
+    },
 }
 
 /// One record with the partition it came from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TopicRecord {
+    /// The partition the record was read from.
     pub partition: i32,
+    /// The record; its offset is within that partition.
     pub record: DecodedRecord,
 }
 

@@ -352,6 +352,10 @@ async fn connect_any_skips_a_dead_bootstrap_address_and_an_empty_list_is_typed()
         .await
         .unwrap_err();
     assert!(matches!(none, WireError::NoAddress), "{none}");
+    assert!(
+        !none.outcome_unknown() && !only_dead.outcome_unknown(),
+        "nothing was sent"
+    );
 }
 
 /// A tiny join_all so the tests need no futures crate.
