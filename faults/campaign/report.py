@@ -75,13 +75,65 @@ def pct(values, q):
     return values[min(len(values) - 1, max(0, int(round(q * len(values) + 0.5)) - 1))]
 
 
+def soak_section(results, add):
+    """The soak's tables: throughput, then every gauge first / last / max / after."""
+    soaks = results.get("soak") or {}
+    if soaks:
+        add("## Soak: steady load, no faults")
+        add("")
+        add("One gateway (pool 5, group commit off) on the healthy cluster, driven as fast as it "
+            "answers over 64 connections for the whole soak, then judged like the campaign's "
+            "loads. Sampled every 5 s; *first* and *last* are the means of the first and the last "
+            "fifth of the samples after the first minute, so growth (a leak, a queue that only "
+            "fills, a lease that never comes back) shows as a difference. *After* is read 2 s "
+            "after the load stopped: every lease must be back and nothing in flight.")
+        add("")
+        add("| TV | seconds | requests | acknowledged/s | p50 / p99 ms | errors | anomalies |")
+        add("|---|---|---|---|---|---|---|")
+        for tv, soak in soaks.items():
+            sm = (soak.get("judge") or {}).get("summary") or {}
+            lat = sm.get("committed_latency") or {}
+            add(f"| {tv} | {fmt(soak.get('seconds'))} | {fmt(sm.get('requests'))} | "
+                f"{fmt(sm.get('committed_per_sec'))} | {fmt(lat.get('p50_ms'))} / "
+                f"{fmt(lat.get('p99_ms'))} | "
+                f"{', '.join(f'{k}: {v}' for k, v in (sm.get('errors_by_kind') or {}).items()) or 'none'} | "
+                f"{soak.get('anomalies')} |")
+        add("")
+        add("| TV | measure | first | last | max | after the load |")
+        add("|---|---|---|---|---|---|")
+        for tv, soak in soaks.items():
+            samples = soak.get("samples", [])
+            after = soak.get("after") or {}
+            for key, label, scale in (("rss_kb", "RSS MiB", 1 / 1024), ("fds", "open files", 1),
+                                      ("connections", "HTTP connections open", 1),
+                                      ("leased", "producers leased", 1),
+                                      ("waiters", "lease waiters", 1),
+                                      ("in_flight", "transactions in flight", 1)):
+                first, last = fifths(samples, key)
+                peak = max((x[key] for x in samples if x.get(key) is not None), default=None)
+                val = after.get(key)
+                add(f"| {tv} | {label} | {fmt(first * scale if first is not None else None)} | "
+                    f"{fmt(last * scale if last is not None else None)} | "
+                    f"{fmt(peak * scale if peak is not None else None)} | "
+                    f"{fmt(val * scale if val is not None else None)} |")
+        add("")
+        for tv, soak in soaks.items():
+            hanging = soak.get("find_hanging")
+            add(f"- TV{tv}: find-hanging on the soak's topic: "
+                f"{'none' if not hanging else hanging if isinstance(hanging, str) else len(hanging)}"
+                f"; peak RSS (VmHWM) {fmt((soak.get('hwm_kb') or 0) / 1024)} MiB.")
+        add("")
+
+
 def write(results, path):
     lines = []
     add = lines.append
     protos = results.get("protocols", {})
     started = results.get("started_unix")
     finished = results.get("finished_unix")
-    add("# Reliability: the fault campaign")
+    soak_only = bool(results.get("soak")) and not any(seg.get("faults") for _, seg in
+                                                      segments(results))
+    add("# Reliability: the soak" if soak_only else "# Reliability: the fault campaign")
     add("")
     add(f"Written by `./dev faults` (`faults/run`) from the results in `{results.get('out')}` "
         f"(kept there with every log: gateways, loads, per-request outcomes, judges, the "
@@ -93,8 +145,8 @@ def write(results, path):
         r = results["reanalysed"]
         add(f"The figures and anomaly counts below were computed again from the kept outcome files "
             f"by `faults/run --report` at `{r.get('commit')}` (the run itself counted "
-            f"{r.get('anomalies_as_run')} anomalies; see *Analysis*); the judges' verdicts are the "
-            "run's own.")
+            f"{r.get('anomalies_as_run')} anomalies{'' if soak_only else '; see *Analysis*'}); "
+            "the judges' verdicts are the run's own.")
         add("")
     add("## How to repeat")
     add("")
@@ -106,9 +158,11 @@ def write(results, path):
     if results.get("fixed_seed") is not None:
         seeds += (f" (the first half of each protocol's faults come from the fixed seed "
                   f"{results['fixed_seed']})")
-    add(f"- {seeds}; `./dev faults --seed {results.get('seed')}"
-        f"{' --short' if results.get('short') else ''}` repeats the same choices (kinds, roles of "
-        f"the victims, hold times); what the cluster does in between (who leads what) differs.")
+    if not soak_only:
+        add(f"- {seeds}; `./dev faults --seed {results.get('seed')}"
+            f"{' --short' if results.get('short') else ''}` repeats the same choices (kinds, "
+            "roles of the victims, hold times); what the cluster does in between (who leads "
+            "what) differs.")
     add(f"- commit: `{results.get('commit')}`")
     for r in results.get("resumed") or []:
         add(f"- resumed {time.strftime('%H:%M UTC', time.gmtime(r['at']))} with `faults/run "
@@ -122,6 +176,12 @@ def write(results, path):
             + (f", took {(finished - started) / 60:.0f} min" if finished else ""))
     s = results.get("settings", {})
     add("")
+    if soak_only:
+        # A soak without faults: the campaign's sections would all be empty.
+        soak_section(results, add)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("\n".join(lines).rstrip() + "\n")
+        return
     add("## What runs")
     add("")
     add("- `integration/kafka start --nodes 3 --tv N`: three KRaft nodes (broker + controller each) "
@@ -462,53 +522,7 @@ def write(results, path):
                     + ", ".join(f"{k} x{v}" for k, v in answers.items()))
         add("")
 
-    # ----- soak
-    soaks = results.get("soak") or {}
-    if soaks:
-        add("## Soak: steady load, no faults")
-        add("")
-        add("One gateway (pool 5, group commit off) on the healthy cluster, driven as fast as it "
-            "answers over 64 connections for the whole soak, then judged like the campaign's "
-            "loads. Sampled every 5 s; *first* and *last* are the means of the first and the last "
-            "fifth of the samples after the first minute, so growth (a leak, a queue that only "
-            "fills, a lease that never comes back) shows as a difference. *After* is read 2 s "
-            "after the load stopped: every lease must be back and nothing in flight.")
-        add("")
-        add("| TV | seconds | requests | acknowledged/s | p50 / p99 ms | errors | anomalies |")
-        add("|---|---|---|---|---|---|---|")
-        for tv, soak in soaks.items():
-            sm = (soak.get("judge") or {}).get("summary") or {}
-            lat = sm.get("committed_latency") or {}
-            add(f"| {tv} | {fmt(soak.get('seconds'))} | {fmt(sm.get('requests'))} | "
-                f"{fmt(sm.get('committed_per_sec'))} | {fmt(lat.get('p50_ms'))} / "
-                f"{fmt(lat.get('p99_ms'))} | "
-                f"{', '.join(f'{k}: {v}' for k, v in (sm.get('errors_by_kind') or {}).items()) or 'none'} | "
-                f"{soak.get('anomalies')} |")
-        add("")
-        add("| TV | measure | first | last | max | after the load |")
-        add("|---|---|---|---|---|---|")
-        for tv, soak in soaks.items():
-            samples = soak.get("samples", [])
-            after = soak.get("after") or {}
-            for key, label, scale in (("rss_kb", "RSS MiB", 1 / 1024), ("fds", "open files", 1),
-                                      ("connections", "HTTP connections open", 1),
-                                      ("leased", "producers leased", 1),
-                                      ("waiters", "lease waiters", 1),
-                                      ("in_flight", "transactions in flight", 1)):
-                first, last = fifths(samples, key)
-                peak = max((x[key] for x in samples if x.get(key) is not None), default=None)
-                val = after.get(key)
-                add(f"| {tv} | {label} | {fmt(first * scale if first is not None else None)} | "
-                    f"{fmt(last * scale if last is not None else None)} | "
-                    f"{fmt(peak * scale if peak is not None else None)} | "
-                    f"{fmt(val * scale if val is not None else None)} |")
-        add("")
-        for tv, soak in soaks.items():
-            hanging = soak.get("find_hanging")
-            add(f"- TV{tv}: find-hanging on the soak's topic: "
-                f"{'none' if not hanging else hanging if isinstance(hanging, str) else len(hanging)}"
-                f"; peak RSS (VmHWM) {fmt((soak.get('hwm_kb') or 0) / 1024)} MiB.")
-        add("")
+    soak_section(results, add)
 
     # ----- segments
     add("## Segments")
