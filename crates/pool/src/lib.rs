@@ -84,6 +84,8 @@ mod return_path;
 mod shared;
 mod slot;
 mod stats;
+#[cfg(feature = "test-util")]
+pub mod testing;
 mod waiter;
 
 pub use backoff::Backoff;

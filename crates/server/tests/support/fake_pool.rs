@@ -1,31 +1,49 @@
-//! A fake transactional producer on a real `kafkatx-pool`: scripted send and commit failures,
-//! held sends, a poison value, and a record of every send.
+//! The pool's scripted fake producer (`kafkatx_pool::testing`, the one the pool's own tests use)
+//! as the gateway sees it, on a real `kafkatx-pool`: the same lifecycle (epochs, fencing,
+//! scripted begin/commit/abort, events), plus what only the gateway needs, records: scripted
+//! send failures, held sends, a poison value, a record of every send, and commit failures of
+//! the gateway's kinds.
 
 use std::collections::VecDeque;
-use std::fmt;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use kafkatx_pool::testing::{self, FakeCluster};
 use kafkatx_pool::{Health, Pool, PoolConfig, ProducerFactory, TxnProducer};
 use kafkatx_server::backend::pool::{FailureKind, PoolBackend, RecordSink, Stage};
 use kafkatx_server::backend::probe::ClusterProbe;
 use kafkatx_server::{OutRecord, Placed};
 use tokio::sync::Notify;
 
-#[derive(Debug, Clone)]
-pub struct FakeError {
-    pub kind: FailureKind,
+/// An error of the fake: one the gateway's script asked for, or one of the lifecycle.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum FakeError {
+    #[error("fake {0:?} failure")]
+    Scripted(FailureKind),
+    #[error(transparent)]
+    Lifecycle(testing::FakeError),
 }
 
-impl fmt::Display for FakeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "fake {:?} failure", self.kind)
+impl FakeError {
+    /// What the gateway makes of it, as `RecordSink::failure_kind` does for the real producer.
+    fn kind(&self) -> FailureKind {
+        match self {
+            FakeError::Scripted(kind) => *kind,
+            FakeError::Lifecycle(error) => match error {
+                testing::FakeError::Abortable | testing::FakeError::NoTransaction => {
+                    FailureKind::Aborted
+                }
+                testing::FakeError::OutcomeUnknown => FailureKind::OutcomeUnknown,
+                testing::FakeError::Fenced
+                | testing::FakeError::Fatal
+                | testing::FakeError::Closed
+                | testing::FakeError::CreateFailed => FailureKind::Unavailable,
+            },
+        }
     }
 }
-
-impl std::error::Error for FakeError {}
 
 /// What the next send or commit does.
 #[derive(Debug, Default)]
@@ -42,21 +60,24 @@ pub struct Script {
 #[derive(Debug, Default)]
 pub struct Shared {
     pub script: Mutex<Script>,
+    /// The lifecycle's cluster: epochs, begin/commit/abort scripts, events.
+    pub cluster: Arc<FakeCluster>,
     /// Makes every producer creation fail, like an unreachable cluster.
-    pub refuse_create: std::sync::atomic::AtomicBool,
+    pub refuse_create: AtomicBool,
     pub release: Notify,
     pub next_offset: AtomicI64,
     /// Records per `send` call, in call order.
     pub sends: Mutex<Vec<usize>>,
     /// Sends waiting on `hold_sends`.
-    pub held: std::sync::atomic::AtomicUsize,
+    pub held: AtomicUsize,
 }
 
 #[derive(Debug)]
 pub struct FakeProducer {
+    lifecycle: testing::FakeProducer,
     shared: Arc<Shared>,
     /// Records sent in the open transaction.
-    in_transaction: std::sync::atomic::AtomicUsize,
+    in_transaction: AtomicUsize,
 }
 
 impl TxnProducer for FakeProducer {
@@ -64,30 +85,33 @@ impl TxnProducer for FakeProducer {
 
     async fn begin(&self) -> Result<(), FakeError> {
         self.in_transaction.store(0, Ordering::SeqCst);
-        Ok(())
+        self.lifecycle.begin().await.map_err(FakeError::Lifecycle)
     }
 
     async fn commit(&self) -> Result<(), FakeError> {
-        let mut script = self.shared.script.lock().unwrap();
-        if self.in_transaction.load(Ordering::SeqCst) > 2 {
-            if let Some(kind) = script.shared_commit_failure {
-                return Err(FakeError { kind });
-            }
+        let scripted = {
+            let mut script = self.shared.script.lock().unwrap();
+            let shared_failure = script
+                .shared_commit_failure
+                .filter(|_| self.in_transaction.load(Ordering::SeqCst) > 2);
+            shared_failure.or_else(|| script.commit_failures.pop_front())
+        };
+        if let Some(kind) = scripted {
+            return Err(FakeError::Scripted(kind));
         }
-        match script.commit_failures.pop_front() {
-            Some(kind) => Err(FakeError { kind }),
-            None => Ok(()),
-        }
+        self.lifecycle.commit().await.map_err(FakeError::Lifecycle)
     }
 
     async fn abort(&self) -> Result<(), FakeError> {
-        Ok(())
+        self.lifecycle.abort().await.map_err(FakeError::Lifecycle)
     }
 
-    async fn close(&self) {}
+    async fn close(&self) {
+        self.lifecycle.close().await;
+    }
 
     fn health(&self) -> Health {
-        Health::Ready
+        self.lifecycle.health()
     }
 }
 
@@ -114,12 +138,10 @@ impl RecordSink for FakeProducer {
             self.shared.held.fetch_sub(1, Ordering::SeqCst);
         }
         if poisoned {
-            return Err(FakeError {
-                kind: FailureKind::Invalid,
-            });
+            return Err(FakeError::Scripted(FailureKind::Invalid));
         }
         if let Some(kind) = failure {
-            return Err(FakeError { kind });
+            return Err(FakeError::Scripted(kind));
         }
         Ok(records
             .into_iter()
@@ -132,27 +154,41 @@ impl RecordSink for FakeProducer {
     }
 
     fn failure_kind(error: &FakeError, _stage: Stage) -> FailureKind {
-        error.kind
+        error.kind()
     }
 }
 
 #[derive(Debug)]
 pub struct FakeFactory {
     pub shared: Arc<Shared>,
+    lifecycle: testing::FakeFactory,
+}
+
+impl FakeFactory {
+    pub fn new(shared: Arc<Shared>) -> Self {
+        let lifecycle = testing::FakeFactory {
+            cluster: Arc::clone(&shared.cluster),
+        };
+        Self { shared, lifecycle }
+    }
 }
 
 impl ProducerFactory for FakeFactory {
     type Producer = FakeProducer;
 
-    async fn create(&self, _transactional_id: &str) -> Result<FakeProducer, FakeError> {
+    async fn create(&self, transactional_id: &str) -> Result<FakeProducer, FakeError> {
         if self.shared.refuse_create.load(Ordering::SeqCst) {
-            return Err(FakeError {
-                kind: FailureKind::Unavailable,
-            });
+            return Err(FakeError::Scripted(FailureKind::Unavailable));
         }
+        let lifecycle = self
+            .lifecycle
+            .create(transactional_id)
+            .await
+            .map_err(FakeError::Lifecycle)?;
         Ok(FakeProducer {
+            lifecycle,
             shared: Arc::clone(&self.shared),
-            in_transaction: std::sync::atomic::AtomicUsize::new(0),
+            in_transaction: AtomicUsize::new(0),
         })
     }
 }
@@ -180,9 +216,7 @@ pub async fn backend_on(
     config: PoolConfig,
     probe: Result<(), String>,
 ) -> (TestBackend, Arc<Shared>) {
-    let factory = FakeFactory {
-        shared: Arc::clone(&shared),
-    };
+    let factory = FakeFactory::new(Arc::clone(&shared));
     let pool = Pool::new(config, factory).await.unwrap();
     (PoolBackend::new(pool, FakeProbe(probe)), shared)
 }
@@ -193,9 +227,7 @@ pub async fn grouped_backend(
     max_requests: usize,
 ) -> (TestBackend, Arc<Shared>) {
     let shared = Arc::new(Shared::default());
-    let factory = FakeFactory {
-        shared: Arc::clone(&shared),
-    };
+    let factory = FakeFactory::new(Arc::clone(&shared));
     let pool = Pool::new(config, factory).await.unwrap();
     (
         PoolBackend::with_group_commit(pool, FakeProbe(Ok(())), max_requests),
