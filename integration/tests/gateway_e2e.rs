@@ -4,6 +4,9 @@
 //! broker the test is skipped with a notice, except under CI where that is a failure. Topics are
 //! unique per run and auto-created (the project's test brokers enable that).
 
+mod common;
+
+use common::gateway_settings;
 use kafkatx_testkit::http as support;
 
 use std::sync::Arc;
@@ -25,20 +28,14 @@ async fn pair_and_record_endpoints_commit_through_the_pool_on_a_real_broker() {
     let topic = unique_name("srv-e2e");
     let instance = unique_name("e2e");
     let settings = KafkaSettings {
-        bootstrap_servers: vec![addr],
         pool_size: 2,
-        instance_id: instance.clone(),
-        transactional_id_prefix: "kafkatx".to_owned(),
         compression: Compression::Zstd,
         lease_timeout: Duration::from_secs(10),
-        transaction_timeout: Duration::from_secs(60),
         request_timeout: Duration::from_secs(30),
         delivery_timeout: Duration::from_secs(45),
-        producer_properties: Vec::new(),
-        max_pending_transactions: 16,
-        max_requests_per_transaction: 1,
         // Topics here are auto-created on first use (see the module doc).
         allow_auto_create_topics: true,
+        ..gateway_settings(&addr, &instance)
     };
     let backend = Arc::new(kafka::connect(settings).await.unwrap());
     let config = ServerConfig {

@@ -9,6 +9,9 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+
+use common::gateway_settings;
 use kafkatx_testkit::http as support;
 
 use std::net::SocketAddr;
@@ -27,20 +30,13 @@ use kafkatx_testkit::{bootstrap, require_broker, unique_name};
 
 fn settings(bootstrap: &str, pool_size: usize) -> KafkaSettings {
     KafkaSettings {
-        bootstrap_servers: vec![bootstrap.to_owned()],
         pool_size,
-        instance_id: unique_name("http-e2e"),
-        transactional_id_prefix: "kafkatx".to_owned(),
         compression: Compression::Lz4,
         lease_timeout: Duration::from_secs(2),
-        transaction_timeout: Duration::from_secs(60),
-        request_timeout: Duration::from_secs(10),
         delivery_timeout: Duration::from_secs(15),
-        producer_properties: Vec::new(),
-        max_pending_transactions: 16,
-        max_requests_per_transaction: 1,
         // These tests let the broker create their unique topics on first use.
         allow_auto_create_topics: true,
+        ..gateway_settings(bootstrap, &unique_name("http-e2e"))
     }
 }
 

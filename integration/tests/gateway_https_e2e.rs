@@ -12,6 +12,9 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+
+use common::gateway_settings;
 use kafkatx_server::http::tls::common_name;
 
 use std::net::SocketAddr;
@@ -31,20 +34,13 @@ use tokio::net::TcpListener;
 
 fn settings(bootstrap: &str) -> KafkaSettings {
     KafkaSettings {
-        bootstrap_servers: vec![bootstrap.to_owned()],
         pool_size: 2,
-        instance_id: unique_name("https-e2e"),
-        transactional_id_prefix: "kafkatx".to_owned(),
         compression: Compression::Lz4,
         lease_timeout: Duration::from_secs(2),
-        transaction_timeout: Duration::from_secs(60),
-        request_timeout: Duration::from_secs(10),
         delivery_timeout: Duration::from_secs(15),
-        producer_properties: Vec::new(),
-        max_pending_transactions: 16,
-        max_requests_per_transaction: 1,
         // The tests' topics are unique and created by their first allowed write.
         allow_auto_create_topics: true,
+        ..gateway_settings(bootstrap, &unique_name("https-e2e"))
     }
 }
 

@@ -11,6 +11,9 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+
+use common::gateway_settings;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +24,6 @@ use kafkatx_testkit::fault_proxy::{Fault, FaultProxy};
 use kafkatx_testkit::http::post;
 use kafkatx_testkit::{create_topic, unique_name};
 use kafkatx_txn::{ProducerConfig, ProducerRecord, TransactionalProducer, TxnError};
-use kafkatx_wire::compression::Compression;
 use kafkatx_wire::protocol::messages::ApiKey;
 use kafkatx_wire::reader::{Isolation, read_topic};
 use tokio::net::TcpListener;
@@ -257,19 +259,10 @@ async fn gateway_recovers_from_every_damaged_answer(addr: &str) {
     create_topic(addr, &topic, 2).await.unwrap();
     let proxy = FaultProxy::start(addr).await.unwrap();
     let settings = KafkaSettings {
-        bootstrap_servers: vec![proxy.address()],
         pool_size: POOL,
-        instance_id: unique_name("hostile-gateway"),
-        transactional_id_prefix: "kafkatx".to_owned(),
-        compression: Compression::None,
-        lease_timeout: Duration::from_secs(30),
-        transaction_timeout: Duration::from_secs(60),
         request_timeout: REQUEST_TIMEOUT,
-        delivery_timeout: Duration::from_secs(20),
-        producer_properties: Vec::new(),
         max_pending_transactions: 64,
-        max_requests_per_transaction: 1,
-        allow_auto_create_topics: false,
+        ..gateway_settings(&proxy.address(), &unique_name("hostile-gateway"))
     };
     let backend = Arc::new(kafka::connect(settings).await.unwrap());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -11,6 +11,9 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+
+use common::gateway_settings;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,26 +25,17 @@ use kafkatx_server::backend::kafka::{self, KafkaSettings};
 use kafkatx_testkit::fault_proxy::{Fault, FaultProxy};
 use kafkatx_testkit::http::{HttpResponse, try_request};
 use kafkatx_testkit::{create_topic, unique_name};
-use kafkatx_wire::compression::Compression;
 use kafkatx_wire::protocol::messages::ApiKey;
 use kafkatx_wire::reader::{Isolation, read_topic};
 use tokio::net::TcpListener;
 
 fn settings(bootstrap: &str, instance: &str, transaction_timeout: Duration) -> KafkaSettings {
     KafkaSettings {
-        bootstrap_servers: vec![bootstrap.to_owned()],
         pool_size: 3,
-        instance_id: instance.to_owned(),
-        transactional_id_prefix: "kafkatx".to_owned(),
-        compression: Compression::None,
-        lease_timeout: Duration::from_secs(30),
         transaction_timeout,
         request_timeout: Duration::from_secs(5),
-        delivery_timeout: Duration::from_secs(20),
-        producer_properties: Vec::new(),
         max_pending_transactions: 256,
-        max_requests_per_transaction: 1,
-        allow_auto_create_topics: false,
+        ..gateway_settings(bootstrap, instance)
     }
 }
 

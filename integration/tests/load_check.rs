@@ -4,6 +4,9 @@
 // Test code: a failed unwrap is a failed test, which is what we want.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use common::gateway_settings;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -63,19 +66,13 @@ async fn concurrent_requests_are_exactly_once(max_requests_per_transaction: usiz
         create_topic(&addr, topic, 3).await.unwrap();
     }
     let settings = KafkaSettings {
-        bootstrap_servers: vec![addr.clone()],
         pool_size: 5,
-        instance_id: unique_name("load-check"),
-        transactional_id_prefix: "kafkatx".to_owned(),
         compression: Compression::Zstd,
-        lease_timeout: Duration::from_secs(30),
-        transaction_timeout: Duration::from_secs(60),
         request_timeout: Duration::from_secs(30),
         delivery_timeout: Duration::from_secs(45),
-        producer_properties: Vec::new(),
         max_pending_transactions: 256,
         max_requests_per_transaction,
-        allow_auto_create_topics: false,
+        ..gateway_settings(&addr, &unique_name("load-check"))
     };
     let backend = Arc::new(kafka::connect(settings).await.unwrap());
     let config = ServerConfig {
@@ -137,19 +134,12 @@ async fn keyed_retries_resolve_every_unknown_outcome() {
     create_topic(&addr, &topic, 3).await.unwrap();
     let proxy = Arc::new(FaultProxy::start(&addr).await.unwrap());
     let settings = KafkaSettings {
-        bootstrap_servers: vec![proxy.address()],
         pool_size: 5,
-        instance_id: unique_name("load-check-keyed"),
-        transactional_id_prefix: "kafkatx".to_owned(),
         compression: Compression::Zstd,
-        lease_timeout: Duration::from_secs(30),
-        transaction_timeout: Duration::from_secs(60),
         request_timeout: Duration::from_secs(2),
         delivery_timeout: Duration::from_secs(30),
-        producer_properties: Vec::new(),
         max_pending_transactions: 256,
-        max_requests_per_transaction: 1,
-        allow_auto_create_topics: false,
+        ..gateway_settings(&proxy.address(), &unique_name("load-check-keyed"))
     };
     let markers = MarkerSettings {
         topic: unique_name("load-check-markers"),

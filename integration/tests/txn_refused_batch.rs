@@ -7,6 +7,9 @@
 // Test code: a failed unwrap is a failed test, which is what we want.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
+use common::gateway_settings;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,7 +19,6 @@ use kafkatx_server::backend::kafka::{self, KafkaSettings};
 use kafkatx_testkit::http::post;
 use kafkatx_testkit::{create_topic_with_configs, kcat_committed_values, unique_name};
 use kafkatx_txn::{ProducerConfig, ProducerRecord, TransactionalProducer};
-use kafkatx_wire::compression::Compression;
 use tokio::net::TcpListener;
 
 /// Far below the 120 s delivery timeout a gap would cost.
@@ -76,19 +78,8 @@ kafkatx_testkit::on_both_protocols!(
 async fn gateway_commits_at_once_after_a_refused_request(addr: &str) {
     let topic = compacted_topic(addr, "refused-gateway").await;
     let settings = KafkaSettings {
-        bootstrap_servers: vec![addr.to_owned()],
-        pool_size: 1,
-        instance_id: unique_name("refused-gateway"),
-        transactional_id_prefix: "kafkatx".to_owned(),
-        compression: Compression::None,
-        lease_timeout: Duration::from_secs(30),
-        transaction_timeout: Duration::from_secs(60),
-        request_timeout: Duration::from_secs(10),
         delivery_timeout: Duration::from_secs(120),
-        producer_properties: Vec::new(),
-        max_pending_transactions: 16,
-        max_requests_per_transaction: 1,
-        allow_auto_create_topics: false,
+        ..gateway_settings(addr, &unique_name("refused-gateway"))
     };
     let backend = Arc::new(kafka::connect(settings).await.unwrap());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -14,6 +14,9 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+
+use common::gateway_settings;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,7 +26,6 @@ use kafkatx_server::ServerConfig;
 use kafkatx_server::backend::kafka::{self, KafkaSettings};
 use kafkatx_testkit::{in_ci, kafka, unique_name};
 use kafkatx_txn::{ProducerConfig, ProducerRecord, TransactionalProducer};
-use kafkatx_wire::compression::Compression;
 use kafkatx_wire::protocol::error::ResponseError;
 use kafkatx_wire::protocol::messages::MetadataRequest;
 use kafkatx_wire::{ConnectOptions, Connection, SaslCredentials, SaslMechanism, WireError};
@@ -221,19 +223,10 @@ async fn the_gateway_serves_over_sasl_and_is_not_ready_with_a_wrong_password(add
     kafka(&["topic", &topic, "1", "--port", PORT]).unwrap();
     for (password, ready) in [(PASSWORD, true), ("not-the-password", false)] {
         let settings = KafkaSettings {
-            bootstrap_servers: vec![addr.to_owned()],
-            pool_size: 1,
-            instance_id: unique_name("wire-sasl-gw"),
-            transactional_id_prefix: "kafkatx".to_owned(),
-            compression: Compression::None,
             lease_timeout: Duration::from_secs(5),
             transaction_timeout: Duration::from_secs(30),
-            request_timeout: Duration::from_secs(10),
-            delivery_timeout: Duration::from_secs(20),
             producer_properties: sasl_properties(password),
-            max_pending_transactions: 16,
-            max_requests_per_transaction: 1,
-            allow_auto_create_topics: false,
+            ..gateway_settings(addr, &unique_name("wire-sasl-gw"))
         };
         let backend = Arc::new(kafka::connect(settings).await.unwrap());
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

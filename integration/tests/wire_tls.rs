@@ -22,6 +22,9 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+
+use common::gateway_settings;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
@@ -35,7 +38,6 @@ use kafkatx_tools::load::{Endpoint, LoadArgs, execute};
 use kafkatx_txn::{
     Producer, ProducerConfig, ProducerConfigBuilder, ProducerRecord, TransactionalProducer,
 };
-use kafkatx_wire::compression::Compression;
 use kafkatx_wire::protocol::error::ResponseError;
 use kafkatx_wire::protocol::messages::metadata_request::MetadataRequestTopic;
 use kafkatx_wire::protocol::messages::{MetadataRequest, TopicName};
@@ -376,7 +378,7 @@ async fn configuration_errors_are_fatal_at_once_and_name_the_setting(broker: &Br
 /// and the topic still does not exist afterwards (the broker has auto.create.topics.enable).
 async fn the_gateway_never_creates_a_topic(broker: &Broker) {
     let addr = broker.addr(0);
-    let settings = gateway_settings(&addr, broker.kafkatx_properties());
+    let settings = tls_gateway_settings(&addr, broker.kafkatx_properties());
     let (http, stop, server) = start_gateway(settings, &unique_name("wire-tls-pair")).await;
     let (status, body) = http_request(http, "GET", "/readyz", "").await;
     assert_eq!(status, 200, "{body}");
@@ -429,7 +431,7 @@ async fn load_check_reads_back_over_ssl(broker: &Broker) {
     create_topic(&broker.addr(4), &topic, 3).await.unwrap();
     let properties = broker.kafkatx_properties();
     let (http, stop, server) =
-        start_gateway(gateway_settings(&addr, properties.clone()), &topic).await;
+        start_gateway(tls_gateway_settings(&addr, properties.clone()), &topic).await;
     let args = LoadArgs {
         url: format!("http://{http}"),
         concurrency: 8,
@@ -524,7 +526,7 @@ async fn without_a_client_certificate_the_broker_refuses(broker: &Broker) {
 async fn the_gateway_serves_over_sasl_ssl(broker: &Broker) {
     let topic = unique_name("wire-tls-gateway");
     create_topic(&broker.addr(4), &topic, 1).await.unwrap();
-    let settings = gateway_settings(&broker.addr(0), broker.kafkatx_properties());
+    let settings = tls_gateway_settings(&broker.addr(0), broker.kafkatx_properties());
     let (http, stop, server) = start_gateway(settings, &topic).await;
     let (status, body) = http_request(http, "GET", "/readyz", "").await;
     assert_eq!(status, 200, "{body}");
@@ -552,28 +554,19 @@ async fn the_gateway_serves_over_sasl_ssl(broker: &Broker) {
         .filter(|(k, _)| !k.starts_with("ssl.keystore"))
         .collect();
     let (http, stop, server) =
-        start_gateway(gateway_settings(&broker.addr(0), properties), &topic).await;
+        start_gateway(tls_gateway_settings(&broker.addr(0), properties), &topic).await;
     let (status, body) = http_request(http, "GET", "/readyz", "").await;
     assert_eq!(status, 503, "{body}");
     stop.send(()).unwrap();
     server.await.unwrap();
 }
 
-fn gateway_settings(addr: &str, producer_properties: Vec<(String, String)>) -> KafkaSettings {
+fn tls_gateway_settings(addr: &str, producer_properties: Vec<(String, String)>) -> KafkaSettings {
     KafkaSettings {
-        bootstrap_servers: vec![addr.to_owned()],
-        pool_size: 1,
-        instance_id: unique_name("wire-tls-gw"),
-        transactional_id_prefix: "kafkatx".to_owned(),
-        compression: Compression::None,
         lease_timeout: Duration::from_secs(5),
         transaction_timeout: Duration::from_secs(30),
-        request_timeout: Duration::from_secs(10),
-        delivery_timeout: Duration::from_secs(20),
         producer_properties,
-        max_pending_transactions: 16,
-        max_requests_per_transaction: 1,
-        allow_auto_create_topics: false,
+        ..gateway_settings(addr, &unique_name("wire-tls-gw"))
     }
 }
 
