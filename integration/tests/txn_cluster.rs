@@ -33,14 +33,17 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use kafkatx_server::cli::logging::{self, LogArgs, LogFormat};
-use kafkatx_testkit::{in_ci, kafka, kafka_script, unique_name};
+use kafkatx_testkit::admin::{
+    create_replicated_topic, partitions_of, transaction_coordinator, wait_fully_replicated,
+};
+use kafkatx_testkit::cluster::{Cluster, Nodes};
+use kafkatx_testkit::{in_ci, unique_name};
 use kafkatx_tools::load::checker::{self, Expectation, ReadMessage, Verdict};
 use kafkatx_tools::load::ids::{RunId, transaction_value};
 use kafkatx_tools::load::outcome::{Outcome, RequestRecord};
@@ -49,13 +52,7 @@ use kafkatx_txn::{
     Action, MetricsSnapshot, ProducerConfig, ProducerRecord, RecordMetadata, TransactionalProducer,
     TxnError,
 };
-use kafkatx_wire::protocol::messages::create_topics_request::CreatableTopic;
-use kafkatx_wire::protocol::messages::metadata_request::MetadataRequestTopic;
-use kafkatx_wire::protocol::messages::{
-    CreateTopicsRequest, FindCoordinatorRequest, MetadataRequest, TopicName,
-};
-use kafkatx_wire::protocol::protocol::StrBytes;
-use kafkatx_wire::{ConnectOptions, Connection};
+use kafkatx_wire::ConnectOptions;
 use tokio::sync::oneshot;
 
 const NODES: usize = 3;
@@ -112,7 +109,7 @@ fn failover_on_cluster(tv: &'static str, victims: &[Victim]) {
     let _turn = CLUSTER_TURN.lock().unwrap_or_else(PoisonError::into_inner);
     init_logging();
     let started = Instant::now();
-    let cluster = match Cluster::start(tv) {
+    let cluster = match Cluster::start(tv, NODES) {
         Ok(cluster) => cluster,
         Err(e) if in_ci() => panic!("could not start the 3-node cluster: {e}"),
         Err(e) => {
@@ -153,196 +150,6 @@ fn init_logging() {
         // The second test finds the subscriber already installed, which is fine.
         let _ = logging::init(&args);
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// The cluster and its faults (integration/kafka)
-
-/// The running 3-node cluster; dropping it stops every node, also when an assertion failed.
-#[derive(Debug)]
-struct Cluster {
-    bootstrap: String,
-    tv: &'static str,
-}
-
-impl Cluster {
-    fn start(tv: &'static str) -> Result<Self, String> {
-        // `start` hands back a cluster that is already up; an interrupted earlier run may have
-        // left one, with its topics. Always begin from fresh data.
-        kafka(&["stop", "--nodes", "3"])?;
-        let bootstrap = kafka(&["start", "--nodes", "3", "--tv", tv])?;
-        Ok(Self { bootstrap, tv })
-    }
-
-    /// SIGKILL one node (blocking: run it off the async workers).
-    fn kill(node: i32) -> Result<(), String> {
-        kafka(&["kill", &node.to_string(), "--nodes", "3"]).map(drop)
-    }
-
-    /// SIGSTOP one node: it keeps its sockets but answers nothing.
-    fn pause(node: i32) -> Result<(), String> {
-        kafka(&["pause", &node.to_string(), "--nodes", "3"]).map(drop)
-    }
-
-    /// Start a killed node again on its data; retried while its old process still holds a port.
-    fn restart(node: i32) -> Result<(), String> {
-        let mut last = Err(String::new());
-        for _ in 0..10 {
-            last = kafka(&["restart", &node.to_string(), "--nodes", "3"]).map(drop);
-            if last.is_ok() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(500));
-        }
-        last
-    }
-
-    /// What a failure report needs: node states, and what each node's server.log says about
-    /// the transactional id and producer epochs.
-    fn evidence(&self, transactional_id: &str) -> String {
-        // `status` exits 3 when a node is down, which is exactly when its output matters.
-        let mut report = Command::new(kafka_script())
-            .args(["status", "--nodes", "3"])
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-            .unwrap_or_else(|e| e.to_string());
-        for node in 1..=NODES {
-            let node = node.to_string();
-            let path = kafka(&["logs", &node, "--nodes", "3"]).unwrap_or_default();
-            let log = std::fs::read_to_string(&path).unwrap_or_default();
-            let relevant: Vec<&str> = (log.lines())
-                .filter(|l| l.contains(transactional_id) || l.contains("producer epoch"))
-                .collect();
-            let last = &relevant[relevant.len().saturating_sub(20)..];
-            report.push_str(&format!(
-                "\n--- node {node} ({path}), lines about {transactional_id} or epochs:\n{}",
-                last.join("\n")
-            ));
-        }
-        report
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        if let Err(e) = kafka(&["stop", "--nodes", "3"]) {
-            eprintln!("could not stop the tv{} cluster: {e}", self.tv);
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Admin requests over our own wire connections
-
-async fn connect_any(bootstrap: &str) -> Result<Connection, String> {
-    let options = ConnectOptions {
-        connect_timeout: Duration::from_secs(2),
-        request_timeout: Duration::from_secs(10),
-        ..ConnectOptions::default()
-    };
-    Connection::connect_any(bootstrap.split(','), options)
-        .await
-        .map_err(|e| e.to_string())
-}
-
-fn text(value: &str) -> StrBytes {
-    StrBytes::from_string(value.to_owned())
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct PartitionState {
-    partition: i32,
-    leader: i32,
-    isr: Vec<i32>,
-}
-
-async fn partitions_of(bootstrap: &str, topic: &str) -> Result<Vec<PartitionState>, String> {
-    let connection = connect_any(bootstrap).await?;
-    let request = MetadataRequest::default()
-        .with_topics(Some(vec![
-            MetadataRequestTopic::default().with_name(Some(TopicName(text(topic)))),
-        ]))
-        .with_allow_auto_topic_creation(false);
-    let (_, answer) = connection
-        .send_negotiated(&request, None)
-        .await
-        .map_err(|e| e.to_string())?;
-    let found = answer.topics.first().ok_or("no topic in the answer")?;
-    if found.error_code != 0 {
-        return Err(format!(
-            "metadata of {topic}: error code {}",
-            found.error_code
-        ));
-    }
-    let mut partitions: Vec<PartitionState> = found
-        .partitions
-        .iter()
-        .map(|p| PartitionState {
-            partition: p.partition_index,
-            leader: p.leader_id.0,
-            isr: p.isr_nodes.iter().map(|n| n.0).collect(),
-        })
-        .collect();
-    partitions.sort_by_key(|p| p.partition);
-    Ok(partitions)
-}
-
-/// Waits until every partition of `topic` has a leader and all nodes in its ISR, so that one
-/// more node can die without the partition falling below min.insync.replicas.
-async fn wait_fully_replicated(bootstrap: &str, topic: &str) -> Result<(), String> {
-    let deadline = Instant::now() + STEP_TIMEOUT;
-    loop {
-        let state = partitions_of(bootstrap, topic).await;
-        if let Ok(partitions) = &state {
-            let whole = |p: &PartitionState| p.leader >= 0 && p.isr.len() == NODES;
-            if !partitions.is_empty() && partitions.iter().all(whole) {
-                return Ok(());
-            }
-        }
-        if Instant::now() > deadline {
-            return Err(format!("{topic} is not fully replicated: {state:?}"));
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-async fn create_replicated_topic(bootstrap: &str, name: &str) -> Result<(), String> {
-    let connection = connect_any(bootstrap).await?;
-    let topic = CreatableTopic::default()
-        .with_name(TopicName(text(name)))
-        .with_num_partitions(PARTITIONS)
-        .with_replication_factor(NODES as i16);
-    let request = CreateTopicsRequest::default()
-        .with_topics(vec![topic])
-        .with_timeout_ms(30_000);
-    let (_, answer) = connection
-        .send_negotiated(&request, None)
-        .await
-        .map_err(|e| e.to_string())?;
-    if let Some(failed) = answer.topics.iter().find(|t| t.error_code != 0) {
-        return Err(format!(
-            "CreateTopics {name}: error code {}",
-            failed.error_code
-        ));
-    }
-    wait_fully_replicated(bootstrap, name).await
-}
-
-/// The node coordinating `transactional_id` (FindCoordinator, key type 1).
-async fn transaction_coordinator(bootstrap: &str, transactional_id: &str) -> Result<i32, String> {
-    let request = FindCoordinatorRequest::default()
-        .with_key(text(transactional_id))
-        .with_key_type(1);
-    let connection = connect_any(bootstrap).await?;
-    // v3 is the last version answering with one coordinator rather than a list.
-    let (_, answer) = connection
-        .send_negotiated(&request, Some(3))
-        .await
-        .map_err(|e| e.to_string())?;
-    if answer.error_code != 0 {
-        return Err(format!("FindCoordinator: error code {}", answer.error_code));
-    }
-    Ok(answer.node_id.0)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -781,8 +588,13 @@ async fn producer(bootstrap: &str, transactional_id: &str, seed: u64) -> Transac
     TransactionalProducer::new(config).await.unwrap()
 }
 
-async fn blocking(step: fn(i32) -> Result<(), String>, node: i32) -> Result<(), String> {
-    tokio::task::spawn_blocking(move || step(node))
+/// Runs a fault of the cluster's script off the async workers.
+async fn blocking(
+    nodes: Nodes,
+    fault: fn(Nodes, i32) -> Result<(), String>,
+    node: i32,
+) -> Result<(), String> {
+    tokio::task::spawn_blocking(move || fault(nodes, node))
         .await
         .map_err(|e| e.to_string())?
 }
@@ -843,7 +655,7 @@ impl Run<'_> {
         let kill_started = Instant::now();
         let mut proceed = Some(proceed);
         if victim.fault_point() == FaultPoint::DuringCommit {
-            if let Err(e) = blocking(Cluster::pause, node).await {
+            if let Err(e) = blocking(self.cluster.nodes(), Nodes::pause, node).await {
                 self.fail(&e);
             }
             if let Some(go) = proceed.take() {
@@ -853,7 +665,7 @@ impl Run<'_> {
             // send it, so that the kill loses its answer.
             tokio::time::sleep(END_TXN_IN_FLIGHT).await;
         }
-        if let Err(e) = blocking(Cluster::kill, node).await {
+        if let Err(e) = blocking(self.cluster.nodes(), Nodes::kill, node).await {
             self.fail(&e);
         }
         self.progress.enter(Phase::NodeDown);
@@ -870,7 +682,7 @@ impl Run<'_> {
         );
         if self.restart && !stream.is_finished() {
             let restart_started = Instant::now();
-            if let Err(e) = blocking(Cluster::restart, node).await {
+            if let Err(e) = blocking(self.cluster.nodes(), Nodes::restart, node).await {
                 self.fail(&e);
             }
             self.progress.enter(Phase::NodeBack);
@@ -906,11 +718,13 @@ async fn failover_scenario(cluster: &Cluster, victim: Victim, restart: bool) {
     let bootstrap = cluster.bootstrap.as_str();
     let tag = format!("tv{} {victim:?}", cluster.tv);
     // The previous scenario's node may still be catching up; the log must survive one more loss.
-    wait_fully_replicated(bootstrap, TRANSACTION_LOG)
+    wait_fully_replicated(bootstrap, TRANSACTION_LOG, NODES, STEP_TIMEOUT)
         .await
         .unwrap();
     let topic = unique_name("txn-cluster");
-    create_replicated_topic(bootstrap, &topic).await.unwrap();
+    create_replicated_topic(bootstrap, &topic, PARTITIONS, NODES, STEP_TIMEOUT)
+        .await
+        .unwrap();
     let transactional_id = unique_name("txn-cluster-id");
     let seed = seed();
     let p = producer(bootstrap, &transactional_id, seed).await;

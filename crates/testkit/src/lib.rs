@@ -5,7 +5,9 @@
 //!   ([`on_both_protocols!`]);
 //! - [`http`]: the one raw HTTP/1.1 client; [`https`] and [`certs`]: HTTPS clients and
 //!   throwaway certificates signed without C;
-//! - [`fault_proxy`]: a TCP proxy between a client and a broker that cuts, stalls or garbles.
+//! - [`fault_proxy`]: a TCP proxy between a client and a broker that cuts, stalls or garbles;
+//! - [`cluster`]: a multi-node cluster with its nodes' faults as methods, and [`admin`]: leaders,
+//!   ISRs, replicated topics and coordinators of one.
 //!
 //! The exactly-once judge is not here: it is `kafkatx_tools::load::checker`, which `kafkatx
 //! load`, the fault campaign and the cluster tests share.
@@ -23,7 +25,9 @@
     clippy::indexing_slicing
 )]
 
+pub mod admin;
 pub mod certs;
+pub mod cluster;
 pub mod fault_proxy;
 pub mod http;
 pub mod https;
