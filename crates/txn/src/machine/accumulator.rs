@@ -384,3 +384,106 @@ impl Accumulator {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BATCH_SIZE: usize = 1024;
+    const LINGER: Duration = Duration::from_millis(5);
+
+    fn accumulator() -> Accumulator {
+        Accumulator::new(BATCH_SIZE, LINGER, Compression::None)
+    }
+
+    fn tp() -> TopicPartition {
+        TopicPartition::new("t", 0)
+    }
+
+    fn record(bytes: usize) -> ProducerRecord {
+        ProducerRecord::new("t", Bytes::from(vec![b'x'; bytes])).with_partition(0)
+    }
+
+    fn identity(epoch: i16) -> ProducerIdentity {
+        ProducerIdentity {
+            producer_id: 7,
+            epoch,
+        }
+    }
+
+    fn queue(acc: &mut Accumulator) -> &mut PartitionQueue {
+        acc.partitions.entry(tp()).or_default()
+    }
+
+    #[test]
+    fn a_draft_is_sealed_when_the_next_record_would_overflow_or_its_linger_passed() {
+        let t0 = Instant::now();
+        let mut acc = accumulator();
+        acc.append(t0, tp(), RecordToken(1), &record(600));
+        assert_eq!(acc.next_linger_deadline(), Some(t0 + LINGER));
+        // A second 600-byte record does not fit in 1 KiB: the first draft is sealed.
+        acc.append(t0, tp(), RecordToken(2), &record(600));
+        assert_eq!(queue(&mut acc).sealed.len(), 1);
+        acc.seal_ready(t0 + LINGER - Duration::from_millis(1), false);
+        assert!(queue(&mut acc).open.is_some(), "linger not over yet");
+        acc.seal_ready(t0 + LINGER, false);
+        assert_eq!(queue(&mut acc).sealed.len(), 2);
+        assert_eq!(acc.next_linger_deadline(), None);
+        assert_eq!(acc.oldest_unsent(), Some(t0));
+    }
+
+    #[test]
+    fn sealed_batches_get_consecutive_sequences_one_in_flight_until_the_pipeline_opens() {
+        let t0 = Instant::now();
+        let mut acc = accumulator();
+        for token in 1..=3 {
+            acc.append(t0, tp(), RecordToken(token), &record(10));
+            acc.seal_ready(t0, true);
+        }
+        let first = queue(&mut acc)
+            .next_new_batch(identity(0), true, 5, t0)
+            .unwrap()
+            .map(|(base, _)| base);
+        assert_eq!(first, Some(0));
+        queue(&mut acc).sent[0].status = SentStatus::InFlight(RequestId(1));
+        // Until the leader acknowledged a batch of this identity, one request at a time.
+        assert!(
+            queue(&mut acc)
+                .next_new_batch(identity(0), true, 5, t0)
+                .unwrap()
+                .is_none()
+        );
+        queue(&mut acc).pipeline_ok = true;
+        let second = queue(&mut acc)
+            .next_new_batch(identity(0), true, 5, t0)
+            .unwrap();
+        assert_eq!(second.map(|(base, _)| base), Some(1));
+        // A new epoch waits until the old identity's batches are done.
+        assert!(
+            queue(&mut acc)
+                .next_new_batch(identity(1), true, 5, t0)
+                .unwrap()
+                .is_none()
+        );
+        assert!(!acc.is_empty() && acc.has_sent());
+    }
+
+    #[test]
+    fn expired_drafts_and_unrouted_records_are_taken_out_the_rest_stays() {
+        let t0 = Instant::now();
+        let later = t0 + Duration::from_secs(10);
+        let mut acc = accumulator();
+        acc.append(t0, tp(), RecordToken(1), &record(10));
+        acc.seal_ready(t0, true);
+        acc.append(later, tp(), RecordToken(2), &record(10));
+        acc.unrouted.push_back(Unrouted {
+            token: RecordToken(3),
+            record: record(10),
+            appended_at: t0,
+        });
+        let expired = acc.take_expired(later, Duration::from_secs(5));
+        assert_eq!(expired, vec![vec![RecordToken(1)], vec![RecordToken(3)]]);
+        assert_eq!(acc.take_unsent(), vec![vec![RecordToken(2)]]);
+        assert!(acc.is_empty());
+    }
+}
