@@ -133,7 +133,11 @@ def write(results, path):
     finished = results.get("finished_unix")
     soak_only = bool(results.get("soak")) and not any(seg.get("faults") for _, seg in
                                                       segments(results))
-    add("# Reliability: the soak" if soak_only else "# Reliability: the fault campaign")
+    if soak_only:
+        protocols = ", ".join(f"transaction.version {tv}" for tv in results["soak"])
+        add(f"# Reliability: the soak ({protocols})")
+    else:
+        add("# Reliability: the fault campaign")
     add("")
     add(f"Written by `./dev faults` (`faults/run`) from the results in `{results.get('out')}` "
         f"(kept there with every log: gateways, loads, per-request outcomes, judges, the "
