@@ -94,7 +94,7 @@ impl TxnMachine {
         tracing::info!(
             producer_id = identity.producer_id,
             epoch = identity.epoch,
-            tv2 = self.txn.tv2,
+            tv2 = self.txn.tv2(),
             "producer id assigned"
         );
         // Whichever operation led here (init, or the bump that ends an abort/commit) is done.
@@ -125,7 +125,7 @@ impl TxnMachine {
         partitions: &[TopicPartition],
         resp: &AddPartitionsToTxnResponse,
     ) {
-        self.txn.add_unconfirmed = false;
+        self.txn.add_answered();
         // Any answer means the coordinator may now hold partitions of this transaction.
         let mut worst: Option<i16> = None;
         let mut errors = BTreeMap::new();
@@ -138,9 +138,7 @@ impl TxnMachine {
         for tp in partitions {
             match errors.get(tp).copied() {
                 Some(0) => {
-                    self.txn.to_add.remove(tp);
-                    self.txn.added.insert(tp.clone());
-                    self.txn.started = true;
+                    self.txn.partition_added(tp);
                 }
                 // OPERATION_NOT_ATTEMPTED only says another partition failed.
                 Some(55) => {}
@@ -190,7 +188,7 @@ impl TxnMachine {
         self.coord.succeeded();
         self.settle.transaction_ended(now);
         // KIP-890: EndTxn v5 returns the bumped epoch (or a new id at epoch 0 on exhaustion).
-        if self.txn.tv2 && resp.producer_id.0 >= 0 {
+        if self.txn.tv2() && resp.producer_id.0 >= 0 {
             self.set_identity(ProducerIdentity {
                 producer_id: resp.producer_id.0,
                 epoch: resp.producer_epoch,
@@ -202,10 +200,10 @@ impl TxnMachine {
     /// The transaction is over on the coordinator side (or was empty): bump if required,
     /// switch protocol at this boundary if the cluster changed, report success.
     pub(super) fn finish_transaction(&mut self, commit: bool) {
-        let upgrade_to_tv2 = !self.txn.tv2 && self.tv2_available();
-        let bump = (self.txn.recovery == Recovery::EndTxnThenBump || upgrade_to_tv2)
+        let upgrade_to_tv2 = !self.txn.tv2() && self.tv2_available();
+        let bump = (self.txn.recovery() == Recovery::EndTxnThenBump || upgrade_to_tv2)
             && self.can_bump_epoch();
-        if bump && self.txn.started {
+        if bump && self.txn.started() {
             self.init_bump = true;
             self.transition(TxnState::Initializing);
             return;
@@ -236,11 +234,9 @@ impl TxnMachine {
         // The coordinator may hold these partitions now: an abort must add them again first,
         // or its EndTxn could hit an empty (TV1: invalid) transaction.
         match &request.kind {
-            CoordKind::AddPartitions(_) if lost => self.txn.add_unconfirmed = true,
-            CoordKind::AddOffsets { group } if lost => {
-                self.txn.groups_unconfirmed.insert(group.clone());
-            }
-            CoordKind::EndTxn { commit: true } if lost => self.txn.commit_maybe_applied = true,
+            CoordKind::AddPartitions(_) if lost => self.txn.add_lost(),
+            CoordKind::AddOffsets { group } if lost => self.txn.group_add_lost(group),
+            CoordKind::EndTxn { commit: true } if lost => self.txn.commit_lost(),
             _ => {}
         }
         let kind = match request.kind {
@@ -282,7 +278,7 @@ impl TxnMachine {
         );
         if refused
             && kind == (RequestKind::EndTxn { commit: true })
-            && self.txn.commit_maybe_applied
+            && self.txn.commit_maybe_applied()
         {
             // The first EndTxn may have committed before its answer was lost; this refusal of
             // the resent one (say, fenced meanwhile) does not say otherwise.
@@ -306,8 +302,7 @@ impl TxnMachine {
                     reason: format!("{kind:?} failed"),
                 };
                 // Nothing more joins a failed transaction, not even again after a lost answer.
-                self.txn.to_add.clear();
-                self.txn.groups_unconfirmed.clear();
+                self.txn.stop_joining();
                 self.enter_abortable(error, recovery);
             }
             Disposition::FailBatch { .. } | Disposition::RetryWithNewProducerId => {
@@ -353,7 +348,7 @@ impl TxnMachine {
     /// The EndTxn answer was lost. A commit's outcome is unknown: tell the caller and allow
     /// only abort, which bumps the epoch. An abort simply continues with that bump.
     fn end_txn_unconfirmed(&mut self) {
-        self.txn.recovery = Recovery::Reinit;
+        self.txn.escalate(Recovery::Reinit);
         match self.state {
             TxnState::Committing => {
                 self.transition(TxnState::OutcomeUnknown);

@@ -48,7 +48,7 @@ impl TxnMachine {
                 if !self.accumulator.is_empty() {
                     return None;
                 }
-                if self.txn.started {
+                if self.txn.started() {
                     Some(CoordKind::EndTxn { commit: true })
                 } else {
                     // An empty transaction sends nothing (Java `nextRequest`).
@@ -66,12 +66,12 @@ impl TxnMachine {
                 {
                     return Some(work);
                 }
-                if self.txn.recovery == Recovery::Reinit {
+                if self.txn.recovery() == Recovery::Reinit {
                     self.init_bump = true;
                     self.transition(TxnState::Initializing);
                     return Some(CoordKind::InitProducerId);
                 }
-                if self.txn.started {
+                if self.txn.started() {
                     Some(CoordKind::EndTxn { commit: false })
                 } else {
                     self.finish_transaction(false);
@@ -85,15 +85,11 @@ impl TxnMachine {
     /// TV1: partitions waiting for AddPartitionsToTxn. The transaction's first one waits for
     /// the settle pause after the previous transaction (`settle.rs`).
     fn partitions_to_add(&mut self, now: Instant) -> Option<CoordKind> {
-        if self.txn.tv2 || self.txn.to_add.is_empty() {
+        let partitions = self.txn.partitions_to_add()?;
+        if self.txn.first_add_pending() && !self.settle.may_send_first(now) {
             return None;
         }
-        if !self.txn.first_add_sent && !self.settle.may_send_first(now) {
-            return None;
-        }
-        Some(CoordKind::AddPartitions(
-            self.txn.to_add.iter().cloned().collect(),
-        ))
+        Some(CoordKind::AddPartitions(partitions))
     }
 
     /// Where a coordinator request goes; `None` while that coordinator is unknown.
@@ -158,8 +154,7 @@ impl TxnMachine {
         ) {
             self.metrics.incr(Counter::CoordinatorLookups);
         }
-        if matches!(kind, CoordKind::AddPartitions(_)) && !self.txn.first_add_sent {
-            self.txn.first_add_sent = true;
+        if matches!(kind, CoordKind::AddPartitions(_)) && self.txn.add_sent() {
             self.settle.first_request_sent(now);
         }
         let id = self.next_id();
@@ -240,13 +235,13 @@ impl TxnMachine {
     }
 
     fn end_txn_request(&self, destination: &Destination, commit: bool) -> Option<(Request, i16)> {
-        let cap = if self.txn.tv2 {
+        let cap = if self.txn.tv2() {
             None
         } else {
             Some(END_TXN_CAP_TV1)
         };
         let version = self.versions.negotiate(destination, ApiKey::EndTxn, cap)?;
-        if self.txn.tv2 && version < 5 {
+        if self.txn.tv2() && version < 5 {
             return None;
         }
         let identity = self.identity?;

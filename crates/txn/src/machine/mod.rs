@@ -24,20 +24,21 @@ mod outcome;
 mod produce_flight;
 mod produce_replies;
 mod produce_requests;
+mod progress;
 mod pump;
 mod routing;
 pub(crate) mod sequence;
 mod settle;
 mod versions;
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kafkatx_wire::BrokerVersions;
 
 use crate::backoff::Backoff;
-use crate::classify::{Context, Failure, Recovery, TransportFailure};
+use crate::classify::{Context, Failure, TransportFailure};
 use crate::config::ProducerConfig;
 use crate::error::{Operation, TxnError};
 use crate::metadata::{Broker, ClusterMetadata};
@@ -52,6 +53,7 @@ use accumulator::{Accumulator, SentStatus};
 use buffer::BufferUse;
 use coordinator_slot::CoordinatorSlot;
 use produce_flight::ProduceFlight;
+use progress::TxnProgress;
 use settle::Settle;
 use versions::VersionBook;
 
@@ -112,54 +114,6 @@ struct PendingOp {
     op: Operation,
     deadline: Instant,
     timed_out: bool,
-}
-
-/// Per-transaction progress.
-#[derive(Debug, Clone)]
-struct TxnProgress {
-    /// KIP-890 protocol for the current transaction.
-    tv2: bool,
-    /// Something may exist on the coordinator side, so ending needs an EndTxn.
-    started: bool,
-    /// TV1: partitions the coordinator acknowledged.
-    added: BTreeSet<TopicPartition>,
-    /// TV1: partitions waiting for AddPartitionsToTxn.
-    to_add: BTreeSet<TopicPartition>,
-    /// How the next abort recovers.
-    recovery: Recovery,
-    /// TV1: an AddPartitionsToTxn answer was lost and no later answer settled it.
-    add_unconfirmed: bool,
-    /// The latest `send_offsets` call of this transaction, finished or not.
-    offsets: Option<offsets_requests::OffsetsCommit>,
-    /// Groups whose offsets partition the coordinator acknowledged (AddOffsetsToTxn).
-    groups_added: BTreeSet<String>,
-    /// Groups whose AddOffsetsToTxn answer was lost: an abort adds them again before its
-    /// EndTxn, as for partitions.
-    groups_unconfirmed: BTreeSet<String>,
-    /// An EndTxn(commit) of this transaction was sent and its answer lost: it may have been
-    /// applied, so a later refusal of the resent one does not prove the commit failed.
-    commit_maybe_applied: bool,
-    /// The first request that asks the coordinator to add partitions (classic:
-    /// AddPartitionsToTxn; KIP-890: the first Produce) was sent; see `settle.rs`.
-    first_add_sent: bool,
-}
-
-impl TxnProgress {
-    fn new(tv2: bool) -> Self {
-        Self {
-            tv2,
-            started: false,
-            added: BTreeSet::new(),
-            to_add: BTreeSet::new(),
-            recovery: Recovery::EndTxn,
-            add_unconfirmed: false,
-            commit_maybe_applied: false,
-            first_add_sent: false,
-            offsets: None,
-            groups_added: BTreeSet::new(),
-            groups_unconfirmed: BTreeSet::new(),
-        }
-    }
 }
 
 /// Protocol state and logic of one producer. See the module documentation.
@@ -261,7 +215,7 @@ impl TxnMachine {
     /// Whether the current (or next) transaction uses the KIP-890 protocol.
     #[cfg(test)]
     pub(crate) fn uses_tv2(&self) -> bool {
-        self.txn.tv2
+        self.txn.tv2()
     }
 
     /// The configuration.
@@ -305,12 +259,9 @@ impl TxnMachine {
             })
             .collect();
         format!(
-            "identity {:?} tv2 {} added {:?} to_add {:?} offsets {:?} produce {:?} coord {:?} sent {:?}",
+            "identity {:?} transaction {:?} produce {:?} coord {:?} sent {:?}",
             self.identity,
-            self.txn.tv2,
-            self.txn.added,
-            self.txn.to_add,
-            self.txn.offsets,
+            self.txn,
             self.produce,
             self.coord.in_flight(),
             sent
@@ -334,7 +285,7 @@ impl TxnMachine {
         // The protocol only changes at a transaction boundary (finish_transaction), where an
         // upgrade to TV2 first bumps the epoch.
         if self.state == TxnState::Uninitialized {
-            self.txn.tv2 = self.tv2_available();
+            self.txn = TxnProgress::new(self.tv2_available());
         }
         self.pump(now);
     }
@@ -546,7 +497,7 @@ impl TxnMachine {
         Context {
             transactional: self.is_transactional(),
             can_bump_epoch: self.can_bump_epoch(),
-            tv2: self.txn.tv2,
+            tv2: self.txn.tv2(),
             retries_exhausted: false,
             next_expected_batch: true,
         }

@@ -63,10 +63,8 @@ impl TxnMachine {
             return;
         }
         self.coord.succeeded();
-        self.txn.groups_unconfirmed.remove(group);
-        self.txn.groups_added.insert(group.to_owned());
         // The coordinator now holds a partition of this transaction: ending it needs EndTxn.
-        self.txn.started = true;
+        self.txn.group_added(group);
     }
 
     /// Acknowledged partitions are done; the rest are retried, or the worst error decides
@@ -80,12 +78,7 @@ impl TxnMachine {
     ) {
         let context = self.context();
         // Gone after an abort took over: its EndTxn discards whatever was written.
-        let Some(work) = self
-            .txn
-            .offsets
-            .as_mut()
-            .filter(|w| w.group.group_id == group)
-        else {
+        let Some(work) = self.txn.offsets_mut().filter(|w| w.group.group_id == group) else {
             return;
         };
         let mut errors = BTreeMap::new();

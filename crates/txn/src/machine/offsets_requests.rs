@@ -23,7 +23,6 @@ use kafkatx_wire::protocol::messages::{
 use super::coordinator_requests::str_bytes;
 use super::versions::{FIND_COORDINATOR_CAP, TXN_OFFSET_COMMIT_CAP_TV1};
 use super::{CoordKind, TxnMachine};
-use crate::classify::Recovery;
 use crate::consumer_group::{ConsumerGroupMetadata, OffsetAndMetadata};
 use crate::error::{Operation, TxnError};
 use crate::state::TxnState;
@@ -100,8 +99,7 @@ impl TxnMachine {
         }
         let same_call = self
             .txn
-            .offsets
-            .as_ref()
+            .offsets()
             .is_some_and(|w| w.is_same_call(&group, &offsets));
         let pending_here = self.pending_op.as_ref().is_some_and(|p| p.op == op);
         let unacked_here = self.unacked.as_ref().is_some_and(|(done, _)| *done == op);
@@ -135,7 +133,7 @@ impl TxnMachine {
         if !needs_add {
             // KIP-890: the group coordinator may add the partition even if we never hear
             // back, so from now on ending the transaction needs an EndTxn (Java does so).
-            self.txn.started = true;
+            self.txn.mark_started();
         }
         tracing::debug!(
             parent: &self.txn_span,
@@ -144,7 +142,7 @@ impl TxnMachine {
             needs_add,
             "send offsets"
         );
-        self.txn.offsets = Some(OffsetsCommit {
+        self.txn.set_offsets(OffsetsCommit {
             unacked: offsets.keys().cloned().collect(),
             group,
             offsets,
@@ -169,27 +167,22 @@ impl TxnMachine {
 
     /// The next request the current `send_offsets` needs, if it is not done.
     pub(super) fn next_offsets_work(&self) -> Option<CoordKind> {
-        let work = self.txn.offsets.as_ref().filter(|w| !w.is_done())?;
+        let work = self.txn.offsets().filter(|w| !w.is_done())?;
         let group = work.group.group_id.clone();
-        Some(
-            if work.needs_add && !self.txn.groups_added.contains(&group) {
-                CoordKind::AddOffsets { group }
-            } else if !self.group_coordinators.contains_key(&group) {
-                CoordKind::FindGroupCoordinator { group }
-            } else {
-                CoordKind::TxnOffsetCommit { group }
-            },
-        )
+        Some(if work.needs_add && self.txn.group_needs_add(&group) {
+            CoordKind::AddOffsets { group }
+        } else if !self.group_coordinators.contains_key(&group) {
+            CoordKind::FindGroupCoordinator { group }
+        } else {
+            CoordKind::TxnOffsetCommit { group }
+        })
     }
 
     /// Aborting: a group whose AddOffsetsToTxn answer was lost is added again, so that the
     /// EndTxn never meets a transaction the coordinator thinks empty (fatal under TV1). A
     /// re-initialisation aborts whatever is open anyway.
     pub(super) fn group_to_add_again(&self) -> Option<CoordKind> {
-        if self.txn.recovery == Recovery::Reinit {
-            return None;
-        }
-        let group = self.txn.groups_unconfirmed.first()?.clone();
+        let group = self.txn.group_to_add_again()?.to_owned();
         Some(CoordKind::AddOffsets { group })
     }
 
@@ -227,7 +220,7 @@ impl TxnMachine {
         &self,
         destination: &Destination,
     ) -> Option<(Request, i16)> {
-        let work = self.txn.offsets.as_ref()?;
+        let work = self.txn.offsets()?;
         let cap = work.needs_add.then_some(TXN_OFFSET_COMMIT_CAP_TV1);
         let version = self
             .versions

@@ -102,7 +102,7 @@ impl TxnMachine {
                 }),
             ));
         }
-        self.txn = TxnProgress::new(self.txn.tv2);
+        self.txn = TxnProgress::new(self.txn.tv2());
         let identity = self.identity.unwrap_or(crate::types::ProducerIdentity {
             producer_id: -1,
             epoch: -1,
@@ -112,7 +112,7 @@ impl TxnMachine {
             transactional_id = self.config.transactional_id.as_deref().unwrap_or_default(),
             producer_id = identity.producer_id,
             epoch = identity.epoch,
-            tv2 = self.txn.tv2,
+            tv2 = self.txn.tv2(),
         );
         self.transition(TxnState::InTransaction);
         self.pump(now);
@@ -199,7 +199,7 @@ impl TxnMachine {
         }
         match self.state {
             TxnState::InTransaction | TxnState::AbortableError => {}
-            TxnState::OutcomeUnknown => self.txn.recovery = Recovery::Reinit,
+            TxnState::OutcomeUnknown => self.txn.escalate(Recovery::Reinit),
             _ => return Err(self.usage(Operation::Abort, None)),
         }
         self.transition(TxnState::Aborting);
@@ -207,12 +207,8 @@ impl TxnMachine {
         // Batches already sent (or waiting for a resend) carry sequences: they are resent
         // until answered, and EndTxn waits for them (see `may_retry`).
         self.fail_unsent(&TxnError::TransactionAborted);
-        if !self.txn.add_unconfirmed {
-            self.txn.to_add.clear();
-        }
-        // Offsets not yet sent are moot; an answer still in flight is ignored, and EndTxn
-        // discards whatever the group coordinator holds.
-        self.txn.offsets = None;
+        // An answer still in flight for offsets is ignored from now on.
+        self.txn.abort_started();
         self.pump(now);
         Ok(())
     }
@@ -310,12 +306,13 @@ impl TxnMachine {
             .in_flight()
             .is_some_and(|c| c.kind == CoordKind::EndTxn { commit: true });
         if let Some(op) = self.pending_op.as_ref().map(|p| p.op) {
-            let error =
-                if op == Operation::Commit && (commit_in_flight || self.txn.commit_maybe_applied) {
-                    TxnError::OutcomeUnknown
-                } else {
-                    TxnError::Closed
-                };
+            let error = if op == Operation::Commit
+                && (commit_in_flight || self.txn.commit_maybe_applied())
+            {
+                TxnError::OutcomeUnknown
+            } else {
+                TxnError::Closed
+            };
             self.complete_op(op, Err(error));
         }
         self.produce.forget_all();

@@ -8,14 +8,6 @@ use crate::metrics::Counter;
 use crate::state::TxnState;
 use crate::types::{RecordToken, TxnEvent};
 
-fn severity(recovery: Recovery) -> u8 {
-    match recovery {
-        Recovery::EndTxn => 0,
-        Recovery::EndTxnThenBump => 1,
-        Recovery::Reinit => 2,
-    }
-}
-
 impl TxnMachine {
     /// Every state change goes through here. An invalid transition is an engine bug: like
     /// Java's sender thread, it poisons the machine instead of continuing in a wrong state.
@@ -83,9 +75,7 @@ impl TxnMachine {
         } else {
             recovery
         };
-        if severity(recovery) > severity(self.txn.recovery) {
-            self.txn.recovery = recovery;
-        }
+        self.txn.escalate(recovery);
         match self.state {
             TxnState::InTransaction | TxnState::Committing | TxnState::Initializing => {
                 self.metrics.incr(Counter::AbortableErrors);

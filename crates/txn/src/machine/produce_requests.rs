@@ -83,8 +83,8 @@ impl TxnMachine {
         // settle pause after the previous transaction (`settle.rs`). Drafts are sealed
         // first, so an expired linger does not stay due while it waits.
         if self.is_transactional()
-            && self.txn.tv2
-            && !self.txn.first_add_sent
+            && self.txn.tv2()
+            && self.txn.first_add_pending()
             && !self.settle.may_send_first(now)
         {
             return;
@@ -116,7 +116,7 @@ impl TxnMachine {
                     .is_some_and(|q| !q.is_idle());
                 continue;
             };
-            if transactional && !self.txn.tv2 && !self.txn.added.contains(&tp) {
+            if transactional && !self.txn.may_produce_to(&tp) {
                 continue;
             }
             if !outgoing.contains_key(&leader.node_id)
@@ -271,10 +271,8 @@ impl TxnMachine {
             .into_iter()
             .map(|(tp, base, _)| (tp, base))
             .collect();
-        let first_of_transaction =
-            self.is_transactional() && self.txn.tv2 && !self.txn.first_add_sent;
+        let first_of_transaction = self.is_transactional() && self.txn.tv2() && self.txn.add_sent();
         if first_of_transaction {
-            self.txn.first_add_sent = true;
             self.settle.first_request_sent(now);
         }
         self.produce.sent(

@@ -163,15 +163,7 @@ impl TxnMachine {
         }
         let tp = TopicPartition::new(record.topic.clone(), choice.partition);
         if self.is_transactional() {
-            if self.txn.tv2 {
-                // TV2: the leader adds the partition; the transaction counts as started as
-                // soon as a send is attempted (KIP-890; Java's
-                // `TransactionManager.maybeAddPartition` under transaction version 2).
-                self.txn.started = true;
-                self.txn.added.insert(tp.clone());
-            } else if !self.txn.added.contains(&tp) {
-                self.txn.to_add.insert(tp.clone());
-            }
+            self.txn.record_routed(&tp);
         }
         let appended_bytes = self.accumulator.append(now, tp, token, record);
         if choice.sticky {

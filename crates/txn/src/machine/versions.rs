@@ -99,7 +99,7 @@ impl TxnMachine {
     /// TxnOffsetCommit v5 (franz-go checks the version too: a TV2 cluster whose brokers lack
     /// it still needs AddOffsetsToTxn).
     pub(super) fn offsets_added_by_group_coordinator(&self) -> bool {
-        self.txn.tv2
+        self.txn.tv2()
             && self
                 .versions
                 .cluster()
@@ -117,7 +117,7 @@ impl TxnMachine {
 
     /// The Produce cap for the current mode.
     pub(super) fn produce_cap(&self) -> Option<i16> {
-        match (self.is_transactional(), self.txn.tv2) {
+        match (self.is_transactional(), self.txn.tv2()) {
             (true, false) => Some(PRODUCE_CAP_TV1),
             _ => Some(PRODUCE_CAP_TV2),
         }
