@@ -98,7 +98,7 @@ impl TxnMachine {
             "producer id assigned"
         );
         // Whichever operation led here (init, or the bump that ends an abort/commit) is done.
-        if let Some(op) = self.pending_op.as_ref().map(|p| p.op) {
+        if let Some(op) = self.operation.running() {
             match op {
                 Operation::Abort => self.metrics.incr(Counter::Aborts),
                 Operation::Commit => self.metrics.incr(Counter::Commits),
@@ -318,7 +318,7 @@ impl TxnMachine {
                 self.transition(TxnState::Uninitialized);
                 self.last_error = Some(error.clone());
                 // Init, or the commit or abort whose epoch bump this was: it ends here.
-                if let Some(op) = self.pending_op.as_ref().map(|p| p.op) {
+                if let Some(op) = self.operation.running() {
                     self.complete_op(op, Err(error));
                 }
             }

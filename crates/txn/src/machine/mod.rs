@@ -19,7 +19,9 @@ mod coordinator_requests;
 mod coordinator_slot;
 mod offsets_replies;
 mod offsets_requests;
+mod operation;
 mod ops;
+mod outbox;
 mod outcome;
 mod produce_flight;
 mod produce_replies;
@@ -31,7 +33,7 @@ pub(crate) mod sequence;
 mod settle;
 mod versions;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -40,7 +42,7 @@ use kafkatx_wire::BrokerVersions;
 use crate::backoff::Backoff;
 use crate::classify::{Context, Failure, TransportFailure};
 use crate::config::ProducerConfig;
-use crate::error::{Operation, TxnError};
+use crate::error::TxnError;
 use crate::metadata::{Broker, ClusterMetadata};
 use crate::metrics::Metrics;
 use crate::partitioner::Partitioner;
@@ -52,6 +54,8 @@ use crate::types::{
 use accumulator::{Accumulator, SentStatus};
 use buffer::BufferUse;
 use coordinator_slot::CoordinatorSlot;
+use operation::OperationSlot;
+use outbox::Outbox;
 use produce_flight::ProduceFlight;
 use progress::TxnProgress;
 use settle::Settle;
@@ -109,13 +113,6 @@ enum CoordKind {
     },
 }
 
-#[derive(Debug, Clone)]
-struct PendingOp {
-    op: Operation,
-    deadline: Instant,
-    timed_out: bool,
-}
-
 /// Protocol state and logic of one producer. See the module documentation.
 #[derive(Debug)]
 pub(crate) struct TxnMachine {
@@ -135,19 +132,16 @@ pub(crate) struct TxnMachine {
     coord: CoordinatorSlot,
     /// Produce requests in flight, broker throttles and leader hints.
     produce: ProduceFlight,
-    pending_op: Option<PendingOp>,
-    /// Result of an operation that finished after its caller timed out (returned when the
-    /// same operation is called again).
-    unacked: Option<(Operation, Result<(), TxnError>)>,
+    /// The caller's blocking operation, and the result of one whose caller timed out.
+    operation: OperationSlot,
     flush_requested: bool,
     last_error: Option<TxnError>,
     closed: bool,
     /// `close` was called: finishing what is under way, then closed.
     close_requested: bool,
-    next_request_id: u64,
     next_token: u64,
-    outbox: VecDeque<Transmit>,
-    events: VecDeque<TxnEvent>,
+    /// Requests and events for the driver, and the request numbering.
+    out: Outbox,
     backoff: Backoff,
     /// Bytes of records not yet answered, against `buffer.memory`.
     buffer: BufferUse,
@@ -179,16 +173,13 @@ impl TxnMachine {
             group_coordinators: HashMap::new(),
             coord: CoordinatorSlot::default(),
             produce: ProduceFlight::default(),
-            pending_op: None,
-            unacked: None,
+            operation: OperationSlot::default(),
             flush_requested: false,
             last_error: None,
             closed: false,
             close_requested: false,
-            next_request_id: 0,
             next_token: 0,
-            outbox: VecDeque::new(),
-            events: VecDeque::new(),
+            out: Outbox::default(),
             backoff,
             settle: Settle::default(),
             buffer: BufferUse::default(),
@@ -359,15 +350,8 @@ impl TxnMachine {
 
     /// Time passed; timers may have expired.
     pub(crate) fn handle_timeout(&mut self, now: Instant) {
-        if let Some(pending) = self.pending_op.as_mut() {
-            if !pending.timed_out && now >= pending.deadline {
-                pending.timed_out = true;
-                let op = pending.op;
-                self.events.push_back(TxnEvent::OperationDone {
-                    op,
-                    result: Err(TxnError::Timeout { op }),
-                });
-            }
+        if let Some(timeout) = self.operation.expire(now) {
+            self.out.event(timeout);
         }
         self.pump(now);
     }
@@ -377,13 +361,13 @@ impl TxnMachine {
     /// Next request to send.
     #[must_use]
     pub(crate) fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.outbox.pop_front()
+        self.out.pop_transmit()
     }
 
     /// Next application event.
     #[must_use]
     pub(crate) fn poll_event(&mut self) -> Option<TxnEvent> {
-        let event = self.events.pop_front()?;
+        let event = self.out.pop_event()?;
         if let TxnEvent::RecordsDone { tokens, .. } = &event {
             self.buffer.release(tokens);
         }
@@ -404,8 +388,7 @@ impl TxnMachine {
         if self.closed || self.state == TxnState::FatalError {
             return deadlines;
         }
-        let pending_op = self.pending_op.as_ref().filter(|p| !p.timed_out);
-        deadlines.extend(pending_op.map(|p| (Timer::Operation, p.deadline)));
+        deadlines.extend(self.operation.deadline().map(|at| (Timer::Operation, at)));
         deadlines.extend(
             self.coord
                 .retry_at()
@@ -469,8 +452,7 @@ impl TxnMachine {
     // ----- internals shared by the submodules -----
 
     fn next_id(&mut self) -> RequestId {
-        self.next_request_id = self.next_request_id.wrapping_add(1);
-        RequestId(self.next_request_id)
+        self.out.next_id()
     }
 
     fn next_token(&mut self) -> RecordToken {
@@ -485,7 +467,7 @@ impl TxnMachine {
         request: Request,
         version: i16,
     ) {
-        self.outbox.push_back(Transmit {
+        self.out.send(Transmit {
             id,
             destination,
             request,

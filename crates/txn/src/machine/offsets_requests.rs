@@ -101,8 +101,8 @@ impl TxnMachine {
             .txn
             .offsets()
             .is_some_and(|w| w.is_same_call(&group, &offsets));
-        let pending_here = self.pending_op.as_ref().is_some_and(|p| p.op == op);
-        let unacked_here = self.unacked.as_ref().is_some_and(|(done, _)| *done == op);
+        let pending_here = self.operation.is_running(op);
+        let unacked_here = self.operation.unacknowledged() == Some(op);
         if same_call && (pending_here || unacked_here) {
             return self.start_op(now, op).map(|_| ());
         }
@@ -111,9 +111,9 @@ impl TxnMachine {
         }
         if unacked_here {
             // The caller moved on to other offsets: the old result is no longer wanted.
-            self.unacked = None;
+            self.operation.forget_unacknowledged();
         }
-        if self.pending_op.is_some() {
+        if self.operation.running().is_some() {
             return Err(self.usage(op, Some("another operation is still in progress")));
         }
         match self.state {
@@ -125,8 +125,8 @@ impl TxnMachine {
         }
         if offsets.is_empty() {
             // Nothing to commit, nothing sent (Java does the same).
-            self.events
-                .push_back(TxnEvent::OperationDone { op, result: Ok(()) });
+            self.out
+                .event(TxnEvent::OperationDone { op, result: Ok(()) });
             return Ok(());
         }
         let needs_add = !self.offsets_added_by_group_coordinator();
@@ -156,13 +156,7 @@ impl TxnMachine {
     /// A `send_offsets` whose caller already got `Timeout` does not block commit or abort:
     /// they take its work over.
     pub(super) fn release_timed_out_send_offsets(&mut self) {
-        if self
-            .pending_op
-            .as_ref()
-            .is_some_and(|p| p.op == Operation::SendOffsets && p.timed_out)
-        {
-            self.pending_op = None;
-        }
+        self.operation.release_if_timed_out(Operation::SendOffsets);
     }
 
     /// The next request the current `send_offsets` needs, if it is not done.

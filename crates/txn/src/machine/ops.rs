@@ -9,7 +9,8 @@
 use std::time::Instant;
 
 use super::accumulator::SentStatus;
-use super::{CoordKind, PendingOp, TxnMachine, TxnProgress};
+use super::operation::Resume;
+use super::{CoordKind, TxnMachine, TxnProgress};
 use crate::classify::Recovery;
 use crate::error::{Operation, TxnError, UsageError};
 use crate::state::TxnState;
@@ -29,20 +30,16 @@ impl TxnMachine {
         if self.closed {
             return Err(TxnError::Closed);
         }
-        if let Some((done_op, result)) = self.unacked.take() {
-            if done_op == op {
-                self.events
-                    .push_back(TxnEvent::OperationDone { op, result });
+        match self.operation.resume(op, now + self.config.max_block) {
+            Resume::Finished(result) => {
+                self.out.event(TxnEvent::OperationDone { op, result });
                 return Ok(true);
             }
-        }
-        if let Some(pending) = self.pending_op.as_mut() {
-            if pending.op == op {
-                pending.timed_out = false;
-                pending.deadline = now + self.config.max_block;
-                return Ok(true);
+            Resume::Resumed => return Ok(true),
+            Resume::Busy => {
+                return Err(self.usage(op, Some("another operation is still in progress")));
             }
-            return Err(self.usage(op, Some("another operation is still in progress")));
+            Resume::Free => {}
         }
         if self.state == TxnState::FatalError {
             return Err(self.last_error.clone().unwrap_or(TxnError::Closed));
@@ -51,11 +48,7 @@ impl TxnMachine {
     }
 
     pub(super) fn set_pending(&mut self, now: Instant, op: Operation) {
-        self.pending_op = Some(PendingOp {
-            op,
-            deadline: now + self.config.max_block,
-            timed_out: false,
-        });
+        self.operation.start(op, now + self.config.max_block);
     }
 
     /// Get a producer id (transactional: find the coordinator, InitProducerId, which also
@@ -85,12 +78,12 @@ impl TxnMachine {
         if self.state == TxnState::FatalError {
             return Err(self.last_error.clone().unwrap_or(TxnError::Closed));
         }
-        if self.state != TxnState::Ready || self.pending_op.is_some() {
+        if self.state != TxnState::Ready || self.operation.running().is_some() {
             return Err(self.usage(Operation::Begin, None));
         }
         // A commit or abort whose caller timed out finished meanwhile: its caller must learn
         // the result by calling it again (Java refuses beginTransaction the same way).
-        if let Some((op, _)) = self.unacked {
+        if let Some(op) = self.operation.unacknowledged() {
             return Err(self.usage(
                 Operation::Begin,
                 Some(match op {
@@ -136,11 +129,7 @@ impl TxnMachine {
             (true, _) => return Err(self.usage(Operation::Send, Some("no open transaction"))),
             (false, _) => {}
         }
-        if self
-            .pending_op
-            .as_ref()
-            .is_some_and(|p| p.op == Operation::Commit)
-        {
+        if self.operation.is_running(Operation::Commit) {
             return Err(self.usage(Operation::Send, Some("commit in progress")));
         }
         // Refused before it gets a token: the record never joins the transaction.
@@ -224,10 +213,9 @@ impl TxnMachine {
         commit: bool,
     ) -> (Operation, Result<(), TxnError>) {
         let under_way = self
-            .unacked
-            .as_ref()
-            .map(|(op, _)| *op)
-            .or_else(|| self.pending_op.as_ref().map(|p| p.op))
+            .operation
+            .unacknowledged()
+            .or_else(|| self.operation.running())
             .filter(|op| matches!(op, Operation::Commit | Operation::Abort));
         let op = under_way.unwrap_or(if commit {
             Operation::Commit
@@ -267,7 +255,7 @@ impl TxnMachine {
                 self.state,
                 TxnState::InTransaction | TxnState::AbortableError | TxnState::OutcomeUnknown
             );
-            if open && self.pending_op.is_none() {
+            if open && self.operation.running().is_none() {
                 // Best effort: a refusal leaves the transaction to the coordinator's timeout.
                 let _ = self.abort(now);
             }
@@ -305,7 +293,7 @@ impl TxnMachine {
             .coord
             .in_flight()
             .is_some_and(|c| c.kind == CoordKind::EndTxn { commit: true });
-        if let Some(op) = self.pending_op.as_ref().map(|p| p.op) {
+        if let Some(op) = self.operation.running() {
             let error = if op == Operation::Commit
                 && (commit_in_flight || self.txn.commit_maybe_applied())
             {
@@ -318,7 +306,7 @@ impl TxnMachine {
         self.produce.forget_all();
         self.coord.abandon();
         self.closed = true;
-        self.outbox.clear();
+        self.out.drop_transmits();
     }
 
     /// A graceful close is done once nothing is pending or in flight.
@@ -326,7 +314,7 @@ impl TxnMachine {
         if !self.close_requested || self.closed {
             return;
         }
-        let settled = self.pending_op.is_none()
+        let settled = self.operation.running().is_none()
             && self.accumulator.is_empty()
             && self.coord.in_flight().is_none()
             && !matches!(
@@ -336,8 +324,8 @@ impl TxnMachine {
         if settled || self.state == TxnState::FatalError {
             self.fail_unsent(&TxnError::Closed);
             self.closed = true;
-            self.outbox.clear();
-            self.events.push_back(TxnEvent::OperationDone {
+            self.out.drop_transmits();
+            self.out.event(TxnEvent::OperationDone {
                 op: Operation::Close,
                 result: Ok(()),
             });

@@ -35,14 +35,8 @@ impl TxnMachine {
     }
 
     pub(super) fn complete_op(&mut self, op: Operation, result: Result<(), TxnError>) {
-        let Some(pending) = self.pending_op.take_if(|p| p.op == op) else {
-            return;
-        };
-        if pending.timed_out {
-            self.unacked = Some((op, result));
-        } else {
-            self.events
-                .push_back(TxnEvent::OperationDone { op, result });
+        if let Some(done) = self.operation.finish(op, result) {
+            self.out.event(done);
         }
     }
 
@@ -54,7 +48,7 @@ impl TxnMachine {
             Counter::RecordsFailed,
             u64::try_from(tokens.len()).unwrap_or(u64::MAX),
         );
-        self.events.push_back(TxnEvent::RecordsDone {
+        self.out.event(TxnEvent::RecordsDone {
             tokens,
             result: Err(error),
         });
@@ -117,10 +111,8 @@ impl TxnMachine {
         }
         self.produce.forget_all();
         self.coord.abandon();
-        if let Some(pending) = self.pending_op.take() {
-            let op = pending.op;
-            self.pending_op = Some(pending);
-            self.complete_op(op, Err(error));
+        if let Some(done) = self.operation.finish_running(Err(error)) {
+            self.out.event(done);
         }
     }
 }

@@ -110,7 +110,7 @@ impl TxnMachine {
             Counter::RecordsSent,
             u64::try_from(batch.tokens.len()).unwrap_or(0),
         );
-        self.events.push_back(TxnEvent::RecordsDone {
+        self.out.event(TxnEvent::RecordsDone {
             tokens: batch.tokens,
             result: Ok(RecordMetadata {
                 partition: tp.clone(),

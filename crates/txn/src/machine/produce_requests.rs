@@ -6,6 +6,7 @@
 //! in flight for its partition came back, so the broker sees sequences in order.
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -197,12 +198,14 @@ impl TxnMachine {
             let Some((base, bytes)) = chosen else {
                 continue;
             };
-            let next_id = RequestId(self.next_request_id.wrapping_add(1 + outgoing.len() as u64));
-            let entry = outgoing.entry(leader.node_id).or_insert_with(|| Outgoing {
-                id: next_id,
-                address: leader.address.clone(),
-                batches: Vec::new(),
-            });
+            let entry = match outgoing.entry(leader.node_id) {
+                Entry::Occupied(entry) => entry.into_mut(),
+                Entry::Vacant(entry) => entry.insert(Outgoing {
+                    id: self.out.next_id(),
+                    address: leader.address.clone(),
+                    batches: Vec::new(),
+                }),
+            };
             let id = entry.id;
             entry.batches.push((tp.clone(), base, bytes));
             if let Some(queue) = self.accumulator.partitions.get_mut(&tp) {
@@ -218,7 +221,6 @@ impl TxnMachine {
         }
         let sent_any = !outgoing.is_empty();
         for (node_id, request) in outgoing {
-            self.next_request_id = self.next_request_id.max(request.id.0);
             self.send_produce(now, node_id, request);
         }
         sent_any

@@ -97,12 +97,7 @@ impl TxnMachine {
     }
 
     fn maybe_finish_flush(&mut self) {
-        if self
-            .pending_op
-            .as_ref()
-            .is_some_and(|p| p.op == Operation::Flush)
-            && self.accumulator.is_empty()
-        {
+        if self.operation.is_running(Operation::Flush) && self.accumulator.is_empty() {
             self.flush_requested = false;
             self.complete_op(Operation::Flush, Ok(()));
         }
