@@ -31,6 +31,7 @@ mod pump;
 mod routing;
 pub(crate) mod sequence;
 mod settle;
+mod timers;
 mod versions;
 
 use std::collections::HashMap;
@@ -59,6 +60,7 @@ use outbox::Outbox;
 use produce_flight::ProduceFlight;
 use progress::TxnProgress;
 use settle::Settle;
+use timers::{Timer, TimerTable};
 use versions::VersionBook;
 
 /// Backoff base for CONCURRENT_TRANSACTIONS, which clears as soon as the previous
@@ -68,27 +70,6 @@ use versions::VersionBook;
 /// right after its commit (the gateway's normal case) stops paying 20 ms per transaction:
 /// measured on the classic protocol at 16 connections, 250 -> 510-750 txns/s.
 const SHORT_RETRY: Duration = Duration::from_millis(5);
-
-/// What a deadline of [`TxnMachine::deadlines`] is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Timer {
-    /// The caller's operation (`init`, `commit`, ...) reaches its `max.block.ms` or timeout.
-    Operation,
-    /// The next coordinator request may go after a failure.
-    CoordinatorRetry,
-    /// The first add of a transaction that follows the last one closely (`settle.rs`).
-    Settle,
-    /// Metadata is due for a refresh.
-    Metadata,
-    /// A batch's `linger.ms` is over.
-    Linger,
-    /// The oldest unsent batch reaches `delivery.timeout.ms`.
-    DeliveryTimeout,
-    /// A batch waiting to be resent may go.
-    ProduceRetry,
-    /// The oldest batch waiting to be resent reaches `delivery.timeout.ms`.
-    RetryDeliveryTimeout,
-}
 
 /// Coordinator-bound request kinds (one in flight at a time, as in Java's `TransactionManager`). The
 /// offsets of `send_offsets` go through the same slot, as in Java: EndTxn can then never
@@ -149,6 +130,8 @@ pub(crate) struct TxnMachine {
     /// the wake-up of a first add that waits for it.
     settle: Settle,
     partitioner: Partitioner,
+    /// Every pending deadline, rewritten at the end of each input and command.
+    timers: TimerTable,
     metrics: Arc<Metrics>,
     txn_span: tracing::Span,
 }
@@ -184,6 +167,7 @@ impl TxnMachine {
             settle: Settle::default(),
             buffer: BufferUse::default(),
             partitioner: Partitioner::new(&config),
+            timers: TimerTable::default(),
             metrics,
             txn_span: tracing::Span::none(),
             config,
@@ -350,6 +334,9 @@ impl TxnMachine {
 
     /// Time passed; timers may have expired.
     pub(crate) fn handle_timeout(&mut self, now: Instant) {
+        for timer in self.timers.expired(now) {
+            tracing::trace!(parent: &self.txn_span, ?timer, "timer expired");
+        }
         if let Some(timeout) = self.operation.expire(now) {
             self.out.event(timeout);
         }
@@ -377,76 +364,72 @@ impl TxnMachine {
     /// When `handle_timeout` must be called next.
     #[must_use]
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
-        self.deadlines().into_iter().map(|(_, at)| at).min()
+        self.timers.next()
     }
 
-    /// Every pending deadline with what it is for (the minimum is `poll_timeout`). Derived
-    /// from the state each time rather than kept in a table: a deadline cannot outlive what it
-    /// was for, nor be forgotten when that changes.
+    /// Every pending deadline with what it is for (the earliest is `poll_timeout`).
+    #[cfg(test)]
     pub(crate) fn deadlines(&self) -> Vec<(Timer, Instant)> {
-        let mut deadlines = Vec::new();
+        self.timers.armed().collect()
+    }
+
+    /// Whether the timer table is what the state says it must be (see `timers.rs`).
+    #[cfg(test)]
+    pub(crate) fn timers_are_current(&self) -> bool {
+        self.timers == self.derive_timers()
+    }
+
+    /// Writes the timer table again from the state; the end of every input and command.
+    fn rearm_timers(&mut self) {
+        self.timers = self.derive_timers();
+    }
+
+    /// Every deadline the state implies.
+    fn derive_timers(&self) -> TimerTable {
+        let mut timers = TimerTable::default();
         if self.closed || self.state == TxnState::FatalError {
-            return deadlines;
+            return timers;
         }
-        deadlines.extend(self.operation.deadline().map(|at| (Timer::Operation, at)));
-        deadlines.extend(
-            self.coord
-                .retry_at()
-                .map(|at| (Timer::CoordinatorRetry, at)),
-        );
-        deadlines.extend(self.settle.wake_at().map(|at| (Timer::Settle, at)));
-        deadlines.extend(
-            self.metadata
-                .next_refresh_at()
-                .map(|at| (Timer::Metadata, at)),
-        );
+        timers.arm_earliest(Timer::Operation, self.operation.deadline());
+        timers.arm_earliest(Timer::CoordinatorRetry, self.coord.retry_at());
+        timers.arm_earliest(Timer::Settle, self.settle.wake_at());
+        timers.arm_earliest(Timer::Metadata, self.metadata.next_refresh_at());
         if self.may_drain() {
-            let linger = self.accumulator.next_linger_deadline();
-            deadlines.extend(linger.map(|at| (Timer::Linger, at)));
+            timers.arm_earliest(Timer::Linger, self.accumulator.next_linger_deadline());
         }
         let oldest = self.accumulator.oldest_unsent();
-        deadlines.extend(oldest.map(|created| {
-            (
-                Timer::DeliveryTimeout,
-                created + self.config.delivery_timeout,
-            )
-        }));
-        // Only the first batch awaiting a resend can go next, once nothing of its partition
-        // is in flight (retries go alone and in order), its leader is known and has room
-        // (otherwise a metadata deadline or an answer wakes us) and the state lets data out.
-        let resendable = self
-            .accumulator
-            .partitions
-            .iter()
-            .filter(|(tp, q)| {
-                let leader_has_room = self.metadata.leader(tp).is_some_and(|leader| {
-                    self.produce.in_flight_to(leader.node_id) < self.config.max_in_flight
-                });
-                self.may_retry() && q.in_flight() == 0 && leader_has_room
-            })
-            .map(|(_, q)| q);
-        for queue in resendable {
-            let next_retry = queue.sent.iter().find_map(|b| match b.status {
-                SentStatus::AwaitingRetry { not_before } => Some(not_before),
+        timers.arm_earliest(
+            Timer::DeliveryTimeout,
+            oldest.map(|created| created + self.config.delivery_timeout),
+        );
+        let may_retry = self.may_retry();
+        for (tp, queue) in &self.accumulator.partitions {
+            let mut awaiting_retry = queue.sent.iter().filter_map(|b| match b.status {
+                SentStatus::AwaitingRetry { not_before } => Some((not_before, b.created_at)),
                 SentStatus::InFlight(_) => None,
             });
-            deadlines.extend(next_retry.map(|at| (Timer::ProduceRetry, at)));
-        }
-        let waiting_since = self
-            .accumulator
-            .partitions
-            .values()
-            .flat_map(|q| q.sent.iter())
-            .filter(|b| matches!(b.status, SentStatus::AwaitingRetry { .. }))
-            .map(|b| b.created_at)
-            .min();
-        deadlines.extend(waiting_since.map(|at| {
-            (
+            let Some((first_not_before, first_created)) = awaiting_retry.next() else {
+                continue;
+            };
+            let waiting_since = awaiting_retry
+                .map(|(_, created)| created)
+                .fold(first_created, Instant::min);
+            timers.arm_earliest(
                 Timer::RetryDeliveryTimeout,
-                at + self.config.delivery_timeout,
-            )
-        }));
-        deadlines
+                Some(waiting_since + self.config.delivery_timeout),
+            );
+            // Only the first batch awaiting a resend can go next, once nothing of its
+            // partition is in flight (retries go alone and in order), its leader is known and
+            // has room (otherwise a metadata deadline or an answer wakes us) and the state
+            // lets data out.
+            let leader_has_room = self.metadata.leader(tp).is_some_and(|leader| {
+                self.produce.in_flight_to(leader.node_id) < self.config.max_in_flight
+            });
+            if may_retry && queue.in_flight() == 0 && leader_has_room {
+                timers.arm_earliest(Timer::ProduceRetry, Some(first_not_before));
+            }
+        }
+        timers
     }
 
     // ----- internals shared by the submodules -----

@@ -35,7 +35,11 @@ impl TxnMachine {
                 self.out.event(TxnEvent::OperationDone { op, result });
                 return Ok(true);
             }
-            Resume::Resumed => return Ok(true),
+            Resume::Resumed => {
+                // Its deadline moved.
+                self.rearm_timers();
+                return Ok(true);
+            }
             Resume::Busy => {
                 return Err(self.usage(op, Some("another operation is still in progress")));
             }
@@ -264,6 +268,7 @@ impl TxnMachine {
         }
         self.pump(now);
         self.maybe_finish_close();
+        self.rearm_timers();
     }
 
     /// Stop now. Records never sent fail with `Closed`; records whose request was sent and
@@ -307,6 +312,7 @@ impl TxnMachine {
         self.coord.abandon();
         self.closed = true;
         self.out.drop_transmits();
+        self.rearm_timers();
     }
 
     /// A graceful close is done once nothing is pending or in flight.

@@ -15,7 +15,14 @@ use crate::types::{Request, TopicPartition};
 
 impl TxnMachine {
     /// Run everything that can make progress at `now`.
+    /// Makes every possible progress, then rearms the timers: the end of every input and
+    /// of every command that changed something.
     pub(super) fn pump(&mut self, now: Instant) {
+        self.make_progress(now);
+        self.rearm_timers();
+    }
+
+    fn make_progress(&mut self, now: Instant) {
         if self.closed || self.state == TxnState::FatalError || !self.versions.any_known() {
             // A close waiting for the producer to settle ends here once it turned fatal.
             self.maybe_finish_close();

@@ -197,6 +197,11 @@ impl Harness {
         while let Some(event) = self.m.poll_event() {
             self.events.push(event);
         }
+        assert!(
+            self.m.timers_are_current(),
+            "the timer table is stale: {:?}",
+            self.m.deadlines()
+        );
     }
 
     /// One step of progress; false when nothing is scheduled within `horizon`.
