@@ -66,7 +66,7 @@ impl TxnMachine {
         }
         let address = format!("{}:{}", resp.host.as_str(), resp.port);
         tracing::debug!(node_id = resp.node_id.0, %address, "transaction coordinator found");
-        self.coordinator = Some(Broker {
+        self.coord.found(Broker {
             node_id: resp.node_id.0,
             address,
         });
@@ -291,7 +291,7 @@ impl TxnMachine {
             | Disposition::RefreshMetadata
             | Disposition::RetryUnsure => {
                 if disposition == Disposition::RefindCoordinator {
-                    self.coordinator = None;
+                    self.coord.forget_broker();
                 }
                 self.schedule_coordinator_retry(now, false);
             }

@@ -106,7 +106,7 @@ impl TxnMachine {
             CoordKind::InitProducerId
             | CoordKind::AddPartitions(_)
             | CoordKind::AddOffsets { .. }
-            | CoordKind::EndTxn { .. } => self.coordinator.as_ref()?,
+            | CoordKind::EndTxn { .. } => self.coord.broker()?,
         };
         Some(Destination::Broker {
             node_id: broker.node_id,
@@ -122,7 +122,7 @@ impl TxnMachine {
             return;
         };
         // The transaction coordinator comes first whatever the work (Java's priorities).
-        let kind = if self.is_transactional() && self.coordinator.is_none() {
+        let kind = if self.is_transactional() && self.coord.broker().is_none() {
             CoordKind::FindCoordinator
         } else {
             kind

@@ -1,5 +1,6 @@
-//! The coordinator slot: the one coordinator-bound request a producer has outstanding, when
-//! the next one may go after a failure, and how many failed in a row.
+//! The coordinator slot: the transaction coordinator, once found; the one coordinator-bound
+//! request a producer has outstanding; when the next one may go after a failure, and how many
+//! failed in a row.
 //!
 //! Java's `TransactionManager` sends one such request at a time (the `Sender` takes the next of
 //! its `pendingRequests` only when `hasInFlightRequest` is false), so an EndTxn can never
@@ -9,6 +10,7 @@
 use std::time::{Duration, Instant};
 
 use super::CoordKind;
+use crate::metadata::Broker;
 use crate::types::RequestId;
 
 /// A coordinator-bound request on the wire.
@@ -21,12 +23,29 @@ pub(super) struct CoordInFlight {
 /// See the module documentation.
 #[derive(Debug, Default)]
 pub(super) struct CoordinatorSlot {
+    /// The transaction coordinator, from the last FindCoordinator answer.
+    broker: Option<Broker>,
     in_flight: Option<CoordInFlight>,
     retry_at: Option<Instant>,
     failures: u32,
 }
 
 impl CoordinatorSlot {
+    /// The transaction coordinator, if known.
+    pub(super) fn broker(&self) -> Option<&Broker> {
+        self.broker.as_ref()
+    }
+
+    /// FindCoordinator named `broker`.
+    pub(super) fn found(&mut self, broker: Broker) {
+        self.broker = Some(broker);
+    }
+
+    /// The coordinator moved or is unreachable: the next request looks it up first.
+    pub(super) fn forget_broker(&mut self) {
+        self.broker = None;
+    }
+
     /// Whether a new request may be sent at `now`: nothing is in flight and no retry waits. A
     /// retry whose time has come is forgotten here, whether or not anything is sent: its
     /// deadline must not stay behind in the timers once it has passed.
@@ -148,6 +167,19 @@ mod tests {
             [1, 2, 1],
             "an answer that went through resets the count"
         );
+    }
+
+    #[test]
+    fn the_coordinator_is_known_until_forgotten() {
+        let mut slot = CoordinatorSlot::default();
+        assert!(slot.broker().is_none());
+        slot.found(Broker {
+            node_id: 2,
+            address: "b2:9092".into(),
+        });
+        assert_eq!(slot.broker().map(|b| b.node_id), Some(2));
+        slot.forget_broker();
+        assert!(slot.broker().is_none());
     }
 
     #[test]

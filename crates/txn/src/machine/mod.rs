@@ -106,10 +106,10 @@ pub(crate) struct TxnMachine {
     txn: TxnProgress,
     /// InitProducerId must carry the current id/epoch (epoch bump, KIP-360).
     init_bump: bool,
-    coordinator: Option<Broker>,
     /// Consumer group coordinators found so far, by group id.
     group_coordinators: HashMap<String, Broker>,
-    /// The coordinator-bound request in flight, its retry and failures in a row.
+    /// The transaction coordinator, the request in flight to it, its retry and failures in a
+    /// row.
     coord: CoordinatorSlot,
     /// Produce requests in flight, broker throttles and leader hints.
     produce: ProduceFlight,
@@ -152,7 +152,6 @@ impl TxnMachine {
             versions: VersionBook::default(),
             txn: TxnProgress::new(false),
             init_bump: false,
-            coordinator: None,
             group_coordinators: HashMap::new(),
             coord: CoordinatorSlot::default(),
             produce: ProduceFlight::default(),
