@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::gateway_settings;
+use common::{gateway_settings, start_gateway};
 use kafkatx_testkit::http as support;
 
 use std::sync::Arc;
@@ -15,7 +15,6 @@ use std::time::Duration;
 use kafkatx_server::ServerConfig;
 use kafkatx_server::backend::kafka::{self, KafkaSettings};
 use kafkatx_wire::compression::Compression;
-use tokio::net::TcpListener;
 
 use kafkatx_testkit::{bootstrap, require_broker, unique_name};
 
@@ -43,17 +42,8 @@ async fn pair_and_record_endpoints_commit_through_the_pool_on_a_real_broker() {
         warnings_topic: topic.clone(),
         ..ServerConfig::default()
     };
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let http = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(kafkatx_server::run(
-        listener,
-        Arc::clone(&backend),
-        config,
-        async move {
-            let _ = stopped.await;
-        },
-    ));
+    let gateway = start_gateway(Arc::clone(&backend), config).await;
+    let http = gateway.addr;
 
     let ready = support::get(http, "/readyz").await;
     assert_eq!(ready.status, 200, "{}", ready.text());
@@ -79,7 +69,6 @@ async fn pair_and_record_endpoints_commit_through_the_pool_on_a_real_broker() {
     assert!(first >= 0);
     assert_eq!(second, first + 1);
 
-    stop.send(()).unwrap();
-    server.await.unwrap();
+    gateway.stop().await;
     assert!(backend.pool().is_closed());
 }

@@ -11,10 +11,9 @@
 
 mod common;
 
-use common::gateway_settings;
+use common::{TestGateway, gateway_settings, start_gateway};
 use kafkatx_testkit::http as support;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,7 +21,6 @@ use kafkatx_server::backend::kafka::{self, KafkaBackend, KafkaSettings};
 use kafkatx_server::{Backend, ServerConfig};
 use kafkatx_wire::compression::Compression;
 use kafkatx_wire::reader::{Isolation, TopicRecord, read_topic};
-use tokio::net::TcpListener;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -40,22 +38,14 @@ fn settings(bootstrap: &str, pool_size: usize) -> KafkaSettings {
     }
 }
 
-/// Starts the gateway on 127.0.0.1:0; returns its address and the backend.
-async fn gateway(settings: KafkaSettings) -> (SocketAddr, Arc<KafkaBackend>) {
+/// Starts the gateway; returns it and the backend.
+async fn gateway(settings: KafkaSettings) -> (TestGateway, Arc<KafkaBackend>) {
     let backend = Arc::new(kafka::connect(settings).await.unwrap());
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let config = ServerConfig {
         max_body_bytes: 4096,
         ..ServerConfig::default()
     };
-    tokio::spawn(kafkatx_server::run(
-        listener,
-        Arc::clone(&backend),
-        config,
-        std::future::pending::<()>(),
-    ));
-    (addr, backend)
+    (start_gateway(Arc::clone(&backend), config).await, backend)
 }
 
 async fn committed(addr: &str, topic: &str) -> Vec<TopicRecord> {
@@ -78,7 +68,8 @@ async fn records_with_keys_and_headers_land_as_sent_and_failures_leave_nothing()
     }
     let topic = unique_name("http-records");
     let other = unique_name("http-other");
-    let (http, backend) = gateway(settings(&addr, 2)).await;
+    let (served, backend) = gateway(settings(&addr, 2)).await;
+    let http = served.addr;
     assert_eq!(support::get(http, "/readyz").await.status, 200);
 
     // The general endpoint: keys, duplicate header keys, a JSON value, an explicit partition.
@@ -181,11 +172,12 @@ async fn without_a_broker_the_gateway_says_503_and_retry_later() {
         .local_addr()
         .unwrap()
         .to_string();
-    let (http, backend) = gateway(KafkaSettings {
+    let (served, backend) = gateway(KafkaSettings {
         lease_timeout: Duration::from_millis(300),
         ..settings(&nowhere, 1)
     })
     .await;
+    let http = served.addr;
     let ready = support::get(http, "/readyz").await;
     assert_eq!(ready.status, 503, "{}", ready.text());
     let answer = support::get(http, "/errors/nobody").await;
@@ -206,12 +198,13 @@ async fn with_group_commit_requests_share_transactions_and_a_bad_one_fails_alone
     }
     // Created by the broker on first use, like the other topics here.
     let topic = unique_name("http-e2e-group");
-    let (http, backend) = gateway(KafkaSettings {
+    let (served, backend) = gateway(KafkaSettings {
         max_requests_per_transaction: 64,
         max_pending_transactions: 64,
         ..settings(&addr, 1)
     })
     .await;
+    let http = served.addr;
     let path = format!("/v1/topics/{topic}/records");
     let warm_up = support::post(http, &path, r#"{"records":[{"value":"warm-up"}]}"#).await;
     assert_eq!(warm_up.status, 200, "{}", warm_up.text());
@@ -332,7 +325,8 @@ async fn binary_keys_values_and_headers_round_trip_byte_for_byte_with_their_time
         return;
     }
     let topic = unique_name("http-binary");
-    let (http, backend) = gateway(settings(&addr, 1)).await;
+    let (served, backend) = gateway(settings(&addr, 1)).await;
+    let http = served.addr;
     let path = format!("/v1/topics/{topic}/records");
     let value = awkward_bytes();
     let key = vec![0x00, 0xff, 0x80, 0x0a];
@@ -438,7 +432,8 @@ async fn topics_are_read_from_metadata_without_creating_any() {
     }
     let topic = unique_name("http-meta");
     let never = unique_name("http-never");
-    let (http, backend) = gateway(settings(&addr, 1)).await;
+    let (served, backend) = gateway(settings(&addr, 1)).await;
+    let http = served.addr;
     let created = support::post(
         http,
         &format!("/v1/topics/{topic}/records"),

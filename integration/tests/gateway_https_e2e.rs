@@ -14,10 +14,9 @@
 
 mod common;
 
-use common::gateway_settings;
+use common::{TestGateway, gateway_settings, start_gateway_with_tls};
 use kafkatx_server::http::tls::common_name;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,7 +29,6 @@ use kafkatx_testkit::https::{self, exchange, keep_alive_request, server_name_of}
 use kafkatx_testkit::{bootstrap, require_broker, unique_name};
 use kafkatx_wire::compression::Compression;
 use kafkatx_wire::reader::{Isolation, read_topic};
-use tokio::net::TcpListener;
 
 fn settings(bootstrap: &str) -> KafkaSettings {
     KafkaSettings {
@@ -45,18 +43,9 @@ fn settings(bootstrap: &str) -> KafkaSettings {
 }
 
 /// The gateway over HTTPS on the real pool.
-async fn gateway(bootstrap: &str, config: ServerConfig, tls: ServerTls) -> SocketAddr {
+async fn gateway(bootstrap: &str, config: ServerConfig, tls: ServerTls) -> TestGateway {
     let backend = Arc::new(kafka::connect(settings(bootstrap)).await.unwrap());
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(kafkatx_server::run_with_tls(
-        listener,
-        Some(tls),
-        backend,
-        config,
-        std::future::pending::<()>(),
-    ));
-    addr
+    start_gateway_with_tls(backend, config, Some(tls)).await
 }
 
 /// A CA and the server's files in a temporary directory.
@@ -111,7 +100,8 @@ async fn keys_commit_what_they_may_and_refused_requests_write_nothing() {
         ..ServerConfig::default()
     };
     let (_dir, ca, files) = certificates(Some(ClientAuth::Optional));
-    let http = gateway(&bootstrap, config, ServerTls::load(&files).unwrap()).await;
+    let served = gateway(&bootstrap, config, ServerTls::load(&files).unwrap()).await;
+    let http = served.addr;
     let anonymous = client_config(&ca.cert_pem, None);
     let post =
         |client: Arc<rustls::ClientConfig>, key: Option<&str>, path: String, body: String| {
@@ -198,7 +188,8 @@ async fn a_reload_under_an_open_keep_alive_connection_loses_nothing() {
         Duration::from_millis(100),
         None,
     ));
-    let http = gateway(&bootstrap, ServerConfig::default(), tls).await;
+    let served = gateway(&bootstrap, ServerConfig::default(), tls).await;
+    let http = served.addr;
     let client = client_config(&ca.cert_pem, None);
     let path = format!("/v1/topics/{topic}/records");
     let post = |value: &str| keep_alive_request("POST", &path, &[], &records(value));
@@ -243,12 +234,13 @@ async fn a_required_client_certificate_is_the_door() {
     }
     let topic = unique_name("mtls");
     let (_dir, ca, files) = certificates(Some(ClientAuth::Required));
-    let http = gateway(
+    let served = gateway(
         &bootstrap,
         ServerConfig::default(),
         ServerTls::load(&files).unwrap(),
     )
     .await;
+    let http = served.addr;
     let path = format!("/v1/topics/{topic}/records");
     let good = client_config(&ca.cert_pem, Some(&ca.client("any")));
     let ok = https::request(http, good, "POST", &path, &[], &records("in"))

@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::gateway_settings;
+use common::{gateway_settings, start_gateway};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,7 +26,6 @@ use kafkatx_testkit::{create_topic, unique_name};
 use kafkatx_txn::{ProducerConfig, ProducerRecord, TransactionalProducer, TxnError};
 use kafkatx_wire::protocol::messages::ApiKey;
 use kafkatx_wire::reader::{Isolation, read_topic};
-use tokio::net::TcpListener;
 
 /// Short, so that a stalled answer costs seconds; the producer then reconnects.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
@@ -265,14 +264,8 @@ async fn gateway_recovers_from_every_damaged_answer(addr: &str) {
         ..gateway_settings(&proxy.address(), &unique_name("hostile-gateway"))
     };
     let backend = Arc::new(kafka::connect(settings).await.unwrap());
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let http = listener.local_addr().unwrap();
-    tokio::spawn(kafkatx_server::run(
-        listener,
-        Arc::clone(&backend),
-        ServerConfig::default(),
-        std::future::pending::<()>(),
-    ));
+    let gateway = start_gateway(Arc::clone(&backend), ServerConfig::default()).await;
+    let http = gateway.addr;
     let path = format!("/v1/topics/{topic}/records");
     let mut told = HashMap::new();
     let mut n = 0;

@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::gateway_settings;
+use common::{TestGateway, gateway_settings, start_gateway};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -27,7 +27,6 @@ use kafkatx_testkit::http::{HttpResponse, try_request};
 use kafkatx_testkit::{create_topic, unique_name};
 use kafkatx_wire::protocol::messages::ApiKey;
 use kafkatx_wire::reader::{Isolation, read_topic};
-use tokio::net::TcpListener;
 
 fn settings(bootstrap: &str, instance: &str, transaction_timeout: Duration) -> KafkaSettings {
     KafkaSettings {
@@ -48,8 +47,8 @@ fn markers(topic: &str) -> MarkerSettings {
     }
 }
 
-/// Starts a gateway with idempotency keys on the current runtime; returns its address.
-async fn gateway(settings: KafkaSettings, marker_topic: &str) -> SocketAddr {
+/// Starts a gateway with idempotency keys on the current runtime.
+async fn gateway(settings: KafkaSettings, marker_topic: &str) -> TestGateway {
     let log = kafka::marker_log(&settings, markers(marker_topic))
         .await
         .unwrap();
@@ -57,15 +56,7 @@ async fn gateway(settings: KafkaSettings, marker_topic: &str) -> SocketAddr {
         .await
         .unwrap()
         .with_idempotency(log);
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(kafkatx_server::run(
-        listener,
-        Arc::new(backend),
-        ServerConfig::default(),
-        std::future::pending::<()>(),
-    ));
-    addr
+    start_gateway(Arc::new(backend), ServerConfig::default()).await
 }
 
 async fn post_keyed(
@@ -99,11 +90,12 @@ async fn visible(addr: &str, topic: &str) -> HashMap<String, usize> {
 async fn replays_and_refuses_reuse(addr: &str) {
     let topic = unique_name("idem-replay");
     create_topic(addr, &topic, 3).await.unwrap();
-    let http = gateway(
+    let served = gateway(
         settings(addr, &unique_name("idem-replay"), Duration::from_secs(60)),
         &unique_name("idem-markers"),
     )
     .await;
+    let http = served.addr;
     let path = format!("/v1/topics/{topic}/records");
     let body = r#"{"records":[{"value":"one"},{"value":"two"}]}"#;
 
@@ -186,16 +178,17 @@ async fn racing_attempts_on_two_instances_commit_once(addr: &str) {
     create_topic(addr, &topic, 3).await.unwrap();
     let marker_topic = unique_name("idem-race-markers");
     let timeout = Duration::from_secs(60);
-    let first = gateway(
+    let first_gateway = gateway(
         settings(addr, &unique_name("idem-race-a"), timeout),
         &marker_topic,
     )
     .await;
-    let second = gateway(
+    let second_gateway = gateway(
         settings(addr, &unique_name("idem-race-b"), timeout),
         &marker_topic,
     )
     .await;
+    let (first, second) = (first_gateway.addr, second_gateway.addr);
     let path = format!("/v1/topics/{topic}/records");
     let mut ran = 0;
     let mut replayed = 0;
@@ -256,7 +249,7 @@ async fn racing_attempts_on_two_instances_commit_once(addr: &str) {
 /// A gateway on a runtime of its own, so that dropping the runtime kills it at once: its
 /// tasks stop mid-flight and its connections close, as with SIGKILL.
 struct DoomedGateway {
-    addr: SocketAddr,
+    gateway: TestGateway,
     runtime: tokio::runtime::Runtime,
 }
 
@@ -267,8 +260,8 @@ impl DoomedGateway {
             .enable_all()
             .build()
             .unwrap();
-        let addr = runtime.block_on(gateway(settings, &marker_topic));
-        Self { addr, runtime }
+        let gateway = runtime.block_on(gateway(settings, &marker_topic));
+        Self { gateway, runtime }
     }
 
     fn kill(self) {
@@ -281,11 +274,12 @@ async fn a_retry_resolves_an_attempt_whose_gateway_died(addr: &str) {
     create_topic(addr, &topic, 1).await.unwrap();
     let marker_topic = unique_name("idem-crash-markers");
     let path = format!("/v1/topics/{topic}/records");
-    let survivor = gateway(
+    let survivor_gateway = gateway(
         settings(addr, &unique_name("idem-crash-b"), Duration::from_secs(60)),
         &marker_topic,
     )
     .await;
+    let survivor = survivor_gateway.addr;
 
     // Case 1: the gateway dies after sending EndTxn, before its answer: the commit happened.
     // Case 2: it dies while it looks up earlier attempts (its ListOffsets answer never comes),
@@ -308,7 +302,7 @@ async fn a_retry_resolves_an_attempt_whose_gateway_died(addr: &str) {
         .unwrap();
         let key = format!("crash-{case}");
         let body = format!(r#"{{"records":[{{"value":"crash-{case}"}}]}}"#);
-        let doomed_addr = doomed.addr;
+        let doomed_addr = doomed.gateway.addr;
         proxy.inject(Fault::Stall, Some(fault_on), 1);
         let attempt = {
             let (path, key, body) = (path.clone(), key.clone(), body.clone());

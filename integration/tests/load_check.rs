@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::gateway_settings;
+use common::{gateway_settings, start_gateway};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,7 +18,6 @@ use kafkatx_testkit::{bootstrap, create_topic, require_broker, unique_name};
 use kafkatx_tools::load::{Endpoint, LoadArgs, execute};
 use kafkatx_wire::compression::Compression;
 use kafkatx_wire::protocol::messages::ApiKey;
-use tokio::net::TcpListener;
 
 fn load_args(url: &str, endpoint: Endpoint, topic: &str, requests: u64) -> LoadArgs {
     LoadArgs {
@@ -79,17 +78,8 @@ async fn concurrent_requests_are_exactly_once(max_requests_per_transaction: usiz
         errors_topic: pair_topic.clone(),
         ..ServerConfig::default()
     };
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(kafkatx_server::run(
-        listener,
-        Arc::clone(&backend),
-        config,
-        async move {
-            let _ = stopped.await;
-        },
-    ));
+    let gateway = start_gateway(Arc::clone(&backend), config).await;
+    let url = gateway.url();
 
     for (endpoint, topic, parts) in [
         (Endpoint::Errors, &pair_topic, 2),
@@ -116,8 +106,7 @@ async fn concurrent_requests_are_exactly_once(max_requests_per_transaction: usiz
         }
     }
 
-    stop.send(()).unwrap();
-    server.await.unwrap();
+    gateway.stop().await;
 }
 
 /// Every request with an idempotency key, and a client that gives up after one second while,
@@ -154,14 +143,8 @@ async fn keyed_retries_resolve_every_unknown_outcome() {
             .unwrap()
             .with_idempotency(log),
     );
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(kafkatx_server::run(
-        listener,
-        Arc::clone(&backend),
-        ServerConfig::default(),
-        std::future::pending::<()>(),
-    ));
+    let gateway = start_gateway(Arc::clone(&backend), ServerConfig::default()).await;
+    let url = gateway.url();
     let faults = tokio::spawn({
         let proxy = Arc::clone(&proxy);
         async move {

@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::gateway_settings;
+use common::{gateway_settings, start_gateway};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,7 +19,6 @@ use kafkatx_server::backend::kafka::{self, KafkaSettings};
 use kafkatx_testkit::http::post;
 use kafkatx_testkit::{create_topic_with_configs, kcat_committed_values, unique_name};
 use kafkatx_txn::{ProducerConfig, ProducerRecord, TransactionalProducer};
-use tokio::net::TcpListener;
 
 /// Far below the 120 s delivery timeout a gap would cost.
 const AT_ONCE: Duration = Duration::from_secs(10);
@@ -82,14 +81,8 @@ async fn gateway_commits_at_once_after_a_refused_request(addr: &str) {
         ..gateway_settings(addr, &unique_name("refused-gateway"))
     };
     let backend = Arc::new(kafka::connect(settings).await.unwrap());
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let http = listener.local_addr().unwrap();
-    tokio::spawn(kafkatx_server::run(
-        listener,
-        Arc::clone(&backend),
-        ServerConfig::default(),
-        std::future::pending::<()>(),
-    ));
+    let gateway = start_gateway(Arc::clone(&backend), ServerConfig::default()).await;
+    let http = gateway.addr;
     let path = format!("/v1/topics/{topic}/records");
 
     let (status, body) = post(http, &path, r#"{"records":[{"key":"k","value":"first"}]}"#)

@@ -16,7 +16,7 @@
 
 mod common;
 
-use common::gateway_settings;
+use common::{gateway_settings, start_gateway};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,7 +30,6 @@ use kafkatx_wire::protocol::error::ResponseError;
 use kafkatx_wire::protocol::messages::MetadataRequest;
 use kafkatx_wire::{ConnectOptions, Connection, SaslCredentials, SaslMechanism, WireError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 
 const PORT: &str = "9320";
 /// The test users of a `--sasl` broker (integration/broker/lib/common.sh).
@@ -229,29 +228,19 @@ async fn the_gateway_serves_over_sasl_and_is_not_ready_with_a_wrong_password(add
             ..gateway_settings(addr, &unique_name("wire-sasl-gw"))
         };
         let backend = Arc::new(kafka::connect(settings).await.unwrap());
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let http = listener.local_addr().unwrap();
         let config = ServerConfig {
             errors_topic: topic.clone(),
             ..ServerConfig::default()
         };
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(kafkatx_server::run(
-            listener,
-            Arc::clone(&backend),
-            config,
-            async move {
-                let _ = stopped.await;
-            },
-        ));
+        let gateway = start_gateway(Arc::clone(&backend), config).await;
+        let http = gateway.addr;
         let (status, body) = http_get(http, "/readyz").await;
         assert_eq!(status == 200, ready, "{password}: {status} {body}");
         if ready {
             let (status, body) = http_get(http, "/errors/sasl-user").await;
             assert_eq!(status, 200, "{body}");
         }
-        stop.send(()).unwrap();
-        server.await.unwrap();
+        gateway.stop().await;
     }
     let values = kcat_committed_values(addr, &topic);
     assert_eq!(values.len(), 2, "{values:?}");

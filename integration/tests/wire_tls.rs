@@ -24,7 +24,7 @@
 
 mod common;
 
-use common::gateway_settings;
+use common::{TestGateway, gateway_settings, start_gateway};
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
@@ -47,7 +47,6 @@ use kafkatx_wire::{
     ConnectOptions, Connection, SaslCredentials, SaslMechanism, TlsSettings, WireError,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 
 const SSL_PORT: u16 = 9620;
 const MTLS_PORT: u16 = 9630;
@@ -379,7 +378,8 @@ async fn configuration_errors_are_fatal_at_once_and_name_the_setting(broker: &Br
 async fn the_gateway_never_creates_a_topic(broker: &Broker) {
     let addr = broker.addr(0);
     let settings = tls_gateway_settings(&addr, broker.kafkatx_properties());
-    let (http, stop, server) = start_gateway(settings, &unique_name("wire-tls-pair")).await;
+    let gateway = start_tls_gateway(settings, &unique_name("wire-tls-pair")).await;
+    let http = gateway.addr;
     let (status, body) = http_request(http, "GET", "/readyz", "").await;
     assert_eq!(status, 200, "{body}");
 
@@ -418,8 +418,7 @@ async fn the_gateway_never_creates_a_topic(broker: &Broker) {
     create_topic(&broker.addr(4), &topic, 1).await.unwrap();
     let (status, body) = http_request(http, "POST", &path, r#"{"records":[{"value":"x"}]}"#).await;
     assert_eq!(status, 200, "{body}");
-    stop.send(()).unwrap();
-    server.await.unwrap();
+    gateway.stop().await;
 }
 
 /// `kafkatx load --check` against the gateway over SSL: both readers (ours with
@@ -430,8 +429,8 @@ async fn load_check_reads_back_over_ssl(broker: &Broker) {
     let topic = unique_name("wire-tls-load");
     create_topic(&broker.addr(4), &topic, 3).await.unwrap();
     let properties = broker.kafkatx_properties();
-    let (http, stop, server) =
-        start_gateway(tls_gateway_settings(&addr, properties.clone()), &topic).await;
+    let gateway = start_tls_gateway(tls_gateway_settings(&addr, properties.clone()), &topic).await;
+    let http = gateway.addr;
     let args = LoadArgs {
         url: format!("http://{http}"),
         concurrency: 8,
@@ -453,8 +452,7 @@ async fn load_check_reads_back_over_ssl(broker: &Broker) {
         campaign: Default::default(),
     };
     let report = execute(&args).await.unwrap();
-    stop.send(()).unwrap();
-    server.await.unwrap();
+    gateway.stop().await;
     assert_eq!(report.summary.committed, 40, "{report}");
     let check = report.check.as_ref().unwrap();
     assert!(check.passed(), "{report}");
@@ -527,13 +525,13 @@ async fn the_gateway_serves_over_sasl_ssl(broker: &Broker) {
     let topic = unique_name("wire-tls-gateway");
     create_topic(&broker.addr(4), &topic, 1).await.unwrap();
     let settings = tls_gateway_settings(&broker.addr(0), broker.kafkatx_properties());
-    let (http, stop, server) = start_gateway(settings, &topic).await;
+    let gateway = start_tls_gateway(settings, &topic).await;
+    let http = gateway.addr;
     let (status, body) = http_request(http, "GET", "/readyz", "").await;
     assert_eq!(status, 200, "{body}");
     let (status, body) = http_request(http, "GET", "/errors/tls-user", "").await;
     assert_eq!(status, 200, "{body}");
-    stop.send(()).unwrap();
-    server.await.unwrap();
+    gateway.stop().await;
 
     let kcat_conf = broker.dir().join("kcat.conf");
     let values = kcat_committed_values(
@@ -553,12 +551,12 @@ async fn the_gateway_serves_over_sasl_ssl(broker: &Broker) {
         .into_iter()
         .filter(|(k, _)| !k.starts_with("ssl.keystore"))
         .collect();
-    let (http, stop, server) =
-        start_gateway(tls_gateway_settings(&broker.addr(0), properties), &topic).await;
+    let gateway =
+        start_tls_gateway(tls_gateway_settings(&broker.addr(0), properties), &topic).await;
+    let http = gateway.addr;
     let (status, body) = http_request(http, "GET", "/readyz", "").await;
     assert_eq!(status, 503, "{body}");
-    stop.send(()).unwrap();
-    server.await.unwrap();
+    gateway.stop().await;
 }
 
 fn tls_gateway_settings(addr: &str, producer_properties: Vec<(String, String)>) -> KafkaSettings {
@@ -570,27 +568,14 @@ fn tls_gateway_settings(addr: &str, producer_properties: Vec<(String, String)>) 
     }
 }
 
-type Stop = tokio::sync::oneshot::Sender<()>;
-
-async fn start_gateway(
-    settings: KafkaSettings,
-    errors_topic: &str,
-) -> (std::net::SocketAddr, Stop, tokio::task::JoinHandle<()>) {
+/// The gateway on `settings`, its pair endpoints writing to `errors_topic`.
+async fn start_tls_gateway(settings: KafkaSettings, errors_topic: &str) -> TestGateway {
     let backend = Arc::new(kafka::connect(settings).await.unwrap());
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let http = listener.local_addr().unwrap();
     let config = ServerConfig {
         errors_topic: errors_topic.to_owned(),
         ..ServerConfig::default()
     };
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        kafkatx_server::run(listener, backend, config, async move {
-            let _ = stopped.await;
-        })
-        .await;
-    });
-    (http, stop, server)
+    start_gateway(backend, config).await
 }
 
 /// One HTTP/1.1 request on a fresh connection: status and body.
