@@ -4,10 +4,7 @@
 use std::time::{Duration, Instant};
 
 use kafkatx_wire::protocol::messages::create_topics_request::CreatableTopic;
-use kafkatx_wire::protocol::messages::metadata_request::MetadataRequestTopic;
-use kafkatx_wire::protocol::messages::{
-    CreateTopicsRequest, FindCoordinatorRequest, MetadataRequest, TopicName,
-};
+use kafkatx_wire::protocol::messages::{CreateTopicsRequest, FindCoordinatorRequest, TopicName};
 use kafkatx_wire::protocol::protocol::StrBytes;
 use kafkatx_wire::{ConnectOptions, Connection};
 
@@ -45,22 +42,10 @@ pub struct PartitionState {
 /// The partitions of `topic`, in index order.
 pub async fn partitions_of(bootstrap: &str, topic: &str) -> Result<Vec<PartitionState>, String> {
     let connection = connect_any(bootstrap).await?;
-    let request = MetadataRequest::default()
-        .with_topics(Some(vec![
-            MetadataRequestTopic::default().with_name(Some(TopicName(text(topic)))),
-        ]))
-        .with_allow_auto_topic_creation(false);
-    let (_, answer) = connection
-        .send_negotiated(&request, None)
+    let answer = kafkatx_wire::reader::topic_metadata(&connection, topic)
         .await
         .map_err(|e| e.to_string())?;
     let found = answer.topics.first().ok_or("no topic in the answer")?;
-    if found.error_code != 0 {
-        return Err(format!(
-            "metadata of {topic}: error code {}",
-            found.error_code
-        ));
-    }
     let mut partitions: Vec<PartitionState> = found
         .partitions
         .iter()
