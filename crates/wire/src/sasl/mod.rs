@@ -1,9 +1,9 @@
 //! SASL authentication of a connection: PLAIN (RFC 4616) and SCRAM-SHA-256/512 (RFC 5802,
 //! RFC 7677), over Kafka's SaslHandshake v1 + SaslAuthenticate (KIP-152).
 //!
-//! After ApiVersions, [`authenticate`] asks for the mechanism with SaslHandshake, then
+//! After ApiVersions, `authenticate` asks for the mechanism with SaslHandshake, then
 //! carries each SASL token in a SaslAuthenticate request until the mechanism is done. The
-//! mechanisms themselves are sans-IO ([`plain`], [`scram`]); this module only moves tokens.
+//! mechanisms themselves are sans-IO (`plain`, `scram`); this module only moves tokens.
 //!
 //! SaslHandshake v0 (raw tokens without Kafka framing, brokers before 1.0) is not spoken.
 
