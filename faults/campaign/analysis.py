@@ -9,7 +9,7 @@ import os
 import re
 from collections import Counter
 
-from .processes import read_outcomes
+from .processes import judged_outcomes_path, read_outcomes
 
 # A commit answered this long after the second node of a two-down fault died may still have been
 # written before it died (the answer was on its way).
@@ -85,6 +85,26 @@ def classify_fenced(seg_dir):
         else:
             unexplained[gw] += 1
     return explained, unexplained
+
+
+def sarama_log_counts(path):
+    """Lines the sarama server logged, by the prefixes its code puts on sarama's errors (main.go
+    and kafka/*.go), and panics; goroutine dumps (SIGQUIT) are counted apart (goroutine_census)."""
+    patterns = (("begin txn", "begin txn"), ("send messages", "send messages"),
+                ("commit txn", "commit txn"), ("arort txn", "abort txn"),
+                ("release producer: status", "release: producer thrown away"),
+                ("release producer: close", "release: close failed"),
+                ("failed to borrow", "failed to borrow"), ("panic:", "panic"))
+    counts = Counter()
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                for needle, label in patterns:
+                    if needle in line:
+                        counts[label] += 1
+    except OSError:
+        pass
+    return dict(counts)
 
 
 class Requests:
@@ -210,12 +230,18 @@ def analyse_segment(seg, load_names, baseline_s):
     and what the run recorded (timelines, judges, end check, find-hanging, gateways)."""
     loads = []
     for name in load_names:
-        _, reqs = read_outcomes(os.path.join(seg["dir"], f"load-{name}.jsonl"))
+        # The outcomes the judge read: for the sarama server, error answers made unknown.
+        path = os.path.join(seg["dir"], f"load-{name}.jsonl")
+        if os.path.exists(judged_outcomes_path(path)):
+            path = judged_outcomes_path(path)
+        _, reqs = read_outcomes(path)
         for r in reqs:
             r["load"] = name
         loads.append((name, reqs))
     requests = Requests(loads)
     seg["requests"] = {name: request_counts(reqs) for name, reqs in loads}
+    if seg.get("target") == "sarama":
+        seg["sarama_log"] = sarama_log_counts(os.path.join(seg["dir"], "sarama.log"))
     for fault in seg["faults"]:
         fault["figures"] = fault_figures(fault, requests, baseline_s)
     anomalies = {}
@@ -259,9 +285,25 @@ def analyse_segment(seg, load_names, baseline_s):
     for gw, count in explained.items():
         findings[f"{gw}: producers fenced after their coordinator rolled back a timed-out "
                  "transaction (replaced by the pool)"] = count
+    # The sarama server has no SIGTERM handler: it is ended by SIGQUIT (a goroutine dump, exit
+    # 2; runs before that by SIGTERM's default action, -15).
+    clean_exits = (0, -15, 2) if seg.get("target") == "sarama" else (0,)
+    end = seg.get("sarama_end_state") or {}
+    if end.get("in_release"):
+        findings["sarama: request goroutines stuck in Release at the segment's end (their "
+                 "producers never return to the pool)"] = end["in_release"]
+    if end.get("in_borrow"):
+        findings["sarama: goroutines spinning in Borrow at the segment's end (pool empty)"] = \
+            end["in_borrow"]
     for gw, code in seg["gateway_exit_codes"].items():
-        if code != 0:
+        if code not in clean_exits:
             findings[f"{gw}: exit code {code} after SIGTERM"] = 1
+    for failure in seg.get("sarama_start_failures", []):
+        key = f"sarama: exited while starting (code {failure['exit_code']}); started again"
+        findings[key] = findings.get(key, 0) + 1
+    for event in seg.get("server_events", []):
+        key = f"{event['server']}: {event['what']}; killed and started again"
+        findings[key] = findings.get(key, 0) + 1
     for name, code in seg["load_exit_codes"].items():
         if code != 0:
             findings[f"load {name}: exit code {code}"] = 1

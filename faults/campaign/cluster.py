@@ -130,6 +130,44 @@ class Cluster:
                   "--create", "--if-not-exists", "--topic", name, "--partitions", str(partitions),
                   "--replication-factor", "3", "--config", "min.insync.replicas=2")
 
+    def topic_id(self, name):
+        """The topic's id (TopicCommand --describe), or None when it does not exist."""
+        code, out, _ = self.java("org.apache.kafka.tools.TopicCommand", "--bootstrap-server",
+                                 self.bootstrap, "--describe", "--topic", name, check=False,
+                                 timeout=60)
+        m = re.search(r"TopicId:\s*(\S+)", out)
+        return m.group(1) if code == 0 and m else None
+
+    def recreate_topic(self, name, timeout=120):
+        """Deletes the topic if it exists, waits until the metadata no longer has it, creates it
+        again: (old id, new id). For topics whose names are fixed (the sarama server's), so that
+        each segment starts on empty ones."""
+        old = self.topic_id(name)
+        if old:
+            self.java("org.apache.kafka.tools.TopicCommand", "--bootstrap-server", self.bootstrap,
+                      "--delete", "--if-exists", "--topic", name)
+        deadline = time.time() + timeout
+        while True:
+            metadata = self.metadata()
+            gone = metadata is not None and name not in metadata and self.topic_id(name) is None
+            if gone:
+                break
+            if time.time() > deadline:
+                raise CommandFailed(f"topic {name} still there {timeout}s after its deletion")
+            time.sleep(1)
+        while True:
+            try:
+                self.create_topic(name)
+                break
+            except CommandFailed:  # "marked for deletion" for a moment after it left the metadata
+                if time.time() > deadline:
+                    raise
+                time.sleep(1)
+        new = self.topic_id(name)
+        if new is None or new == old:
+            raise CommandFailed(f"topic {name} not recreated (id before {old}, after {new})")
+        return old, new
+
     def preferred_leaders(self):
         """Moves leadership back to the preferred replicas (the campaign's restarts pile leaders
         up on the nodes that stayed up; auto.leader.rebalance is off on this cluster)."""

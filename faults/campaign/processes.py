@@ -1,4 +1,5 @@
-"""The processes under test: `kafkatx serve` gateways and `kafkatx load` generators."""
+"""The processes under test: `kafkatx serve` gateways (or, with `--target sarama`, the seed's
+sarama server) and `kafkatx load` generators."""
 
 import json
 import os
@@ -18,6 +19,13 @@ TRANSACTION_TIMEOUT_MS = 30000
 POOL_SIZE = 5
 # A request the load gets no answer to within this counts as "timeout" (outcome unknown).
 LOAD_TIMEOUT_MS = 60000
+# The sarama server's own settings (it takes none from outside but brokers, listen address and
+# pool size): sarama's Producer.Transaction.Timeout default, with which its producers'
+# InitProducerId asks the coordinator to abort a transaction left open.
+SARAMA_TRANSACTION_TIMEOUT_MS = 60000
+SARAMA_POOL_SIZE = 5
+# A probe (one real request) that gets no answer within this counts as "no answer".
+SARAMA_PROBE_TIMEOUT_S = 15
 
 
 class Gateway:
@@ -72,6 +80,12 @@ class Gateway:
         status, _, _ = http_get(f"{self.url}/readyz", timeout=1)
         return status == 200
 
+    def committed_so_far(self):
+        """Transactions the gateway committed so far (its /metrics; 0 when it does not answer)."""
+        return sum(value for name, value in self.metrics().items()
+                   if name.startswith("kafkatx_transactions_total")
+                   and 'outcome="committed"' in name)
+
     def wait_all_producers_ready(self, timeout=60):
         """Seconds until every producer of the pool is initialised (each InitProducerId fenced
         the previous process's producer with the same transactional id), or None."""
@@ -117,6 +131,179 @@ class Gateway:
     @property
     def pid(self):
         return self.proc.pid if self.proc else None
+
+
+class SaramaServer:
+    """The seed's Go/sarama server (`--target sarama`): `GET /errors/{id}` and
+    `GET /warnings/{id}` on the fixed topics errors-topic and warnings-topic, a pool of
+    SARAMA_POOL_SIZE transactional producers whose ids restart at inanzzz-txn-1 in every process
+    (so that one instance only may run, and a restarted one fences its predecessor's producers).
+    It has no health endpoint and no metrics: readiness and "a commit again" are probed with real
+    requests (ids `probe-N`, which no load's judge counts as its own), and it has no SIGTERM
+    handler (it exits by the signal, -15)."""
+
+    number = 1
+    group = 1  # one request per transaction
+    instance_id = "sarama"
+
+    def __init__(self, binary, port, bootstrap, log_path):
+        self.binary = binary
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.log_path = log_path
+        self.argv = [binary]
+        # GOTRACEBACK=all: a SIGQUIT dumps every goroutine (where requests are stuck).
+        self.env = {"SEED_BROKERS": bootstrap, "SEED_LISTEN": f"127.0.0.1:{port}",
+                    "SEED_POOL": str(SARAMA_POOL_SIZE), "GOTRACEBACK": "all"}
+        self.proc = None
+        self.starts = 0
+        self.probes = []  # (unix time, status or None, seconds) of every probe
+        self.start_failures = []
+        self.probe_commits = 0
+
+    def transactional_ids(self):
+        """The ids of the pool a process starts with (replacements count on from there)."""
+        return [f"inanzzz-txn-{i}" for i in range(1, SARAMA_POOL_SIZE + 1)]
+
+    def start(self, timeout=90, tries=5):
+        """Starts the process; returns seconds until it answers HTTP at all (a 404 for `/`: it
+        listens only once its pool is made). It exits at once when it could make no producer
+        (log.Fatalln): that is kept in start_failures (a finding) and it is started again, up
+        to `tries` times, 5 s apart."""
+        started = time.time()
+        for attempt in range(1, tries + 1):
+            if self._launch(started + timeout):
+                return time.time() - started
+            self.start_failures.append({"at": time.time(), "attempt": attempt,
+                                        "exit_code": self.proc.returncode})
+            time.sleep(5)
+        raise RuntimeError(f"the sarama server exited at each of {tries} starts; see "
+                           f"{self.log_path}")
+
+    def _launch(self, deadline):
+        """One start: True once it answers, False if it exited first."""
+        self.starts += 1
+        env = dict(os.environ)
+        env.update(self.env)
+        with open(self.log_path, "a", encoding="utf-8") as log:
+            log.write(f"\n### start {self.starts} at {time.time():.3f}: "
+                      f"{quote([f'{k}={v}' for k, v in self.env.items()] + self.argv)}\n")
+            log.flush()
+            self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, start_new_session=True, env=env)
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                return False
+            status, _, _ = http_get(f"{self.url}/", timeout=1)
+            if status is not None:
+                return True
+            time.sleep(0.1)
+        self.kill()
+        raise RuntimeError(f"the sarama server does not answer after its start; see "
+                           f"{self.log_path}")
+
+    def probe(self, timeout=SARAMA_PROBE_TIMEOUT_S):
+        """One real request (`GET /errors/probe-N`): its status, or None without an answer."""
+        started = time.time()
+        status, _, _ = http_get(f"{self.url}/errors/probe-{len(self.probes)}", timeout=timeout)
+        self.probes.append((started, status, round(time.time() - started, 3)))
+        return status
+
+    def ready(self):
+        """Whether a probe is answered 2xx (the server serves, with a producer to lend)."""
+        status = self.probe()
+        return status is not None and 200 <= status < 300
+
+    def committed_so_far(self):
+        """Probes answered 2xx so far, after one more (up to 10 s): a commit again."""
+        status = self.probe(timeout=10)
+        if status is not None and 200 <= status < 300:
+            self.probe_commits += 1
+        return self.probe_commits
+
+    def last_probes(self, since):
+        return [status for t, status, _ in self.probes if t >= since]
+
+    def wait_all_producers_ready(self, timeout=60):
+        """Unknown: it makes its pool before it listens, skipping producers it cannot make."""
+        return None
+
+    def dump(self, timeout=10):
+        """Ends the process with SIGQUIT, which makes Go print every goroutine's stack into its
+        log: the census of its goroutines (goroutine_census), with its exit code."""
+        if not self.alive():
+            return {"exit_code": self.proc.returncode if self.proc else None}
+        offset = os.path.getsize(self.log_path)
+        self.proc.send_signal(signal.SIGQUIT)
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+        with open(self.log_path, encoding="utf-8", errors="replace") as f:
+            f.seek(offset)
+            census = goroutine_census(f.read())
+        census["exit_code"] = self.proc.returncode
+        return census
+
+    def end_state(self, seconds=2.0):
+        """At a segment's end, with the loads stopped and every request answered or timed out:
+        the CPU it burns idle (cores; the seed's Borrow spins while its pool is empty, its Release
+        loops forever on an unmatched status) and where its goroutines are (dump): a goroutine
+        still in Release holds a producer that never comes back to the pool."""
+        state = {"cpu_cores_idle": cpu_cores(self.pid, seconds) if self.alive() else None}
+        state.update(self.dump())
+        return state
+
+    def metrics(self):
+        return {}
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=30)
+
+    def terminate(self, timeout=60):
+        """SIGTERM; the exit code (-15: the default action, it has no handler), or None if it
+        had to be killed."""
+        if not self.proc or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return None
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
+
+def cpu_cores(pid, seconds):
+    """The cores a process used on average over `seconds` (user + system time), or None."""
+    def ticks():
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])  # utime, stime
+    try:
+        before = ticks()
+        time.sleep(seconds)
+        return round((ticks() - before) / os.sysconf("SC_CLK_TCK") / seconds, 2)
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def goroutine_census(text):
+    """Counts of a Go stack dump's goroutines: all, and those in the sarama server's pool
+    (ProducerProvider.Release / Borrow) or its request handlers."""
+    blocks = [b for b in text.split("\n\n") if b.startswith("goroutine ")]
+    return {"goroutines": len(blocks),
+            "in_release": sum(1 for b in blocks if "(*ProducerProvider).Release" in b),
+            "in_borrow": sum(1 for b in blocks if "(*ProducerProvider).Borrow" in b),
+            "in_handlers": sum(1 for b in blocks if "main.api." in b)}
 
 
 class Load:
@@ -173,12 +360,39 @@ class Load:
             self.proc.kill()
             self.proc.wait()
 
-    def judge(self, bootstrap):
-        """`kafkatx load --judge`: the exactly-once verdict of both readers, as JSON."""
-        argv = [self.binary, "load", "--judge", self.outcomes, "--bootstrap-server", bootstrap,
+    def judge(self, bootstrap, error_answers_unknown=False):
+        """`kafkatx load --judge`: the exactly-once verdict of both readers, as JSON.
+
+        error_answers_unknown (the sarama server, whose error answers carry no body): the load
+        takes a non-2xx without `"outcome": "unknown"` for "nothing written", which the sarama
+        server does not promise (a commit may fail after the coordinator wrote it, and its 500
+        follows an abort that may fail too). The judge then reads a copy of the outcomes,
+        load-NAME.judged.jsonl, where every answered non-2xx is an unknown outcome (all or
+        nothing); the outcomes as the load classified them are judged too, for information
+        (judge-NAME.as-answered.json: its visible_after_failure are error answers whose records
+        were written)."""
+        outcomes = self.outcomes
+        as_answered = None
+        if error_answers_unknown:
+            outcomes = judged_outcomes_path(self.outcomes)
+            error_answers_as_unknown(self.outcomes, outcomes)
+            as_answered = self._judge(self.outcomes, bootstrap,
+                                      self.judge_path[:-len(".json")] + ".as-answered.json")
+        report = self._judge(outcomes, bootstrap, self.judge_path)
+        if as_answered is not None and "error" not in report:
+            report["as_answered"] = {
+                reader: {k: v for k, v in ((as_answered.get("check") or {}).get(reader) or {})
+                         .items() if k != "examples"}
+                for reader in ("kafkatx_reader", "kcat_reader")} \
+                if "error" not in as_answered else {"error": as_answered["error"]}
+            report["outcomes_judged"] = os.path.basename(outcomes)
+        return report
+
+    def _judge(self, outcomes, bootstrap, judge_path):
+        argv = [self.binary, "load", "--judge", outcomes, "--bootstrap-server", bootstrap,
                 "--settle-ms", "0", "--json", "--log-filter", "warn"]
         code, out, err = run(argv, timeout=900, check=False)
-        with open(self.judge_path, "w", encoding="utf-8") as f:
+        with open(judge_path, "w", encoding="utf-8") as f:
             f.write(out)
         try:
             report = json.loads(out.strip().splitlines()[-1])
@@ -188,6 +402,25 @@ class Load:
         report["exit_code"] = code
         report["command"] = quote(argv)
         return report
+
+
+def judged_outcomes_path(path):
+    return path[:-len(".jsonl")] + ".judged.jsonl"
+
+
+def error_answers_as_unknown(src, dest):
+    """Copies an --outcomes file, every answered non-2xx request made an unknown outcome (a
+    connection that never opened stays "failed": nothing was sent)."""
+    with open(src, encoding="utf-8") as f, open(dest, "w", encoding="utf-8") as out:
+        out.write(f.readline())
+        for line in f:
+            if not line.strip():
+                continue
+            r = json.loads(line)
+            if r.get("status") is not None and not 200 <= r["status"] < 300 \
+                    and r.get("outcome") == "failed":
+                r["outcome"] = "unknown"
+            out.write(json.dumps(r, separators=(",", ":")) + "\n")
 
 
 def read_outcomes(path):

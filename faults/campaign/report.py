@@ -125,10 +125,16 @@ def soak_section(results, add):
         add("")
 
 
-def write(results, path):
+def write(results, path, compare=None):
+    """The document of a run; with compare (a --target sarama run's results), its section "The
+    sarama server under the same faults" after the kafkatx run's tables. A sarama run alone
+    gets a document of its own (report_sarama.py)."""
+    from . import report_sarama  # it uses this module's tables
+    if results.get("target") == "sarama":
+        save(report_sarama.write_standalone(results, path), path)
+        return
     lines = []
     add = lines.append
-    protos = results.get("protocols", {})
     started = results.get("started_unix")
     finished = results.get("finished_unix")
     soak_only = bool(results.get("soak")) and not any(seg.get("faults") for _, seg in
@@ -250,8 +256,32 @@ def write(results, path):
         "itself.")
     add("")
 
-    # ----- summary per protocol
-    add("## Summary")
+    summary_section(results, add)
+    analysis_notes_section(results, add)
+    faults_by_kind_section(results, add)
+    requests_section(results, add)
+    anomalies_section(results, add)
+    availability_section(results, add)
+    two_down_section(results, add)
+    gateway_kills_section(results, add)
+    end_check_section(results, add)
+    overload_section(results, add)
+    soak_section(results, add)
+    segments_section(results, add)
+    if compare is not None:
+        report_sarama.section(compare, add, "##", kafkatx=results)
+    save(lines, path)
+
+
+def save(lines, path):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines).rstrip() + "\n")
+
+
+def summary_section(results, add, h="##"):
+    protos = results.get("protocols", {})
+    add(f"{h} Summary")
     add("")
     add("| TV | segments | faults | requests | acknowledged (2xx) | failed (nothing written) | "
         "unknown outcome | unknown: visible / absent | anomalies | findings |")
@@ -281,10 +311,12 @@ def write(results, path):
         "below); they are not exactly-once violations.")
     add("")
 
+
+def analysis_notes_section(results, add, h="##"):
     notes = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                          "analysis.md")
     if os.path.exists(notes):
-        add("## Analysis")
+        add(f"{h} Analysis")
         add("")
         add("(Hand-written in `faults/analysis.md`, about the run below; the tables after it are "
             "generated.)")
@@ -293,8 +325,10 @@ def write(results, path):
             add(f.read().strip())
         add("")
 
-    # ----- faults by kind
-    add("## Faults by kind")
+
+def faults_by_kind_section(results, add, h="##"):
+    protos = results.get("protocols", {})
+    add(f"{h} Faults by kind")
     add("")
     add("| kind | " + " | ".join(f"TV{tv}" for tv in protos) + " |")
     add("|---|" + "---|" * len(protos))
@@ -308,8 +342,11 @@ def write(results, path):
             add(f"| `{kind}` | " + " | ".join(str(per[tv].get(kind, 0)) for tv in protos) + " |")
     add("")
 
-    # ----- requests by status
-    add("## Requests by status and outcome")
+
+def requests_section(results, add, h="##"):
+    protos = results.get("protocols", {})
+    s = results.get("settings", {})
+    add(f"{h} Requests by status and outcome")
     add("")
     add("Summed over the loads and every segment; `connect failed` is a connection that "
         "could not be opened (nothing sent), `connection lost` and `timeout` got no answer "
@@ -338,13 +375,17 @@ def write(results, path):
                 f"{fmt(c.get('failed', 0))} | {fmt(c.get('unknown', 0))} |")
         for target, c in sorted(by_gateway.items()):
             group = groups[int(target)] if int(target) < len(groups) else "?"
-            add(f"| gw{int(target) + 1} (group commit {'on' if group != 1 else 'off'}) | "
+            server = f"gw{int(target) + 1} (group commit {'on' if group != 1 else 'off'})" \
+                if results.get("target") != "sarama" else "the sarama server"
+            add(f"| {server} | "
                 f"{fmt(sum(c.values()))} | {fmt(c.get('committed', 0))} | "
                 f"{fmt(c.get('failed', 0))} | {fmt(c.get('unknown', 0))} |")
         add("")
 
-    # ----- anomalies by check
-    add("## Anomalies by judge")
+
+def anomalies_section(results, add, h="##"):
+    protos = results.get("protocols", {})
+    add(f"{h} Anomalies by judge")
     add("")
     add("| TV | " + " | ".join(EXACTLY_ONCE_KEYS) + " | readers disagree | committed below min ISR "
         "| end not reached | hanging | fenced | judge failed |")
@@ -365,6 +406,9 @@ def write(results, path):
                         c[label] += n
         for rows in (proto.get("find_hanging_brokers") or {}).values():
             c["hanging"] += len(rows) if not isinstance(rows, str) else 1
+        # The fence judge reads kafkatx's log lines: it has nothing to judge of another server.
+        if results.get("target") == "sarama":
+            c["fenced"] = "n/a"
         add(f"| {tv} | " + " | ".join(str(c.get(k, 0)) for k in EXACTLY_ONCE_KEYS) + " | "
             + " | ".join(str(c.get(k, 0)) for k in ("readers disagree", "committed below min ISR",
                                                      "end not reached", "hanging", "fenced",
@@ -380,15 +424,20 @@ def write(results, path):
             add(f"- TV{tv} segment {number}: {key}: {n}")
         add("")
 
-    # ----- availability by kind
-    add("## Availability during each kind of fault")
+
+def availability_section(results, add, h="##"):
+    protos = results.get("protocols", {})
+    s = results.get("settings", {})
+    add(f"{h} Availability during each kind of fault")
     add("")
     add("Acknowledged requests per second over all loads (offered: "
         f"{sum(l[4] for l in s.get('loads', []))}/s): *before* = the {s.get('baseline_s')} s "
         "before the fault, *during* = from the injection until the node (or gateway) is back "
         "(two-down: until the first node is back). *Back* = the restart until the node is ready "
-        "(`integration/kafka restart` returns: `Kafka Server started` and the port open; a "
-        "gateway: `/readyz` 200); *whole* = from then until every ISR is full again; *throughput "
+        "(`integration/kafka restart` returns: `Kafka Server started` and the port open; "
+        + ("a gateway: `/readyz` 200" if results.get("target") != "sarama" else
+           "the sarama server: it answers HTTP")
+        + "); *whole* = from then until every ISR is full again; *throughput "
         "back* = from *back* until one second holds half the *before* rate. Medians, with the "
         "90th percentile / max for the times.")
     add("")
@@ -421,11 +470,12 @@ def write(results, path):
                 f"{fmt(max((t for t in tb if t is not None), default=None), 2)} |")
     add("")
 
-    # ----- two down
+
+def two_down_section(results, add, h="##"):
     two = [(tv, seg["number"], f) for tv, seg in segments(results) for f in seg["faults"]
            if f["kind"] == "two-down" and "figures" in f]
     if two:
-        add("## Two nodes down (below min.insync.replicas)")
+        add(f"{h} Two nodes down (below min.insync.replicas)")
         add("")
         add("*Window*: from 2 s after the second node died until the first one's restart began; "
             "the answers given in it (every request got one: *no answer* counts those sent in it "
@@ -446,11 +496,34 @@ def write(results, path):
                 f"{fmt(f['figures'].get('first_ack_after_first_back_s'))} |")
         add("")
 
-    # ----- gateway kills
+
+def gateway_kills_section(results, add, h="##"):
     gk = [(tv, seg["number"], f) for tv, seg in segments(results) for f in seg["faults"]
           if f["kind"] == "kill-gateway" and "figures" in f]
-    if gk:
-        add("## Gateway killed and restarted")
+    if gk and results.get("target") == "sarama":
+        add(f"{h} The sarama server killed and started again")
+        add("")
+        add("`kill-gateway` SIGKILLs the sarama server and starts it again: its producers' "
+            "transactional ids restart at `inanzzz-txn-1`, so each new producer's InitProducerId "
+            "fences the dead process's producer with that id and aborts its open transaction "
+            "(ids of producers it had made as replacements, `inanzzz-txn-6` and up, are not "
+            "reused: their open transactions wait for the coordinator's timeout). *Ready* is "
+            "when it answers HTTP (it listens only once its pool is made, skipping producers it "
+            "cannot make; how many it made is not visible).")
+        add("")
+        add("| TV | n | ready after restart s (p50 / max) | acks/s before / during |")
+        add("|---|---|---|---|")
+        for tv in results.get("protocols", {}):
+            fs = [f for t, _, f in gk if t == tv]
+            if not fs:
+                continue
+            ready = [f["ready_s"] for f in fs]
+            add(f"| {tv} | {len(fs)} | {fmt(med(ready), 2)} / {fmt(max(ready), 2)} | "
+                f"{fmt(med([f['figures']['rate_before'] for f in fs]))} / "
+                f"{fmt(med([f['figures']['rate_during'] for f in fs]))} |")
+        add("")
+    elif gk:
+        add(f"{h} Gateway killed and restarted")
         add("")
         add("Requests in flight to the killed gateway got no answer (outcome unknown; the judge "
             "holds them to all-or-nothing); its connections moved to the other gateway. On "
@@ -474,8 +547,10 @@ def write(results, path):
                 f"{fmt(med([f['figures']['rate_during'] for f in fs]))} |")
         add("")
 
-    # ----- end check
-    add("## read_committed reaching the end")
+
+def end_check_section(results, add, h="##"):
+    protos = results.get("protocols", {})
+    add(f"{h} read_committed reaching the end")
     add("")
     add("| TV | segments | reached | after the last fault s (p50 / max) | after the loads exited s "
         "(p50 / max) | hanging (find-hanging) |")
@@ -493,10 +568,11 @@ def write(results, path):
             f"{hanging} |")
     add("")
 
-    # ----- overload
+
+def overload_section(results, add, h="##"):
     over = results.get("overload") or {}
     if over:
-        add("## Overload: 1024 connections against a pool of 5")
+        add(f"{h} Overload: 1024 connections against a pool of 5")
         add("")
         add("One gateway (pool 5, group commit off, defaults otherwise: at most 256 transactions "
             "admitted, lease timeout 5 s; `--max-connections 1100` so that the probes find room "
@@ -526,10 +602,9 @@ def write(results, path):
                     + ", ".join(f"{k} x{v}" for k, v in answers.items()))
         add("")
 
-    soak_section(results, add)
 
-    # ----- segments
-    add("## Segments")
+def segments_section(results, add, h="##"):
+    add(f"{h} Segments")
     add("")
     add("| TV | seg | faults (kind: victim) | requests | acknowledged | anomalies | findings |")
     add("|---|---|---|---|---|---|---|")
@@ -544,7 +619,7 @@ def write(results, path):
     add("")
     findings = [(tv, seg["number"], k) for tv, seg in segments(results)
                 for k in seg.get("findings", {})]
-    add("## Findings")
+    add(f"{h} Findings")
     add("")
     if findings:
         for tv, number, k in findings:
@@ -552,6 +627,3 @@ def write(results, path):
     else:
         add("None.")
     add("")
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write("\n".join(lines))
