@@ -9,6 +9,7 @@ import os
 import re
 from collections import Counter
 
+from .cluster import java_hash
 from .processes import judged_outcomes_path, read_outcomes
 
 # A commit answered this long after the second node of a two-down fault died may still have been
@@ -74,17 +75,83 @@ def coordinator_fences(tv_dir):
     return fences
 
 
+# KIP-890 only: a broker paused beyond its session timeout resumes still holding the transaction
+# metadata of a __transaction_state partition it no longer leads, and answers from it until its
+# become-follower transition unloads it. Its stale PrepareCommit answers the producer's next
+# EndTxn (at the epoch that commit returned) PRODUCER_FENCED; Kafka's Java producer is fenced the
+# same way (faults/java_pause_experiment). Evidence on that broker: a failed write for the
+# transactional id ("transition failed due to NOT_COORDINATOR") or an invalid transition it
+# answered, in the STALE_BEFORE_S before the fence, and the unloading of the id's partition in the
+# STALE_AFTER_S after it (from half a second before: the gateway logs the answer a little later).
+STALE_BEFORE_S = 10.0
+STALE_AFTER_S = 10.0
+TXN_LOG_PARTITIONS = 3  # integration/kafka's cluster: transaction.state.log.num.partitions
+BROKER_LINE = re.compile(r'^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3})\] ')
+STALE_WRITE = re.compile(r'\[Transaction State Manager (\d+)\]: TransactionalId (\S+) append '
+                         r'transaction log for .* transition failed due to NOT_COORDINATOR|'
+                         r'\[TransactionCoordinator id=(\d+)\] TransactionalId: (\S+)\'s state is '
+                         r'\S+, but received transaction marker result')
+UNLOADED = re.compile(r'\[Transaction State Manager (\d+)\]: Unloaded transaction metadata .* for '
+                      r'__transaction_state-(\d+) on become-follower transition')
+_STALE_EVIDENCE = {}
+
+
+def stale_coordinator_evidence(tv_dir):
+    """(transactional id -> [(time, node)] of failed or invalid stale writes, (node, partition) ->
+    [times] of unloads), from every broker log kept for the protocol's run so far."""
+    paths = sorted(glob.glob(os.path.join(tv_dir, "**", "*.log.gz"), recursive=True))
+    key = (tv_dir, tuple((p, os.path.getmtime(p)) for p in paths))
+    if key in _STALE_EVIDENCE:
+        return _STALE_EVIDENCE[key]
+    writes, unloads = {}, {}
+    for path in paths:
+        with gzip.open(path, "rt", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if "NOT_COORDINATOR" not in line and "marker result" not in line \
+                        and "Unloaded transaction metadata" not in line:
+                    continue
+                m = BROKER_LINE.match(line)
+                if not m:
+                    continue
+                t = utc_seconds(m.group(1), "%Y-%m-%d %H:%M:%S") + int(m.group(2)) / 1000
+                w = STALE_WRITE.search(line)
+                if w:
+                    node, tid = (w.group(1), w.group(2)) if w.group(1) else (w.group(3), w.group(4))
+                    writes.setdefault(tid, set()).add((t, int(node)))
+                u = UNLOADED.search(line)
+                if u:
+                    unloads.setdefault((int(u.group(1)), int(u.group(2))), set()).add(t)
+    _STALE_EVIDENCE[key] = (writes, unloads)
+    return writes, unloads
+
+
+def txn_log_partition(transactional_id):
+    h = java_hash(transactional_id)
+    return (0 if h == -(1 << 31) else abs(h)) % TXN_LOG_PARTITIONS
+
+
+def fenced_by_stale_coordinator(tv_dir, t, tid):
+    writes, unloads = stale_coordinator_evidence(tv_dir)
+    partition = txn_log_partition(tid)
+    return any(t - STALE_BEFORE_S <= wt <= t + 0.05
+               and any(t - 0.5 <= ut <= t + STALE_AFTER_S for ut in unloads.get((node, partition), ()))
+               for wt, node in writes.get(tid, ()))
+
+
 def classify_fenced(seg_dir):
     """Fenced producers of a segment: those whose coordinator had just rolled back their
     timed-out transaction (Kafka's transaction.timeout.ms at work: expected), and the others."""
-    fences = coordinator_fences(os.path.dirname(seg_dir))
-    explained, unexplained = Counter(), Counter()
+    tv_dir = os.path.dirname(seg_dir)
+    fences = coordinator_fences(tv_dir)
+    explained, stale, unexplained = Counter(), Counter(), Counter()
     for t, tid, gw in fenced_events(seg_dir):
         if any(t - FENCE_EXPLAINED_WINDOW_S <= ft <= t + 5 for ft in fences.get(tid, ())):
             explained[gw] += 1
+        elif fenced_by_stale_coordinator(tv_dir, t, tid):
+            stale[gw] += 1
         else:
             unexplained[gw] += 1
-    return explained, unexplained
+    return explained, stale, unexplained
 
 
 def sarama_log_counts(path):
@@ -268,10 +335,10 @@ def analyse_segment(seg, load_names, baseline_s):
             anomalies[f"{topic}: {rows[:80]}"] = 1
         elif rows:
             anomalies[f"{topic}: hanging transactions"] = len(rows)
-    explained, unexplained = classify_fenced(seg["dir"])
+    explained, stale, unexplained = classify_fenced(seg["dir"])
     for gw, m in seg["gateway_metrics"].items():
         fenced = m.get("kafkatx_pool_fenced_total", m.get("kafkatx_pool_fenced", 0))
-        logged = explained.get(gw, 0) + unexplained.get(gw, 0)
+        logged = explained.get(gw, 0) + stale.get(gw, 0) + unexplained.get(gw, 0)
         if fenced > logged:  # counted by the last process but not found in the log
             anomalies[f"{gw}: producers fenced (metric, not in the log)"] = fenced - logged
     # A producer of a live gateway is never fenced by another instance (each owns its ids); it
@@ -285,6 +352,9 @@ def analyse_segment(seg, load_names, baseline_s):
     for gw, count in explained.items():
         findings[f"{gw}: producers fenced after their coordinator rolled back a timed-out "
                  "transaction (replaced by the pool)"] = count
+    for gw, count in stale.items():
+        findings[f"{gw}: producers fenced by a resumed coordinator's stale transaction state "
+                 "(KIP-890; replaced by the pool)"] = count
     # The sarama server has no SIGTERM handler: it is ended by SIGQUIT (a goroutine dump, exit
     # 2; runs before that by SIGTERM's default action, -15).
     clean_exits = (0, -15, 2) if seg.get("target") == "sarama" else (0,)

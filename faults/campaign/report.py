@@ -5,7 +5,7 @@ import statistics
 import time
 from collections import Counter, defaultdict
 
-from .analysis import EXACTLY_ONCE_KEYS, FENCE_EXPLAINED_WINDOW_S
+from .analysis import EXACTLY_ONCE_KEYS, FENCE_EXPLAINED_WINDOW_S, STALE_AFTER_S, STALE_BEFORE_S
 from .faults import KINDS
 
 KIND_TEXT = {
@@ -251,9 +251,15 @@ def write(results, path, compare=None):
         "an outage of two nodes can hold a transaction that long). Each `producer fenced` line of "
         "the gateways' logs is matched against the brokers' logs: with a rollback (\"Rollback of "
         "ongoing transaction\", \"epoch fence transition\") for the same transactional id in the "
-        f"{FENCE_EXPLAINED_WINDOW_S:.0f} s before, it is a finding; without one, an anomaly. Two "
-        "instance ids never fence each other, and a restarted gateway fences its predecessor, not "
-        "itself.")
+        f"{FENCE_EXPLAINED_WINDOW_S:.0f} s before, it is a finding. So is, on KIP-890, an answer "
+        "from a deposed coordinator that resumed after a pause and still answered from the stale "
+        "state of the producer's previous transaction (Kafka's Java producer is fenced the same "
+        "way; see *Analysis*): on that broker a failed write (\"transition failed due to "
+        "NOT_COORDINATOR\") or refused marker result for the same transactional id in the "
+        f"{STALE_BEFORE_S:.0f} s before, and its unloading of the id's `__transaction_state` "
+        f"partition (\"on become-follower transition\") in the {STALE_AFTER_S:.0f} s after. Any "
+        "other fence is an anomaly. Two instance ids never fence each other, and a restarted "
+        "gateway fences its predecessor, not itself.")
     add("")
 
     summary_section(results, add)
