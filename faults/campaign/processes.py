@@ -28,7 +28,35 @@ SARAMA_POOL_SIZE = 5
 SARAMA_PROBE_TIMEOUT_S = 15
 
 
-class Gateway:
+class ServerProcess:
+    """What the campaign does to a server under test whatever it is (a gateway, the sarama
+    server): kill it, ask it to stop, know its pid. `self.proc` is its Popen once started."""
+
+    proc = None
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=30)
+
+    def terminate(self, timeout=60):
+        """SIGTERM (a gateway drains; the sarama server has no handler and ends by the signal's
+        default action, -15); the exit code, or None if it had to be killed."""
+        if not self.proc or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return None
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
+
+class Gateway(ServerProcess):
     """One `kafkatx serve`: restarted with the same --instance-id after a kill, so that its new
     producers fence the old ones' (zombie) transactions."""
 
@@ -112,28 +140,8 @@ class Gateway:
                 pass
         return values
 
-    def kill(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=30)
 
-    def terminate(self, timeout=60):
-        """SIGTERM (a graceful drain); the exit code, or None if it had to be killed."""
-        if not self.proc or self.proc.poll() is not None:
-            return self.proc.returncode if self.proc else None
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            return None
-
-    @property
-    def pid(self):
-        return self.proc.pid if self.proc else None
-
-
-class SaramaServer:
+class SaramaServer(ServerProcess):
     """The seed's Go/sarama server (`--target sarama`): `GET /errors/{id}` and
     `GET /warnings/{id}` on the fixed topics errors-topic and warnings-topic, a pool of
     SARAMA_POOL_SIZE transactional producers whose ids restart at inanzzz-txn-1 in every process
@@ -259,27 +267,6 @@ class SaramaServer:
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
-
-    def kill(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=30)
-
-    def terminate(self, timeout=60):
-        """SIGTERM; the exit code (-15: the default action, it has no handler), or None if it
-        had to be killed."""
-        if not self.proc or self.proc.poll() is not None:
-            return self.proc.returncode if self.proc else None
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            return None
-
-    @property
-    def pid(self):
-        return self.proc.pid if self.proc else None
 
 
 def cpu_cores(pid, seconds):
