@@ -112,11 +112,9 @@ impl OperationSlot {
     }
 
     /// Drops the running `op` if its caller already got `Timeout`, so that another operation
-    /// may take its work over; true if it did.
-    pub(super) fn release_if_timed_out(&mut self, op: Operation) -> bool {
-        self.running
-            .take_if(|r| r.op == op && r.timed_out)
-            .is_some()
+    /// may take its work over.
+    pub(super) fn release_if_timed_out(&mut self, op: Operation) {
+        self.running.take_if(|r| r.op == op && r.timed_out);
     }
 
     /// At `now`: the `Timeout` for the caller of an operation past its deadline.
@@ -221,10 +219,12 @@ mod tests {
         let t0 = Instant::now();
         let mut slot = OperationSlot::default();
         slot.start(Operation::SendOffsets, t0 + Duration::from_secs(1));
-        assert!(!slot.release_if_timed_out(Operation::SendOffsets));
+        slot.release_if_timed_out(Operation::SendOffsets);
+        assert!(slot.is_running(Operation::SendOffsets));
         assert!(slot.expire(t0 + Duration::from_secs(1)).is_some());
-        assert!(!slot.release_if_timed_out(Operation::Commit));
-        assert!(slot.release_if_timed_out(Operation::SendOffsets));
+        slot.release_if_timed_out(Operation::Commit);
+        assert!(slot.is_running(Operation::SendOffsets));
+        slot.release_if_timed_out(Operation::SendOffsets);
         assert_eq!(slot.running(), None);
     }
 }
