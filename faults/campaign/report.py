@@ -175,15 +175,23 @@ def write(results, path, compare=None):
             "what) differs.")
     add(f"- commit: `{results.get('commit')}`")
     for r in results.get("resumed") or []:
-        add(f"- resumed {time.strftime('%H:%M UTC', time.gmtime(r['at']))} with `faults/run "
-            f"{r.get('args')}` at `{r.get('commit')}` (finished segments kept, the interrupted one "
-            "run again)")
+        same = r.get("binary_sha256") in (None, results.get("binary_sha256"))
+        add(f"- resumed {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(r['at']))} with "
+            f"`faults/run {r.get('args')}` at `{r.get('commit')}`, "
+            + ("with the run's own kafkatx" if same
+               else f"with another kafkatx (`{r.get('binary')}`)")
+            + " (finished segments kept, the interrupted one run again)")
     m = results.get("machine", {})
     add(f"- machine: {m.get('cpus')} cores shared with other work, `{m.get('platform')}`; load "
         f"average at the start `{m.get('loadavg_start')}`, at the end `{m.get('loadavg_end')}`")
+    sittings = results.get("sittings") or []
     if started:
-        add(f"- started {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(started))}"
-            + (f", took {(finished - started) / 60:.0f} min" if finished else ""))
+        if len(sittings) > 1:
+            worked = sum(end - begin for begin, end in sittings)
+            took = f", worked {worked / 60:.0f} min in {len(sittings)} sittings"
+        else:
+            took = f", took {(finished - started) / 60:.0f} min" if finished else ""
+        add(f"- started {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(started))}" + took)
     s = results.get("settings", {})
     add("")
     if soak_only:
