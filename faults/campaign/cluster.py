@@ -138,6 +138,17 @@ class Cluster:
         m = re.search(r"TopicId:\s*(\S+)", out)
         return m.group(1) if code == 0 and m else None
 
+    def delete_topics(self, names):
+        """Deletes the topics (one TopicCommand, their names as its regular expression); None,
+        or why it failed."""
+        try:
+            code, _, err = self.java("org.apache.kafka.tools.TopicCommand", "--bootstrap-server",
+                                     self.bootstrap, "--delete", "--if-exists", "--topic",
+                                     "|".join(names), check=False, timeout=60)
+        except CommandFailed as e:
+            return str(e)
+        return None if code == 0 else f"exit {code}: {err.strip()[-300:]}"
+
     def recreate_topic(self, name, timeout=120):
         """Deletes the topic if it exists, waits until the metadata no longer has it, creates it
         again: (old id, new id). For topics whose names are fixed (the sarama server's), so that
