@@ -83,7 +83,9 @@ def first_commands(results_dir: pathlib.Path, wanted) -> str:
     if not path.exists():
         return "(no commands recorded)"
     seen = []
-    lines = path.read_text().splitlines()
+    # The warm-up of each fresh broker (bench/run's warm_up) measures nothing; its commands are not
+    # examples of what was measured.
+    lines = [l for l in path.read_text().splitlines() if "bench-warmup-" not in l]
 
     def find(key):
         if isinstance(key, list):
@@ -394,7 +396,8 @@ def main() -> None:
         "## Commands",
         "",
         "`./dev bench` runs, for every transaction protocol, round and configuration, commands like "
-        "these (first occurrence of each; `$OUT` is the results directory):",
+        "these (first occurrence of each; `$OUT` is the results directory), after warming each fresh "
+        "broker up with the gateway under unrecorded load (`--warmup`, 20 s by default):",
         "",
         example_commands(results_dir),
         "",
