@@ -610,11 +610,21 @@ def overload_section(results, add, h="##"):
         add("")
         for tv, o in over.items():
             probes = o.get("runs", {}).get("1024", {}).get("probes", [])
-            answers = Counter(f"{p['status']} (Retry-After: {p['retry_after']})" for p in probes)
+            answers = Counter(probe_answer(p) for p in probes)
             if probes:
                 add(f"- TV{tv} probes during 1024 connections: "
                     + ", ".join(f"{k} x{v}" for k, v in answers.items()))
         add("")
+
+
+def probe_answer(probe):
+    """A probe's answer as the overload section lists it. A probe waits 2 s: one the gateway had
+    admitted and was still holding for a lease got no answer in that time (status None, the
+    reason in its body); any other failure to get an answer is named by its reason."""
+    if probe.get("status") is None:
+        reason = probe.get("body") or ""
+        return "no answer within 2 s" if "timed out" in reason else f"no answer ({reason[:80]})"
+    return f"{probe['status']} (Retry-After: {probe.get('retry_after')})"
 
 
 def segments_section(results, add, h="##"):
