@@ -599,7 +599,8 @@ def overload_section(results, add, h="##"):
             "| peak RSS MiB | anomalies |")
         add("|---|---|---|---|---|---|---|---|")
         for tv, o in over.items():
-            for conns, r in o.get("runs", {}).items():
+            # campaign.json keeps the runs under string keys, which sort "1024" before "64".
+            for conns, r in sorted(o.get("runs", {}).items(), key=lambda run: int(run[0])):
                 sm = (r.get("judge") or {}).get("summary") or {}
                 lat = sm.get("committed_latency") or {}
                 add(f"| {tv} | {conns} | {fmt(sm.get('requests'))} | "
