@@ -200,7 +200,8 @@ impl Driver {
             .min();
             let sleep = async {
                 match deadline {
-                    Some(at) => tokio::time::sleep_until(at).await,
+                    // Not tokio's sleep: the settle pause is shorter than its 1 ms tick.
+                    Some(at) => crate::fine_timer::sleep_until(at).await,
                     None => std::future::pending::<()>().await,
                 }
             };

@@ -88,6 +88,8 @@ mod consumer_group;
 mod driver;
 mod error;
 #[cfg(feature = "runtime")]
+mod fine_timer;
+#[cfg(feature = "runtime")]
 mod handle;
 mod machine;
 mod metadata;
