@@ -34,14 +34,13 @@ pub(crate) async fn fill_slot<F: ProducerFactory>(
                 return;
             }
         };
-        let ready = created.is_ok();
-        if let Some(report) = first_attempt.take() {
-            // `Pool::new` may have stopped listening after its startup timeout; nothing to do then.
-            let _ignored = report.send(ready);
-        }
         match created {
             Ok(producer) => {
-                match shared.install(slot, producer) {
+                let installed = shared.install(slot, producer);
+                // Only now: once `Pool::new` returns, a ready producer must be leasable (and
+                // seen by `/readyz`); reported before the install, the caller could run first.
+                report_first_attempt(&mut first_attempt, true);
+                match installed {
                     Ok(()) => tracing::debug!(%transactional_id, "producer ready"),
                     // The pool closed while the producer was being initialised.
                     Err(late) => late.close().await,
@@ -49,6 +48,7 @@ pub(crate) async fn fill_slot<F: ProducerFactory>(
                 return;
             }
             Err(error) => {
+                report_first_attempt(&mut first_attempt, false);
                 failures = failures.saturating_add(1);
                 let retry_in = shared.config.init_backoff.delay(failures);
                 tracing::warn!(
@@ -61,6 +61,14 @@ pub(crate) async fn fill_slot<F: ProducerFactory>(
                 }
             }
         }
+    }
+}
+
+/// Tells `Pool::new` how the slot's first attempt went, once.
+fn report_first_attempt(first_attempt: &mut Option<FirstAttempt>, ready: bool) {
+    if let Some(report) = first_attempt.take() {
+        // `Pool::new` may have stopped listening after its startup timeout; nothing to do then.
+        let _ignored = report.send(ready);
     }
 }
 

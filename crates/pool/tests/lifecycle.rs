@@ -41,6 +41,28 @@ async fn start_up_initialises_every_slot_concurrently() {
     }
 }
 
+/// `Pool::new` returning means its producers can be leased: a caller that asks at once (the
+/// gateway's `/readyz` right after start-up) must not find a ready slot still empty. On a
+/// multi-threaded runtime the caller runs on one thread while the slot's task goes on on the
+/// other, so the report of a slot's first attempt must follow its install.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_that_started_has_its_ready_producers_installed() {
+    for round in 0..300 {
+        let cluster = FakeCluster::new();
+        let pool = Pool::new(
+            config(2),
+            FakeFactory {
+                cluster: Arc::clone(&cluster),
+            },
+        )
+        .await
+        .unwrap();
+        let stats = pool.stats();
+        assert_eq!((stats.ready, stats.idle), (2, 2), "round {round}");
+        pool.close().await;
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn start_up_survives_failing_slots_and_retries_them_with_backoff() {
     let cluster = FakeCluster::new();
