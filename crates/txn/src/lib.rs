@@ -19,7 +19,9 @@
 //! tokio), the one error table (`classify`), the state table (`state`), metadata,
 //! partitioners, backoff and record batches are private. A thin tokio driver feeds the core
 //! from `kafkatx-wire` connections; the `test-util` feature makes its transport replaceable
-//! (`TransactionalProducer::with_transport`).
+//! (`TransactionalProducer::with_transport`). Waits shorter than tokio's 1 ms timer tick
+//! (the pause before a reused producer's first Produce) are woken by one process-wide thread,
+//! `kafkatx-fine-timer`, started on first use.
 //!
 //! With the default `runtime` feature off, only the sans-IO core builds: no tokio, no sockets.
 //!
