@@ -48,15 +48,7 @@ async fn start_up_initialises_every_slot_concurrently() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pool_that_started_has_its_ready_producers_installed() {
     for round in 0..300 {
-        let cluster = FakeCluster::new();
-        let pool = Pool::new(
-            config(2),
-            FakeFactory {
-                cluster: Arc::clone(&cluster),
-            },
-        )
-        .await
-        .unwrap();
+        let (pool, _cluster) = start(config(2)).await;
         let stats = pool.stats();
         assert_eq!((stats.ready, stats.idle), (2, 2), "round {round}");
         pool.close().await;
