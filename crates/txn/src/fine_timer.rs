@@ -14,9 +14,8 @@
 //! later than tokio's would, and under tokio's paused test clock the auto-advanced timer
 //! ends it.
 
-use std::cmp::{Ordering, Reverse};
-use std::collections::BinaryHeap;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::collections::BTreeMap;
+use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
@@ -46,63 +45,41 @@ pub(crate) async fn sleep_until(at: tokio::time::Instant) {
     }
 }
 
-/// One wait: its deadline, the order it was asked in (ties), and whom to tell.
+/// The waits not yet due, earliest first, each keyed by its deadline and the order it was
+/// asked in (two waits can share a deadline).
 #[derive(Debug)]
-struct Wait {
-    at: Instant,
-    seq: u64,
-    fire: oneshot::Sender<()>,
-}
-
-impl PartialEq for Wait {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
-    }
-}
-
-impl Eq for Wait {}
-
-impl PartialOrd for Wait {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Wait {
-    fn cmp(&self, other: &Self) -> Ordering {
-        (self.at, self.seq).cmp(&(other.at, other.seq))
-    }
-}
-
-#[derive(Debug, Default)]
 struct Waits {
-    /// Earliest deadline first.
-    queue: BinaryHeap<Reverse<Wait>>,
+    due: BTreeMap<(Instant, u64), oneshot::Sender<()>>,
     next_seq: u64,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct FineTimer {
     waits: Mutex<Waits>,
     changed: Condvar,
 }
 
+/// The process's timer; its thread is started by [`FineTimer::global`].
+static TIMER: FineTimer = FineTimer {
+    waits: Mutex::new(Waits {
+        due: BTreeMap::new(),
+        next_seq: 0,
+    }),
+    changed: Condvar::new(),
+};
+
 impl FineTimer {
-    /// The process's timer thread, started on first use; `None` when no thread could be
+    /// The process's timer, its thread started on first use; `None` when no thread could be
     /// started (then tokio's timer serves every wait).
-    fn global() -> Option<&'static Arc<FineTimer>> {
-        static TIMER: OnceLock<Option<Arc<FineTimer>>> = OnceLock::new();
-        TIMER
-            .get_or_init(|| {
-                let timer = Arc::new(FineTimer::default());
-                let serving = Arc::clone(&timer);
-                std::thread::Builder::new()
-                    .name("kafkatx-fine-timer".into())
-                    .spawn(move || serving.serve())
-                    .ok()
-                    .map(|_| timer)
-            })
-            .as_ref()
+    fn global() -> Option<&'static FineTimer> {
+        static SERVING: OnceLock<bool> = OnceLock::new();
+        let serving = *SERVING.get_or_init(|| {
+            std::thread::Builder::new()
+                .name("kafkatx-fine-timer".into())
+                .spawn(|| TIMER.serve())
+                .is_ok()
+        });
+        serving.then_some(&TIMER)
     }
 
     fn lock(&self) -> MutexGuard<'_, Waits> {
@@ -119,10 +96,10 @@ impl FineTimer {
         let seq = waits.next_seq;
         waits.next_seq = seq.wrapping_add(1);
         let earliest = waits
-            .queue
-            .peek()
-            .is_none_or(|Reverse(first)| at < first.at);
-        waits.queue.push(Reverse(Wait { at, seq, fire }));
+            .due
+            .first_key_value()
+            .is_none_or(|(&(first, _), _)| at < first);
+        waits.due.insert((at, seq), fire);
         drop(waits);
         if earliest {
             self.changed.notify_one();
@@ -136,17 +113,14 @@ impl FineTimer {
         let mut waits = self.lock();
         loop {
             let now = Instant::now();
-            while waits
-                .queue
-                .peek()
-                .is_some_and(|Reverse(first)| first.at <= now)
-            {
-                if let Some(Reverse(due)) = waits.queue.pop() {
-                    // Its future may have been dropped: nobody to tell, nothing to do.
-                    let _ = due.fire.send(());
+            while let Some(entry) = waits.due.first_entry() {
+                if entry.key().0 > now {
+                    break;
                 }
+                // Its future may have been dropped: nobody to tell, nothing to do.
+                let _ = entry.remove().send(());
             }
-            let next = waits.queue.peek().map(|Reverse(first)| first.at - now);
+            let next = waits.due.first_key_value().map(|(&(at, _), _)| at - now);
             waits = match next {
                 Some(left) => {
                     self.changed
